@@ -1,0 +1,55 @@
+"""minigrad: a small, readable reverse-mode autograd over NumPy (CPU) and CuPy (GPU) arrays.
+
+Start reading at :mod:`minigrad.tensor` (the Tensor), then :mod:`minigrad.autograd` (how
+``backward()`` walks the graph) and :mod:`minigrad.ops` (every op, forward beside backward).
+"""
+
+from minigrad.autograd import detect_anomaly, enable_grad, is_grad_enabled, no_grad
+from minigrad.backend import DeviceError, get_rng_state, manual_seed, set_rng_state
+from minigrad.gradcheck import GradcheckError, gradcheck
+from minigrad.ops import (
+    abs,
+    cat,
+    clip,
+    exp,
+    log,
+    masked_fill,
+    matmul,
+    maximum,
+    relu,
+    sigmoid,
+    sqrt,
+    stack,
+    tanh,
+    where,
+)
+from minigrad.tensor import (
+    Tensor,
+    arange,
+    bool_,
+    eye,
+    float32,
+    float64,
+    full,
+    int32,
+    int64,
+    ones,
+    ones_like,
+    rand,
+    randn,
+    randn_like,
+    tensor,
+    zeros,
+    zeros_like,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DeviceError", "GradcheckError", "Tensor", "abs", "arange", "bool_", "cat", "clip",
+    "detect_anomaly", "enable_grad", "exp", "eye", "float32", "float64", "full",
+    "get_rng_state", "gradcheck", "int32", "int64", "is_grad_enabled", "log", "manual_seed",
+    "masked_fill", "matmul", "maximum", "no_grad", "ones", "ones_like", "rand", "randn",
+    "randn_like", "relu", "set_rng_state", "sigmoid", "sqrt", "stack", "tanh", "tensor",
+    "where", "zeros", "zeros_like",
+]

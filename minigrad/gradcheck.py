@@ -1,0 +1,461 @@
+"""Finite-difference gradient checking, and the battery of every op it is run on.
+
+:func:`gradcheck` compares the gradient that ``backward()`` computes with central differences,
+
+    ∂f/∂x_i ≈ (f(x + ε·e_i) - f(x - ε·e_i)) / 2ε,       error O(ε²) + O(machine-eps / ε),
+
+in float64, where ε = 1e-6 balances the two error terms. A non-scalar output ``y`` is reduced to
+the scalar ``f = Σ y·w`` with fixed random weights ``w``, which checks the vector-Jacobian
+product that backward computes in every direction at once (with probability 1).
+
+:data:`BATTERY` lists one :class:`OpCase` per op and variant. Each builds its inputs from a
+shape (so tests can draw the shape with hypothesis) and names the op's PyTorch equivalent in the
+tests. ``minigrad gradcheck`` runs the whole battery.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from minigrad import autograd
+from minigrad import ops as O
+from minigrad.nn import functional as F
+from minigrad.tensor import Tensor, float64
+
+
+class GradcheckError(AssertionError):
+    """An analytic gradient disagrees with its finite-difference estimate."""
+
+
+def gradcheck(fn: Callable[..., Tensor], inputs: Sequence[Tensor], eps: float = 1e-6,
+              atol: float = 1e-5, rtol: float = 1e-3) -> bool:
+    """Check ``fn``'s gradients w.r.t. every input that requires grad; True or GradcheckError.
+
+    An element passes when |analytic - numeric| ≤ atol + rtol·|numeric|. The inputs must be
+    float64 (in float32, rounding swamps a difference quotient with ε = 1e-6). Their ``.grad``
+    is left as it was.
+    """
+    check_tolerance(getattr(fn, "__name__", "fn"), inputs,
+                    compare_gradients(fn, inputs, eps), atol, rtol)
+    return True
+
+
+def check_tolerance(name: str, inputs: Sequence[Tensor],
+                    results: list[tuple[int, np.ndarray, np.ndarray]], atol: float,
+                    rtol: float) -> None:
+    """Raise GradcheckError at the first element where |analytic - numeric| is too large."""
+    for i, analytic, numeric in results:
+        bad = ~(np.abs(analytic - numeric) <= atol + rtol * np.abs(numeric))
+        if bad.any():
+            idx = tuple(int(j) for j in np.argwhere(bad)[0])
+            raise GradcheckError(
+                f"gradcheck failed for {name}: input {i} (shape {inputs[i].shape}) at index "
+                f"{idx}: analytic {analytic[idx]:.10g}, numeric {numeric[idx]:.10g}"
+            )
+
+
+def compare_gradients(fn: Callable[..., Tensor], inputs: Sequence[Tensor],
+                      eps: float = 1e-6) -> list[tuple[int, np.ndarray, np.ndarray]]:
+    """(input index, autograd gradient, central-difference gradient) per input needing grad."""
+    inputs = list(inputs)
+    checked = [i for i, t in enumerate(inputs) if t.requires_grad]
+    if not checked:
+        raise ValueError("gradcheck: no input has requires_grad=True")
+    for i in checked:
+        if inputs[i].dtype != float64:
+            raise TypeError(f"gradcheck: input {i} (shape {inputs[i].shape}) has dtype "
+                            f"{inputs[i].dtype}; finite differences need float64")
+    out = fn(*inputs)
+    if not isinstance(out, Tensor) or out.dtype.kind != "f":
+        raise TypeError(f"gradcheck: {getattr(fn, '__name__', 'fn')} must return a "
+                        "floating-point Tensor")
+    xp = out.xp
+    weights = xp.asarray(np.random.default_rng(0).standard_normal(out.shape))
+
+    def f() -> float:
+        with autograd.no_grad():
+            return float((fn(*inputs).data * weights).sum())
+
+    saved_grads = [t.grad for t in inputs]
+    for t in inputs:
+        t.grad = None
+    try:
+        (out * Tensor(weights)).sum().backward()
+        analytic = [_host(inputs[i].grad) if inputs[i].grad is not None
+                    else np.zeros(inputs[i].shape) for i in checked]
+    finally:
+        for t, g in zip(inputs, saved_grads, strict=True):
+            t.grad = g
+
+    results = []
+    for i, grad in zip(checked, analytic, strict=True):
+        data = inputs[i].data
+        numeric = np.zeros(data.shape)
+        for idx in np.ndindex(data.shape):
+            orig = float(data[idx])
+            data[idx] = orig + eps
+            f_plus = f()
+            data[idx] = orig - eps
+            f_minus = f()
+            data[idx] = orig
+            numeric[idx] = (f_plus - f_minus) / (2 * eps)
+        results.append((i, grad, numeric))
+    return results
+
+
+def _host(a: Any) -> np.ndarray:
+    return a.get() if hasattr(a, "get") else np.asarray(a)
+
+
+# --- the op battery ------------------------------------------------------------------------
+Arrays = list[np.ndarray]
+Build = Callable[[np.random.Generator, tuple[int, ...]], tuple[Arrays, dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class OpCase:
+    """One op (or variant) under test.
+
+    ``build(rng, shape)`` returns the input arrays (all differentiated) and constant keyword
+    parameters (dims, indices, targets); ``fn(*tensors, **params)`` runs the op. ``shape`` is
+    any shape with ``min_ndim``..``max_ndim`` dims of sizes ≥ ``min_side``.
+    """
+
+    name: str
+    fn: Callable[..., Tensor]
+    build: Build
+    min_ndim: int = 0
+    max_ndim: int = 4
+    min_side: int = 1
+    example_shape: tuple[int, ...] = (2, 3, 4)
+
+
+def broadcast_partner(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[int, ...]:
+    """A shape that broadcasts against ``shape``: some leading dims dropped, some set to 1."""
+    drop = int(rng.integers(0, len(shape) + 1))
+    return tuple(1 if rng.random() < 0.4 else n for n in shape[drop:])
+
+
+def _pair(rng: np.random.Generator, shape: tuple[int, ...],
+          sample: Callable[[tuple[int, ...]], np.ndarray]) -> Arrays:
+    """Two operands where one, chosen at random, is broadcast against the other."""
+    other = broadcast_partner(rng, shape)
+    a, b = sample(shape), sample(other)
+    return [a, b] if rng.random() < 0.5 else [b, a]
+
+
+def _normal(rng: np.random.Generator) -> Callable[[tuple[int, ...]], np.ndarray]:
+    return lambda s: rng.standard_normal(s)
+
+
+def _positive(rng: np.random.Generator) -> Callable[[tuple[int, ...]], np.ndarray]:
+    return lambda s: rng.uniform(0.5, 2.0, s)
+
+
+def _away_from_zero(rng: np.random.Generator) -> Callable[[tuple[int, ...]], np.ndarray]:
+    """Values with |x| in [0.1, 2]: clear of the kinks of relu and abs, and of division by 0."""
+    return lambda s: rng.choice([-1.0, 1.0], s) * rng.uniform(0.1, 2.0, s)
+
+
+def _distinct(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """Values 0.1 apart in random order, so max/min have no ties within ε."""
+    n = int(np.prod(shape))
+    return (rng.permutation(n) * 0.1 - 0.05 * n).reshape(shape)
+
+
+def _grid(rng: np.random.Generator, offset: float) -> Callable[[tuple[int, ...]], np.ndarray]:
+    """Multiples of 0.02 plus ``offset``: two grids with different offsets never tie."""
+    return lambda s: rng.integers(-50, 50, s) * 0.02 + offset
+
+
+def _unary(sample: Callable[[np.random.Generator], Callable]) -> Build:
+    return lambda rng, shape: ([sample(rng)(shape)], {})
+
+
+def _binary(sample: Callable[[np.random.Generator], Callable]) -> Build:
+    return lambda rng, shape: (_pair(rng, shape, sample(rng)), {})
+
+
+def _dim(rng: np.random.Generator, shape: tuple[int, ...]) -> int:
+    return int(rng.integers(-len(shape), len(shape)))
+
+
+def _reduce_params(rng: np.random.Generator, shape: tuple[int, ...]) -> dict[str, Any]:
+    """dim=None, one dim, or a tuple of dims; keepdim either way."""
+    kind = rng.integers(0, 3) if shape else 0
+    if kind == 0:
+        dim: Any = None
+    elif kind == 1:
+        dim = _dim(rng, shape)
+    else:
+        dim = tuple(int(d) for d in rng.choice(len(shape), size=min(2, len(shape)),
+                                               replace=False))
+    return {"dim": dim, "keepdim": bool(rng.integers(0, 2))}
+
+
+def _build_reduce(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[Arrays, dict]:
+    return [_distinct(rng, shape)], _reduce_params(rng, shape)
+
+
+def _build_var(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[Arrays, dict]:
+    params = _reduce_params(rng, shape)
+    return [rng.standard_normal(shape)], params
+
+
+def _build_clip(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[Arrays, dict]:
+    # |x| in [0.05, 0.45] or [0.55, 1]: clear of the bounds ±0.5
+    mag = np.where(rng.random(shape) < 0.5, rng.uniform(0.05, 0.45, shape),
+                   rng.uniform(0.55, 1.0, shape))
+    return [rng.choice([-1.0, 1.0], shape) * mag], {"min": -0.5, "max": 0.5}
+
+
+def _build_maximum(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[Arrays, dict]:
+    other = broadcast_partner(rng, shape)
+    return [_grid(rng, 0.0)(shape), _grid(rng, 0.01)(other)], {}
+
+
+def _build_where(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[Arrays, dict]:
+    a, b = _pair(rng, shape, _normal(rng))
+    out = np.broadcast_shapes(a.shape, b.shape)
+    return [a, b], {"condition": rng.random(broadcast_partner(rng, out)) < 0.5}
+
+
+def _build_masked_fill(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[Arrays, dict]:
+    return [rng.standard_normal(shape)], {
+        "mask": rng.random(broadcast_partner(rng, shape)) < 0.5, "value": -2.5}
+
+
+def _build_reshape(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[Arrays, dict]:
+    n = int(np.prod(shape))
+    return [rng.standard_normal(shape)], {"shape": (n,) if n % 2 else (2, -1)}
+
+
+def _build_transpose(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[Arrays, dict]:
+    return [rng.standard_normal(shape)], {"dim0": _dim(rng, shape), "dim1": _dim(rng, shape)}
+
+
+def _build_permute(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[Arrays, dict]:
+    return [rng.standard_normal(shape)], {"dims": tuple(int(d) for d in
+                                                         rng.permutation(len(shape)))}
+
+
+def _build_unsqueeze(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[Arrays, dict]:
+    return [rng.standard_normal(shape)], {"dim": int(rng.integers(-len(shape) - 1,
+                                                                  len(shape) + 1))}
+
+
+def _build_squeeze(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[Arrays, dict]:
+    with_ones = tuple(1 if rng.random() < 0.5 else n for n in shape)
+    return [rng.standard_normal(with_ones)], {"dim": _dim(rng, shape)}
+
+
+def _build_expand(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[Arrays, dict]:
+    small = broadcast_partner(rng, shape)
+    target = tuple(-1 if (i >= len(shape) - len(small) and rng.random() < 0.3) else n
+                   for i, n in enumerate(shape))
+    return [rng.standard_normal(small)], {"sizes": target}
+
+
+def _build_slice(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[Arrays, dict]:
+    index = tuple(slice(int(rng.integers(0, n)), None, int(rng.integers(1, 3))) for n in shape)
+    return [rng.standard_normal(shape)], {"index": (Ellipsis,) + index[1:] if index else ()}
+
+
+def _build_int_index(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[Arrays, dict]:
+    # repeated ids: their gradients must accumulate
+    ids = rng.integers(-shape[0], shape[0], size=int(rng.integers(1, 6)))
+    return [rng.standard_normal(shape)], {"index": ids}
+
+
+def _build_bool_index(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[Arrays, dict]:
+    return [rng.standard_normal(shape)], {"index": rng.random(shape) < 0.5}
+
+
+def _build_cat(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[Arrays, dict]:
+    d = int(rng.integers(0, len(shape)))
+    parts = []
+    for _ in range(int(rng.integers(1, 4))):
+        s = list(shape)
+        s[d] = int(rng.integers(1, 4))
+        parts.append(rng.standard_normal(s))
+    return parts, {"dim": d}
+
+
+def _build_stack(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[Arrays, dict]:
+    k = int(rng.integers(1, 4))
+    return [rng.standard_normal(shape) for _ in range(k)], {
+        "dim": int(rng.integers(-len(shape) - 1, len(shape) + 1))}
+
+
+def _build_matmul(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[Arrays, dict]:
+    """A (..., m, k) @ B (..., k, n), one operand's batch dims broadcast."""
+    *batch, m, k = shape
+    n = int(rng.integers(1, 5))
+    a_batch = tuple(batch)
+    b_batch = broadcast_partner(rng, a_batch)
+    if rng.random() < 0.5:
+        a_batch, b_batch = b_batch, a_batch
+    return [rng.standard_normal(a_batch + (m, k)), rng.standard_normal(b_batch + (k, n))], {}
+
+
+def _build_matvec(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[Arrays, dict]:
+    """1-D operands: vector @ matrix, matrix @ vector, or vector @ vector."""
+    k = shape[-1]
+    kind = int(rng.integers(0, 3))
+    mat = rng.standard_normal(shape[:-1] + (k, int(rng.integers(1, 4))))
+    vec = rng.standard_normal(k)
+    if kind == 0:
+        return [vec, mat], {}
+    if kind == 1:
+        return [rng.standard_normal(shape), vec], {}
+    return [vec, rng.standard_normal(k)], {}
+
+
+def _build_softmax(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[Arrays, dict]:
+    return [rng.standard_normal(shape) * 2], {"dim": _dim(rng, shape)}
+
+
+def _build_layer_norm(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[Arrays, dict]:
+    k = int(rng.integers(1, min(2, len(shape)) + 1))
+    norm = shape[len(shape) - k:]
+    return [rng.standard_normal(shape), rng.standard_normal(norm), rng.standard_normal(norm)], {
+        "normalized_shape": norm}
+
+
+def _build_embedding(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[Arrays, dict]:
+    v, d = shape
+    ids = rng.integers(0, v, size=(int(rng.integers(1, 4)), int(rng.integers(1, 5))))
+    return [rng.standard_normal((v, d))], {"idx": ids}  # ids repeat when v is small
+
+
+def _build_dropout(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[Arrays, dict]:
+    return [rng.standard_normal(shape)], {"mask": rng.random(shape) >= 0.3, "p": 0.3}
+
+
+def _build_linear(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[Arrays, dict]:
+    out = int(rng.integers(1, 5))
+    return [rng.standard_normal(shape), rng.standard_normal((out, shape[-1])),
+            rng.standard_normal(out)], {}
+
+
+def _build_regression(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[Arrays, dict]:
+    return [rng.standard_normal(shape)], {"target": rng.standard_normal(shape),
+                                          "reduction": str(rng.choice(["mean", "sum", "none"]))}
+
+
+def _build_bce(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[Arrays, dict]:
+    return [rng.uniform(0.05, 0.95, shape)], {
+        "target": rng.random(shape), "reduction": str(rng.choice(["mean", "sum", "none"]))}
+
+
+def _build_bce_logits(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[Arrays, dict]:
+    return [rng.standard_normal(shape) * 3], {
+        "target": rng.random(shape), "reduction": str(rng.choice(["mean", "sum", "none"]))}
+
+
+def _build_cross_entropy(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[Arrays, dict]:
+    """Logits (C,), (N, C) or (N, C, d...); some targets ignored; optional label smoothing."""
+    c = shape[1] if len(shape) >= 2 else shape[0]
+    target_shape = () if len(shape) == 1 else (shape[0],) + shape[2:]
+    target = rng.integers(0, c, size=target_shape)
+    if target.ndim and rng.random() < 0.5:
+        target[rng.random(target_shape) < 0.3] = -100
+    return [rng.standard_normal(shape) * 2], {
+        "target": target, "label_smoothing": float(rng.choice([0.0, 0.1])),
+        "reduction": str(rng.choice(["mean", "sum", "none"]))}
+
+
+def _dropout_with_mask(x: Tensor, mask: np.ndarray, p: float) -> Tensor:
+    """Dropout with a given keep-mask, so finite differences see the same mask every call."""
+    from minigrad.ops.nn import Dropout
+
+    return Dropout.apply(x, mask=x.xp.asarray(mask) / (1 - p))
+
+
+BATTERY: list[OpCase] = [
+    OpCase("add", lambda a, b: a + b, _binary(_normal)),
+    OpCase("sub", lambda a, b: a - b, _binary(_normal)),
+    OpCase("mul", lambda a, b: a * b, _binary(_normal)),
+    OpCase("div", lambda a, b: a / b, _binary(_away_from_zero)),
+    OpCase("pow_scalar", lambda x: x**2.5, _unary(_positive)),
+    OpCase("pow", lambda a, b: a**b, _binary(_positive)),
+    OpCase("neg", lambda x: -x, _unary(_normal)),
+    OpCase("exp", lambda x: x.exp(), _unary(_normal)),
+    OpCase("log", lambda x: x.log(), _unary(_positive)),
+    OpCase("sqrt", lambda x: x.sqrt(), _unary(_positive)),
+    OpCase("tanh", lambda x: x.tanh(), _unary(_normal)),
+    OpCase("sigmoid", lambda x: x.sigmoid(), _unary(_normal)),
+    OpCase("relu", lambda x: x.relu(), _unary(_away_from_zero)),
+    OpCase("abs", lambda x: x.abs(), _unary(_away_from_zero)),
+    OpCase("clip", lambda x, min, max: x.clip(min, max), _build_clip),
+    OpCase("maximum", lambda a, b: O.maximum(a, b), _build_maximum),
+    OpCase("where", lambda a, b, condition: O.where(condition, a, b), _build_where),
+    OpCase("masked_fill", lambda x, mask, value: x.masked_fill(mask, value), _build_masked_fill),
+    OpCase("sum", lambda x, dim, keepdim: x.sum(dim, keepdim), _build_reduce),
+    OpCase("mean", lambda x, dim, keepdim: x.mean(dim, keepdim), _build_reduce),
+    OpCase("max", lambda x, dim, keepdim: x.max(dim, keepdim), _build_reduce),
+    OpCase("min", lambda x, dim, keepdim: x.min(dim, keepdim), _build_reduce),
+    OpCase("var", lambda x, dim, keepdim: x.var(dim, keepdim), _build_var, min_side=2),
+    OpCase("reshape", lambda x, shape: x.reshape(shape), _build_reshape),
+    OpCase("view", lambda x, shape: x.view(shape), _build_reshape),
+    OpCase("transpose", lambda x, dim0, dim1: x.transpose(dim0, dim1), _build_transpose,
+           min_ndim=1),
+    OpCase("permute", lambda x, dims: x.permute(dims), _build_permute),
+    OpCase("unsqueeze", lambda x, dim: x.unsqueeze(dim), _build_unsqueeze),
+    OpCase("squeeze", lambda x, dim: x.squeeze(dim), _build_squeeze, min_ndim=1),
+    OpCase("expand", lambda x, sizes: x.expand(*sizes), _build_expand),
+    OpCase("getitem_slice", lambda x, index: x[index], _build_slice, min_ndim=1),
+    OpCase("getitem_int_array", lambda x, index: x[index], _build_int_index, min_ndim=1),
+    OpCase("getitem_bool_mask", lambda x, index: x[index], _build_bool_index, min_ndim=1),
+    OpCase("cat", lambda *xs, dim: O.cat(xs, dim), _build_cat, min_ndim=1),
+    OpCase("stack", lambda *xs, dim: O.stack(xs, dim), _build_stack),
+    OpCase("matmul", lambda a, b: a @ b, _build_matmul, min_ndim=2),
+    OpCase("matmul_1d", lambda a, b: a @ b, _build_matvec, min_ndim=1, max_ndim=3),
+    OpCase("softmax", lambda x, dim: F.softmax(x, dim), _build_softmax, min_ndim=1),
+    OpCase("log_softmax", lambda x, dim: F.log_softmax(x, dim), _build_softmax, min_ndim=1),
+    OpCase("gelu", lambda x: F.gelu(x), _unary(_normal)),
+    OpCase("gelu_tanh", lambda x: F.gelu(x, approximate="tanh"), _unary(_normal)),
+    OpCase("layer_norm", lambda x, w, b, normalized_shape: F.layer_norm(
+        x, normalized_shape, w, b, eps=1e-5), _build_layer_norm, min_ndim=1, min_side=2),
+    OpCase("embedding", lambda w, idx: F.embedding(idx, w), _build_embedding, min_ndim=2,
+           max_ndim=2, example_shape=(3, 4)),
+    OpCase("dropout", _dropout_with_mask, _build_dropout),
+    OpCase("linear", lambda x, w, b: F.linear(x, w, b), _build_linear, min_ndim=1),
+    OpCase("mse_loss", lambda x, target, reduction: F.mse_loss(x, target, reduction),
+           _build_regression),
+    OpCase("binary_cross_entropy", lambda x, target, reduction: F.binary_cross_entropy(
+        x, target, reduction), _build_bce),
+    OpCase("binary_cross_entropy_with_logits",
+           lambda x, target, reduction: F.binary_cross_entropy_with_logits(x, target, reduction),
+           _build_bce_logits),
+    OpCase("cross_entropy", lambda x, target, label_smoothing, reduction: F.cross_entropy(
+        x, target, reduction=reduction, label_smoothing=label_smoothing),
+        _build_cross_entropy, min_ndim=1, max_ndim=3),
+]
+
+
+def case_shape(case: OpCase, shape: tuple[int, ...]) -> tuple[int, ...]:
+    """Fit an arbitrary shape to a case's limits on dims and sizes."""
+    shape = tuple(max(n, case.min_side) for n in shape[:case.max_ndim])
+    while len(shape) < case.min_ndim:
+        shape = shape + (max(2, case.min_side),)
+    return shape
+
+
+def run_case(case: OpCase, seed: int, shape: tuple[int, ...] | None = None,
+             device: str = "cpu") -> float:
+    """Gradcheck one case in float64; returns the largest |analytic - numeric| seen."""
+    rng = np.random.default_rng(seed)
+    arrays, params = case.build(rng, case_shape(case, shape or case.example_shape))
+    tensors = [Tensor(a.astype(np.float64), requires_grad=True, device=device) for a in arrays]
+
+    def fn(*ts: Tensor) -> Tensor:
+        return case.fn(*ts, **params)
+
+    results = compare_gradients(fn, tensors)
+    check_tolerance(case.name, tensors, results, atol=1e-5, rtol=1e-3)
+    return max(float(np.abs(a - n).max(initial=0.0)) for _, a, n in results)

@@ -1,0 +1,456 @@
+"""Every differentiable op, as a function on Tensors.
+
+These functions check their arguments (naming shapes, dtypes and dims in every error), put the
+arguments in canonical form and call a :class:`~minigrad.autograd.Function`. The Functions live
+in the submodules, forward and backward side by side:
+
+* :mod:`.elementwise`: ``+ - * / ** neg exp log sqrt tanh sigmoid relu abs clip maximum where
+  masked_fill`` and dtype/device copies;
+* :mod:`.reduce`: ``sum mean max min var``;
+* :mod:`.shape`: ``reshape permute expand`` indexing, ``cat stack``;
+* :mod:`.matmul`: ``@``;
+* :mod:`.nn`: ``softmax log_softmax gelu layer_norm embedding dropout``;
+* :mod:`.loss`: ``cross_entropy binary_cross_entropy binary_cross_entropy_with_logits``.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from minigrad import backend
+from minigrad import tensor as _tensor_module  # circular: tensor.py imports this package
+from minigrad.ops import elementwise as E
+from minigrad.ops import loss as L
+from minigrad.ops import nn as N
+from minigrad.ops import reduce as R
+from minigrad.ops import shape as S
+from minigrad.ops.common import normalize_dim, normalize_dims
+from minigrad.ops.matmul import MatMul
+
+if TYPE_CHECKING:
+    from minigrad.tensor import Tensor
+
+
+def _is_tensor(x: Any) -> bool:
+    return isinstance(x, _tensor_module.Tensor)
+
+
+def _tensor(x: Any) -> Tensor:
+    return x if _is_tensor(x) else _tensor_module.Tensor(x)
+
+
+def _array_on(x: Any, ref: Tensor) -> Any:
+    """A constant argument (mask, index, target) as an array on ``ref``'s device."""
+    data = x.data if _is_tensor(x) else x
+    if backend.device_of(data) != ref.device and hasattr(data, "shape"):
+        raise backend.DeviceError(
+            f"expected a {ref.device} array beside a {ref.device} tensor of shape {ref.shape}, "
+            f"got a {backend.device_of(data)} array of shape {tuple(data.shape)}"
+        )
+    return ref.xp.asarray(data)
+
+
+# --- elementwise ---------------------------------------------------------------------------
+def add(a: Any, b: Any) -> Tensor:
+    return E.Add.apply(a, b)
+
+
+def sub(a: Any, b: Any) -> Tensor:
+    return E.Sub.apply(a, b)
+
+
+def mul(a: Any, b: Any) -> Tensor:
+    return E.Mul.apply(a, b)
+
+
+def div(a: Any, b: Any) -> Tensor:
+    return E.Div.apply(a, b)
+
+
+def pow(a: Any, b: Any) -> Tensor:
+    if isinstance(b, (int, float)) and not isinstance(b, bool):
+        return E.PowScalar.apply(a, p=b)
+    return E.Pow.apply(a, b)
+
+
+def neg(x: Tensor) -> Tensor:
+    return E.Neg.apply(x)
+
+
+def exp(x: Tensor) -> Tensor:
+    return E.Exp.apply(x)
+
+
+def log(x: Tensor) -> Tensor:
+    return E.Log.apply(x)
+
+
+def sqrt(x: Tensor) -> Tensor:
+    return E.Sqrt.apply(x)
+
+
+def tanh(x: Tensor) -> Tensor:
+    return E.Tanh.apply(x)
+
+
+def sigmoid(x: Tensor) -> Tensor:
+    return E.Sigmoid.apply(x)
+
+
+def relu(x: Tensor) -> Tensor:
+    return E.Relu.apply(x)
+
+
+def abs(x: Tensor) -> Tensor:
+    return E.Abs.apply(x)
+
+
+def clip(x: Tensor, min: float | None = None, max: float | None = None) -> Tensor:
+    if min is None and max is None:
+        raise ValueError("clip: give at least one of min and max")
+    return E.Clip.apply(x, lo=min, hi=max)
+
+
+def maximum(a: Any, b: Any) -> Tensor:
+    """Elementwise max of two tensors (broadcasting); see ``Tensor.max`` for the reduction."""
+    return E.Maximum.apply(a, b)
+
+
+def where(condition: Any, x: Any, y: Any) -> Tensor:
+    """``x`` where ``condition`` holds, else ``y`` (all three broadcast)."""
+    if not _is_tensor(x) and not _is_tensor(y):
+        x = _tensor(x)
+    cond = _array_on(condition, x if _is_tensor(x) else y)
+    if cond.dtype != np.bool_:
+        raise TypeError(f"where: condition must be bool, got dtype {cond.dtype}")
+    return E.Where.apply(x, y, cond=cond)
+
+
+def masked_fill(x: Tensor, mask: Any, value: float) -> Tensor:
+    """``x`` with ``value`` wherever ``mask`` (bool, broadcast to x's shape) is True."""
+    m = _array_on(mask, x)
+    if m.dtype != np.bool_:
+        raise TypeError(f"masked_fill: mask must be bool, got dtype {m.dtype}")
+    return E.MaskedFill.apply(x, mask=m, value=value)
+
+
+def compare(a: Tensor, b: Any, name: str) -> Tensor:
+    """``a < b`` and friends: a bool tensor, outside the graph (comparisons have no gradient)."""
+    other = b.data if _is_tensor(b) else b
+    return _tensor_module.Tensor._make(getattr(a.xp, name)(a.data, other), False, None)
+
+
+def cast(x: Tensor, dtype: Any) -> Tensor:
+    if dtype == x.dtype:
+        return x
+    return E.Cast.apply(x, dtype=dtype)
+
+
+def to_device(x: Tensor, device: str) -> Tensor:
+    if device == x.device:
+        return x
+    backend.xp_for(device)  # a clear error if CuPy or the GPU is missing
+    return E.ToDevice.apply(x, device=device)
+
+
+# --- reductions ----------------------------------------------------------------------------
+def sum(x: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
+    return R.Sum.apply(x, axes=normalize_dims(dim, x.ndim, "sum", x.shape), keepdim=keepdim)
+
+
+def mean(x: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
+    return R.Mean.apply(x, axes=normalize_dims(dim, x.ndim, "mean", x.shape), keepdim=keepdim)
+
+
+def max(x: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
+    """The largest values over ``dim`` (the values only, like ``torch.amax``)."""
+    axes = normalize_dims(dim, x.ndim, "max", x.shape)
+    return R.Max.apply(x, axes=axes, keepdim=keepdim, mode="max")
+
+
+def min(x: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
+    """The smallest values over ``dim`` (the values only, like ``torch.amin``)."""
+    axes = normalize_dims(dim, x.ndim, "min", x.shape)
+    return R.Max.apply(x, axes=axes, keepdim=keepdim, mode="min")
+
+
+def var(x: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = False,
+        correction: int = 1) -> Tensor:
+    axes = normalize_dims(dim, x.ndim, "var", x.shape)
+    return R.Var.apply(x, axes=axes, keepdim=keepdim, correction=correction)
+
+
+def argmax(x: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
+    """Indices of the largest values (an int64 tensor, outside the graph)."""
+    make = _tensor_module.Tensor._make
+    if dim is None:
+        return make(x.xp.asarray(x.data.argmax()), False, None)
+    d = normalize_dim(dim, x.ndim, "argmax", x.shape)
+    return make(x.data.argmax(axis=d, keepdims=keepdim), False, None)
+
+
+# --- shape ---------------------------------------------------------------------------------
+def reshape(x: Tensor, shape: Sequence[int]) -> Tensor:
+    return S.Reshape.apply(x, shape=tuple(shape))
+
+
+def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    if x.ndim == 0:
+        return reshape(x, (1,))
+    s = normalize_dim(start_dim, x.ndim, "flatten", x.shape)
+    e = normalize_dim(end_dim, x.ndim, "flatten", x.shape)
+    return reshape(x, x.shape[:s] + (-1,) + x.shape[e + 1:])
+
+
+def permute(x: Tensor, dims: Sequence[int]) -> Tensor:
+    axes = tuple(normalize_dim(d, x.ndim, "permute", x.shape) for d in dims)
+    if sorted(axes) != list(range(x.ndim)):
+        raise ValueError(f"permute: dims {tuple(dims)} are not a permutation of the "
+                         f"{x.ndim} dims of shape {x.shape}")
+    return S.Permute.apply(x, dims=axes)
+
+
+def transpose(x: Tensor, dim0: int, dim1: int) -> Tensor:
+    dims = list(range(x.ndim))
+    d0 = normalize_dim(dim0, x.ndim, "transpose", x.shape)
+    d1 = normalize_dim(dim1, x.ndim, "transpose", x.shape)
+    dims[d0], dims[d1] = dims[d1], dims[d0]
+    return S.Permute.apply(x, dims=tuple(dims))
+
+
+def unsqueeze(x: Tensor, dim: int) -> Tensor:
+    d = normalize_dim(dim, x.ndim + 1, "unsqueeze", x.shape)
+    return reshape(x, x.shape[:d] + (1,) + x.shape[d:])
+
+
+def squeeze(x: Tensor, dim: int | None = None) -> Tensor:
+    """Drop size-1 dims (all of them, or ``dim`` if it has size 1, as PyTorch)."""
+    if dim is None:
+        return reshape(x, tuple(n for n in x.shape if n != 1))
+    d = normalize_dim(dim, x.ndim, "squeeze", x.shape)
+    if x.shape[d] != 1:
+        return x
+    return reshape(x, x.shape[:d] + x.shape[d + 1:])
+
+
+def expand(x: Tensor, sizes: Sequence[int]) -> Tensor:
+    """Broadcast ``x`` to ``sizes`` without copying; -1 keeps a dim's size."""
+    extra = len(sizes) - x.ndim
+    if extra < 0:
+        raise ValueError(f"expand: cannot expand shape {x.shape} to fewer dims {tuple(sizes)}")
+    shape = tuple(x.shape[i - extra] if n == -1 and i >= extra else n
+                  for i, n in enumerate(sizes))
+    for i, n in enumerate(x.shape):
+        if n != 1 and n != shape[extra + i]:
+            raise ValueError(f"expand: cannot expand shape {x.shape} to {tuple(sizes)} "
+                             f"(dim {i} has size {n})")
+    return S.Expand.apply(x, shape=shape)
+
+
+def getitem(x: Tensor, index: Any) -> Tensor:
+    """``x[index]`` with slices, ints, None, Ellipsis, integer arrays and boolean masks.
+
+    Boolean masks become integer arrays (``mask.nonzero()``), as NumPy reads them, so that
+    backward can scatter-add with one code path.
+    """
+    parts = index if isinstance(index, tuple) else (index,)
+    canonical: list[Any] = []
+    for p in parts:
+        if _is_tensor(p):  # a Tensor used as an index
+            p = p.data
+        if isinstance(p, (list, np.ndarray)) or type(p).__module__.startswith("cupy"):
+            arr = _array_on(p, x)
+            if arr.dtype == np.bool_:
+                canonical.extend(arr.nonzero())
+                continue
+            if arr.dtype.kind not in "iu":
+                raise IndexError(f"index arrays must be integer or bool, got dtype {arr.dtype} "
+                                 f"(indexing a tensor of shape {x.shape})")
+            p = arr
+        canonical.append(p)
+    return S.GetItem.apply(x, index=tuple(canonical))
+
+
+def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
+    if not tensors:
+        raise ValueError("cat: expected a non-empty sequence of tensors")
+    d = normalize_dim(dim, tensors[0].ndim, "cat", tensors[0].shape)
+    return S.Cat.apply(*tensors, dim=d)
+
+
+def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
+    if not tensors:
+        raise ValueError("stack: expected a non-empty sequence of tensors")
+    d = normalize_dim(dim, tensors[0].ndim + 1, "stack", tensors[0].shape)
+    return S.Stack.apply(*tensors, dim=d)
+
+
+# --- matmul --------------------------------------------------------------------------------
+def matmul(a: Any, b: Any) -> Tensor:
+    """``a @ b`` as NumPy defines it: 1-D operands are promoted to a row/column and the added
+    dim is removed from the result; more than two dims are batch dims that broadcast."""
+    a, b = _tensor(a), _tensor(b)
+    if a.ndim == 0 or b.ndim == 0:
+        raise ValueError(f"matmul: operands must have at least 1 dim, got shapes {a.shape} "
+                         f"and {b.shape}")
+    if a.ndim == 1 and b.ndim == 1 and a.shape != b.shape:
+        raise ValueError(f"matmul: vectors of shapes {a.shape} and {b.shape} differ in length")
+    a2 = unsqueeze(a, 0) if a.ndim == 1 else a
+    b2 = unsqueeze(b, -1) if b.ndim == 1 else b
+    z = MatMul.apply(a2, b2)
+    if b.ndim == 1:
+        z = squeeze(z, -1)
+    if a.ndim == 1:
+        z = squeeze(z, -2 if b.ndim > 1 else -1)
+    return z
+
+
+# --- neural-network ops --------------------------------------------------------------------
+def softmax(x: Tensor, dim: int = -1) -> Tensor:
+    return N.Softmax.apply(x, dim=normalize_dim(dim, x.ndim, "softmax", x.shape))
+
+
+def log_softmax(x: Tensor, dim: int = -1) -> Tensor:
+    return N.LogSoftmax.apply(x, dim=normalize_dim(dim, x.ndim, "log_softmax", x.shape))
+
+
+def gelu(x: Tensor, approximate: str = "none") -> Tensor:
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    return N.Gelu.apply(x, approximate=approximate)
+
+
+def layer_norm(x: Tensor, normalized_shape: int | Sequence[int], weight: Tensor | None = None,
+               bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    k = len(shape)
+    if x.shape[x.ndim - k:] != shape or k > x.ndim:
+        raise ValueError(f"layer_norm: normalized_shape {shape} does not match the last dims "
+                         f"of the input's shape {x.shape}")
+    for name, p in (("weight", weight), ("bias", bias)):
+        if p is not None and p.shape != shape:
+            raise ValueError(f"layer_norm: {name} has shape {p.shape}, expected "
+                             f"normalized_shape {shape}")
+    return N.LayerNorm.apply(x, weight, bias, k=k, eps=eps)
+
+
+def embedding(idx: Any, weight: Tensor) -> Tensor:
+    """Rows of ``weight`` (V, D) picked by integer ids ``idx`` (any shape)."""
+    ids = _array_on(idx, weight)
+    if ids.dtype.kind not in "iu":
+        raise TypeError(f"embedding: ids must be integers, got dtype {ids.dtype}")
+    if weight.ndim != 2:
+        raise ValueError(f"embedding: weight must be (num_embeddings, dim), got {weight.shape}")
+    v = weight.shape[0]
+    if ids.size and (int(ids.min()) < 0 or int(ids.max()) >= v):
+        bad = int(ids.min()) if int(ids.min()) < 0 else int(ids.max())
+        raise IndexError(f"embedding: id {bad} is out of range for a table of {v} rows "
+                         f"(weight shape {weight.shape}, ids shape {tuple(ids.shape)})")
+    return N.Embedding.apply(weight, idx=ids)
+
+
+def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
+    """Zero each element with probability ``p`` and scale the rest by 1/(1-p) (training only)."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout: p must be in [0, 1], got {p}")
+    if not training or p == 0.0:
+        return x
+    if p == 1.0:
+        return x * 0.0
+    keep = backend.random_uniform(x.shape, x.dtype, x.device) >= p
+    return N.Dropout.apply(x, mask=keep * x.dtype.type(1.0 / (1.0 - p)))
+
+
+# --- losses --------------------------------------------------------------------------------
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+def _reduce(loss: Tensor, reduction: str, count: float | None = None) -> Tensor:
+    if reduction == "none":
+        return loss
+    total = sum(loss)
+    if reduction == "sum":
+        return total
+    return total / (count if count is not None else builtins.max(loss.data.size, 1))
+
+
+def _check_reduction(op: str, reduction: str) -> None:
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"{op}: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+
+
+def _check_target(op: str, x: Tensor, target: Any) -> Any:
+    t = _array_on(target, x)
+    if _is_tensor(target) and target.requires_grad:
+        raise ValueError(f"{op}: gradients with respect to the target are not supported; "
+                         "pass target.detach()")
+    if t.shape != x.shape:
+        raise ValueError(f"{op}: input has shape {x.shape} but target has shape "
+                         f"{tuple(t.shape)}; they must match (no silent broadcasting)")
+    return t.astype(x.dtype, copy=False)
+
+
+def mse_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
+    """mean (or sum) of (input - target)²;  d/dinput = 2(input - target)/n."""
+    _check_reduction("mse_loss", reduction)
+    diff = input - _check_target("mse_loss", input, target)
+    return _reduce(diff * diff, reduction)
+
+
+def binary_cross_entropy(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
+    _check_reduction("binary_cross_entropy", reduction)
+    y = _check_target("binary_cross_entropy", input, target)
+    p = input.data
+    if p.size and (float(p.min()) < 0 or float(p.max()) > 1):
+        raise ValueError(f"binary_cross_entropy: input (shape {input.shape}) must hold "
+                         f"probabilities in [0, 1], got values in [{float(p.min()):.4g}, "
+                         f"{float(p.max()):.4g}]; use binary_cross_entropy_with_logits for logits")
+    return _reduce(L.BinaryCrossEntropy.apply(input, y), reduction)
+
+
+def binary_cross_entropy_with_logits(input: Tensor, target: Any,
+                                     reduction: str = "mean") -> Tensor:
+    _check_reduction("binary_cross_entropy_with_logits", reduction)
+    y = _check_target("binary_cross_entropy_with_logits", input, target)
+    return _reduce(L.BinaryCrossEntropyWithLogits.apply(input, y), reduction)
+
+
+def cross_entropy(input: Tensor, target: Any, ignore_index: int = -100,
+                  reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
+    """Softmax cross-entropy of logits ``input`` against integer class ids ``target``.
+
+    Shapes as in PyTorch: input (N, C) with target (N,); input (C,) with a scalar target; or
+    input (N, C, d1, ...) with target (N, d1, ...). ``mean`` averages over the targets that are
+    not ``ignore_index``; if every target is ignored the loss is 0 (PyTorch returns NaN).
+    """
+    _check_reduction("cross_entropy", reduction)
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
+    t = _array_on(target, input)
+    if t.dtype.kind not in "iu":
+        raise TypeError(f"cross_entropy: target must hold integer class ids, got dtype {t.dtype}")
+    if input.ndim == 1:
+        expected = ()
+    elif input.ndim >= 2:
+        expected = (input.shape[0],) + input.shape[2:]
+    else:
+        expected = None
+    if expected is None or tuple(t.shape) != expected:
+        raise ValueError(f"cross_entropy: logits of shape {input.shape} need a target of shape "
+                         f"{expected}, got {tuple(t.shape)}")
+    c = input.shape[0] if input.ndim == 1 else input.shape[1]
+    z = input
+    if input.ndim == 1:
+        z = unsqueeze(input, 0)
+    elif input.ndim > 2:
+        z = reshape(permute(input, (0, *range(2, input.ndim), 1)), (-1, c))
+    per_row = L.CrossEntropy.apply(z, target=t.reshape(-1), ignore_index=ignore_index,
+                                   label_smoothing=label_smoothing)
+    if reduction == "none":
+        return reshape(per_row, t.shape)
+    count = builtins.max(int((t != ignore_index).sum()), 1)
+    return _reduce(per_row, reduction, count)

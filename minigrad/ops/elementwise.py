@@ -1,0 +1,342 @@
+"""Elementwise ops: arithmetic with broadcasting, and the unary functions.
+
+Notation: ``g`` is the gradient arriving from the output, ``z`` the output. Binary ops pass each
+input's gradient through :func:`unbroadcast`, so broadcasting works in backward as in forward.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from minigrad import backend
+from minigrad.autograd import Context, Function
+from minigrad.ops.common import broadcast_shape, unbroadcast
+
+
+def _check_shapes(op: str, a: Any, b: Any) -> None:
+    if a.shape != b.shape:
+        broadcast_shape(op, a.shape, b.shape)
+
+
+class Add(Function):
+    """z = a + b;  dz/da = 1, dz/db = 1."""
+
+    @staticmethod
+    def forward(ctx: Context, a: Any, b: Any) -> Any:
+        _check_shapes("add", a, b)
+        ctx.shapes = a.shape, b.shape
+        return a + b
+
+    @staticmethod
+    def backward(ctx: Context, g: Any) -> tuple:
+        sa, sb = ctx.shapes
+        return unbroadcast(g, sa), unbroadcast(g, sb)
+
+
+class Sub(Function):
+    """z = a - b;  dz/da = 1, dz/db = -1."""
+
+    @staticmethod
+    def forward(ctx: Context, a: Any, b: Any) -> Any:
+        _check_shapes("sub", a, b)
+        ctx.shapes = a.shape, b.shape
+        return a - b
+
+    @staticmethod
+    def backward(ctx: Context, g: Any) -> tuple:
+        sa, sb = ctx.shapes
+        return unbroadcast(g, sa), unbroadcast(-g, sb)
+
+
+class Mul(Function):
+    """z = a * b;  dz/da = b, dz/db = a."""
+
+    @staticmethod
+    def forward(ctx: Context, a: Any, b: Any) -> Any:
+        _check_shapes("mul", a, b)
+        ctx.save_for_backward(a, b)
+        return a * b
+
+    @staticmethod
+    def backward(ctx: Context, g: Any) -> tuple:
+        a, b = ctx.saved
+        ga = unbroadcast(g * b, a.shape) if ctx.needs_input_grad[0] else None
+        gb = unbroadcast(g * a, b.shape) if ctx.needs_input_grad[1] else None
+        return ga, gb
+
+
+class Div(Function):
+    """z = a / b;  dz/da = 1/b, dz/db = -a/b² = -z/b."""
+
+    @staticmethod
+    def forward(ctx: Context, a: Any, b: Any) -> Any:
+        _check_shapes("div", a, b)
+        z = a / b
+        ctx.save_for_backward(a, b, z)
+        return z
+
+    @staticmethod
+    def backward(ctx: Context, g: Any) -> tuple:
+        a, b, z = ctx.saved
+        ga = unbroadcast(g / b, a.shape) if ctx.needs_input_grad[0] else None
+        gb = unbroadcast(-g * z / b, b.shape) if ctx.needs_input_grad[1] else None
+        return ga, gb
+
+
+class PowScalar(Function):
+    """z = x^p for a constant p;  dz/dx = p·x^(p-1)."""
+
+    @staticmethod
+    def forward(ctx: Context, x: Any, p: float) -> Any:
+        ctx.save_for_backward(x)
+        ctx.p = p
+        return x**p
+
+    @staticmethod
+    def backward(ctx: Context, g: Any) -> Any:
+        (x,) = ctx.saved
+        p = ctx.p
+        return g * p * x ** (p - 1) if p != 0 else g * 0
+
+
+class Pow(Function):
+    """z = a^b, both tensors;  dz/da = b·a^(b-1), dz/db = z·ln a (defined for a > 0)."""
+
+    @staticmethod
+    def forward(ctx: Context, a: Any, b: Any) -> Any:
+        _check_shapes("pow", a, b)
+        z = a**b
+        ctx.save_for_backward(a, b, z)
+        return z
+
+    @staticmethod
+    def backward(ctx: Context, g: Any) -> tuple:
+        a, b, z = ctx.saved
+        xp = backend.array_module(a)
+        ga = unbroadcast(g * b * a ** (b - 1), a.shape) if ctx.needs_input_grad[0] else None
+        gb = unbroadcast(g * z * xp.log(a), b.shape) if ctx.needs_input_grad[1] else None
+        return ga, gb
+
+
+class Maximum(Function):
+    """z = max(a, b);  the gradient goes to the larger input, split evenly on a tie (as torch)."""
+
+    @staticmethod
+    def forward(ctx: Context, a: Any, b: Any) -> Any:
+        _check_shapes("maximum", a, b)
+        ctx.save_for_backward(a, b)
+        xp = backend.array_module(a)
+        return xp.maximum(a, b)
+
+    @staticmethod
+    def backward(ctx: Context, g: Any) -> tuple:
+        a, b = ctx.saved
+        share_a = (a > b).astype(g.dtype) + 0.5 * (a == b).astype(g.dtype)
+        return unbroadcast(g * share_a, a.shape), unbroadcast(g * (1 - share_a), b.shape)
+
+
+class Neg(Function):
+    """z = -x;  dz/dx = -1."""
+
+    @staticmethod
+    def forward(ctx: Context, x: Any) -> Any:
+        return -x
+
+    @staticmethod
+    def backward(ctx: Context, g: Any) -> Any:
+        return -g
+
+
+class Exp(Function):
+    """z = eˣ;  dz/dx = eˣ = z."""
+
+    @staticmethod
+    def forward(ctx: Context, x: Any) -> Any:
+        z = backend.array_module(x).exp(x)
+        ctx.save_for_backward(z)
+        return z
+
+    @staticmethod
+    def backward(ctx: Context, g: Any) -> Any:
+        (z,) = ctx.saved
+        return g * z
+
+
+class Log(Function):
+    """z = ln x;  dz/dx = 1/x."""
+
+    @staticmethod
+    def forward(ctx: Context, x: Any) -> Any:
+        ctx.save_for_backward(x)
+        return backend.array_module(x).log(x)
+
+    @staticmethod
+    def backward(ctx: Context, g: Any) -> Any:
+        (x,) = ctx.saved
+        return g / x
+
+
+class Sqrt(Function):
+    """z = √x;  dz/dx = 1/(2√x) = 1/(2z)."""
+
+    @staticmethod
+    def forward(ctx: Context, x: Any) -> Any:
+        z = backend.array_module(x).sqrt(x)
+        ctx.save_for_backward(z)
+        return z
+
+    @staticmethod
+    def backward(ctx: Context, g: Any) -> Any:
+        (z,) = ctx.saved
+        return g / (2 * z)
+
+
+class Tanh(Function):
+    """z = tanh x;  dz/dx = 1 - z²."""
+
+    @staticmethod
+    def forward(ctx: Context, x: Any) -> Any:
+        z = backend.array_module(x).tanh(x)
+        ctx.save_for_backward(z)
+        return z
+
+    @staticmethod
+    def backward(ctx: Context, g: Any) -> Any:
+        (z,) = ctx.saved
+        return g * (1 - z * z)
+
+
+def stable_sigmoid(x: Any) -> Any:
+    """σ(x) = 1/(1+e⁻ˣ), computed from e^(-|x|) ≤ 1 so that no exp overflows for large |x|."""
+    xp = backend.array_module(x)
+    e = xp.exp(-xp.abs(x))
+    return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+class Sigmoid(Function):
+    """z = σ(x) = 1/(1+e⁻ˣ);  dz/dx = σ(x)(1-σ(x)) = z(1-z)."""
+
+    @staticmethod
+    def forward(ctx: Context, x: Any) -> Any:
+        z = stable_sigmoid(x)
+        ctx.save_for_backward(z)
+        return z
+
+    @staticmethod
+    def backward(ctx: Context, g: Any) -> Any:
+        (z,) = ctx.saved
+        return g * z * (1 - z)
+
+
+class Relu(Function):
+    """z = max(x, 0);  dz/dx = 1 where x > 0, else 0."""
+
+    @staticmethod
+    def forward(ctx: Context, x: Any) -> Any:
+        ctx.save_for_backward(x > 0)
+        return backend.array_module(x).maximum(x, 0)
+
+    @staticmethod
+    def backward(ctx: Context, g: Any) -> Any:
+        (positive,) = ctx.saved
+        return g * positive
+
+
+class Abs(Function):
+    """z = |x|;  dz/dx = sign(x) (0 at x = 0, as PyTorch)."""
+
+    @staticmethod
+    def forward(ctx: Context, x: Any) -> Any:
+        ctx.save_for_backward(x)
+        return backend.array_module(x).abs(x)
+
+    @staticmethod
+    def backward(ctx: Context, g: Any) -> Any:
+        (x,) = ctx.saved
+        return g * backend.array_module(x).sign(x)
+
+
+class Clip(Function):
+    """z = min(max(x, lo), hi);  dz/dx = 1 where lo ≤ x ≤ hi, else 0 (as torch.clamp)."""
+
+    @staticmethod
+    def forward(ctx: Context, x: Any, lo: float | None, hi: float | None) -> Any:
+        xp = backend.array_module(x)
+        inside = xp.ones(x.shape, dtype=bool)
+        if lo is not None:
+            inside &= x >= lo
+        if hi is not None:
+            inside &= x <= hi
+        ctx.save_for_backward(inside)
+        return xp.clip(x, lo, hi)
+
+    @staticmethod
+    def backward(ctx: Context, g: Any) -> Any:
+        (inside,) = ctx.saved
+        return g * inside
+
+
+class Where(Function):
+    """z = cond ? a : b;  dz/da = cond, dz/db = not cond (``cond`` is constant)."""
+
+    @staticmethod
+    def forward(ctx: Context, a: Any, b: Any, cond: Any) -> Any:
+        broadcast_shape("where", cond.shape, a.shape, b.shape)
+        ctx.save_for_backward(cond)
+        ctx.shapes = a.shape, b.shape
+        return backend.array_module(a).where(cond, a, b)
+
+    @staticmethod
+    def backward(ctx: Context, g: Any) -> tuple:
+        (cond,) = ctx.saved
+        sa, sb = ctx.shapes
+        xp = backend.array_module(g)
+        ga = unbroadcast(xp.where(cond, g, 0), sa) if ctx.needs_input_grad[0] else None
+        gb = unbroadcast(xp.where(cond, 0, g), sb) if ctx.needs_input_grad[1] else None
+        return ga, gb
+
+
+class MaskedFill(Function):
+    """z = value where mask, else x;  dz/dx = not mask. ``mask`` broadcasts to x's shape."""
+
+    @staticmethod
+    def forward(ctx: Context, x: Any, mask: Any, value: float) -> Any:
+        if broadcast_shape("masked_fill", x.shape, mask.shape) != x.shape:
+            raise ValueError(
+                f"masked_fill: mask of shape {mask.shape} does not broadcast to the tensor's "
+                f"shape {x.shape}"
+            )
+        ctx.save_for_backward(mask)
+        xp = backend.array_module(x)
+        return xp.where(mask, xp.asarray(value, dtype=x.dtype), x)
+
+    @staticmethod
+    def backward(ctx: Context, g: Any) -> Any:
+        (mask,) = ctx.saved
+        return backend.array_module(g).where(mask, 0, g)
+
+
+class Cast(Function):
+    """z = x converted to another dtype;  the gradient is converted back."""
+
+    @staticmethod
+    def forward(ctx: Context, x: Any, dtype: Any) -> Any:
+        ctx.dtype = x.dtype
+        return x.astype(dtype)
+
+    @staticmethod
+    def backward(ctx: Context, g: Any) -> Any:
+        return g.astype(ctx.dtype)
+
+
+class ToDevice(Function):
+    """z = x copied to another device;  the gradient is copied back."""
+
+    @staticmethod
+    def forward(ctx: Context, x: Any, device: str) -> Any:
+        ctx.device = backend.device_of(x)
+        return backend.to_device(x, device)
+
+    @staticmethod
+    def backward(ctx: Context, g: Any) -> Any:
+        return backend.to_device(g, ctx.device)

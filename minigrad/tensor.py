@@ -1,0 +1,450 @@
+"""``Tensor``: an array, its gradient, and its place in the graph.
+
+A Tensor holds ``.data`` (a NumPy or CuPy array), ``.grad`` (an array of the same shape, or None)
+and, if an op made it while gradients were wanted, ``._ctx``: the node that records that op and
+its inputs. Every operator delegates to a function in :mod:`minigrad.ops`, where each op's
+forward and backward sit side by side.
+"""
+
+from __future__ import annotations
+
+import types
+from typing import Any
+
+import numpy as np
+
+from minigrad import autograd, backend, ops
+
+float32 = np.dtype(np.float32)
+float64 = np.dtype(np.float64)
+int64 = np.dtype(np.int64)
+int32 = np.dtype(np.int32)
+bool_ = np.dtype(np.bool_)
+
+_DTYPE_NAMES = {"float32": float32, "float": float32, "float64": float64, "double": float64,
+                "int64": int64, "long": int64, "int32": int32, "int": int32, "bool": bool_}
+
+
+def as_dtype(dtype: Any) -> np.dtype:
+    """A NumPy dtype from a dtype, a NumPy type or a name such as ``"float32"``."""
+    if isinstance(dtype, str):
+        if dtype not in _DTYPE_NAMES:
+            raise TypeError(f"unknown dtype {dtype!r}; expected one of {sorted(_DTYPE_NAMES)}")
+        return _DTYPE_NAMES[dtype]
+    return np.dtype(dtype)
+
+
+def _default_dtype(data: Any) -> np.dtype | None:
+    """PyTorch's defaults: Python floats become float32, ints int64; arrays keep their dtype."""
+    if hasattr(data, "dtype"):
+        return None
+    kind = np.asarray(data).dtype.kind
+    return {"f": float32, "i": int64, "u": int64, "b": bool_}.get(kind)
+
+
+class Tensor:
+    """An n-dimensional array that records the ops applied to it, for ``backward()``."""
+
+    __array_ufunc__ = None  # numpy_array + tensor calls Tensor.__radd__ rather than NumPy
+
+    def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None,
+                 device: str | None = None):
+        if isinstance(data, Tensor):
+            data = data.data
+        source = backend.device_of(data)  # "cpu" for lists and numbers
+        target = backend.normalize_device(device) if device is not None else source
+        if target != source:
+            data = backend.to_device(data, target)
+        dtype = as_dtype(dtype) if dtype is not None else _default_dtype(data)
+        self.data = backend.xp_for(target).asarray(data, dtype=dtype)
+        self.grad: Any = None
+        self._ctx: autograd.Context | None = None
+        self._retains_grad = False
+        self.requires_grad = False
+        self.requires_grad_(requires_grad)
+
+    @classmethod
+    def _make(cls, data: Any, requires_grad: bool, ctx: autograd.Context | None) -> Tensor:
+        """Wrap an op's output array without copying or checking it."""
+        t = cls.__new__(cls)
+        t.data, t.grad, t._ctx, t._retains_grad = data, None, ctx, False
+        t.requires_grad = requires_grad
+        return t
+
+    # --- attributes -------------------------------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.data.shape)
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    @property
+    def device(self) -> str:
+        return backend.device_of(self.data)
+
+    @property
+    def xp(self) -> types.ModuleType:
+        """The array module (NumPy or CuPy) that holds this tensor's data."""
+        return backend.array_module(self.data)
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._ctx is None
+
+    @property
+    def grad_fn(self) -> str | None:
+        """The name of the op that made this tensor, if it is part of a graph."""
+        return None if self._ctx is None else self._ctx.fn.__name__
+
+    @property
+    def T(self) -> Tensor:  # noqa: N802 (NumPy's and PyTorch's name)
+        return self.permute(*reversed(range(self.ndim)))
+
+    def size(self, dim: int | None = None) -> tuple[int, ...] | int:
+        return self.shape if dim is None else self.shape[dim]
+
+    def dim(self) -> int:
+        return self.data.ndim
+
+    def numel(self) -> int:
+        return int(self.data.size)
+
+    def __len__(self) -> int:
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    def __repr__(self) -> str:
+        body = np.array2string(self.numpy() if self.device == "cpu" else self.data.get(),
+                               separator=", ", prefix="tensor(")
+        extras = []
+        if self.dtype != float32 and self.dtype != int64:
+            extras.append(f"dtype={self.dtype}")
+        if self.device != "cpu":
+            extras.append(f"device='{self.device}'")
+        if self.grad_fn is not None:
+            extras.append(f"grad_fn=<{self.grad_fn}>")
+        elif self.requires_grad:
+            extras.append("requires_grad=True")
+        return "tensor(" + body + "".join(", " + e for e in extras) + ")"
+
+    # --- gradients --------------------------------------------------------------------------
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        if requires_grad and self.dtype.kind != "f":
+            raise TypeError(
+                f"only floating-point tensors can require grad; this tensor has dtype "
+                f"{self.dtype} and shape {self.shape}"
+            )
+        self.requires_grad = requires_grad
+        return self
+
+    def retain_grad(self) -> None:
+        """Keep ``.grad`` on this non-leaf tensor too (leaves always keep theirs)."""
+        self._retains_grad = True
+
+    def backward(self, grad: Any = None, retain_graph: bool = False) -> None:
+        """Fill ``.grad`` of every leaf this tensor depends on with d(self)/d(leaf).
+
+        ``grad`` is the gradient of some scalar with respect to ``self``; it may be omitted
+        only when ``self`` holds one element, as in PyTorch.
+        """
+        if not self.requires_grad:
+            raise RuntimeError(
+                f"backward() on a tensor (shape {self.shape}) that does not require grad: "
+                "none of the tensors it was computed from has requires_grad=True"
+            )
+        if grad is None:
+            if self.data.size != 1:
+                raise RuntimeError(
+                    f"backward() without grad needs a single-element tensor, got shape "
+                    f"{self.shape}; pass grad= (an array of shape {self.shape})"
+                )
+            grad = self.xp.ones_like(self.data)
+        else:
+            grad = grad.data if isinstance(grad, Tensor) else grad
+            grad = backend.to_device(self.xp.asarray(grad, dtype=self.dtype), self.device)
+            if grad.shape != self.shape:
+                raise RuntimeError(
+                    f"backward(): grad has shape {tuple(grad.shape)} but the tensor has shape "
+                    f"{self.shape}"
+                )
+        autograd.run_backward(self, grad, retain_graph)
+
+    def zero_grad(self) -> None:
+        """Forget the accumulated gradient (``.grad = None``, as PyTorch's default)."""
+        self.grad = None
+
+    def detach(self) -> Tensor:
+        """The same data, cut from the graph."""
+        return Tensor._make(self.data, False, None)
+
+    # --- conversion -------------------------------------------------------------------------
+    def numpy(self) -> np.ndarray:
+        if self.device != "cpu":
+            raise TypeError(
+                f"numpy() on a {self.device} tensor of shape {self.shape}: copy it to the "
+                "host first with .cpu().numpy()"
+            )
+        return self.data
+
+    def item(self) -> float | int | bool:
+        if self.data.size != 1:
+            raise ValueError(f"item() needs a single-element tensor, got shape {self.shape}")
+        return self.data.item()
+
+    def tolist(self) -> Any:
+        return self.data.tolist()
+
+    def to(self, target: Any) -> Tensor:
+        """A copy on another device (``"cpu"``, ``"cuda"``) or in another dtype; differentiable."""
+        if isinstance(target, str) and (target == "cpu" or target.startswith("cuda")):
+            return ops.to_device(self, backend.normalize_device(target))
+        return ops.cast(self, as_dtype(target))
+
+    def cpu(self) -> Tensor:
+        return self.to("cpu")
+
+    def cuda(self) -> Tensor:
+        return self.to("cuda")
+
+    def float(self) -> Tensor:
+        return ops.cast(self, float32)
+
+    def double(self) -> Tensor:
+        return ops.cast(self, float64)
+
+    def long(self) -> Tensor:
+        return ops.cast(self, int64)
+
+    # --- arithmetic -------------------------------------------------------------------------
+    def __add__(self, other: Any) -> Tensor:
+        return ops.add(self, other)
+
+    def __radd__(self, other: Any) -> Tensor:
+        return ops.add(other, self)
+
+    def __sub__(self, other: Any) -> Tensor:
+        return ops.sub(self, other)
+
+    def __rsub__(self, other: Any) -> Tensor:
+        return ops.sub(other, self)
+
+    def __mul__(self, other: Any) -> Tensor:
+        return ops.mul(self, other)
+
+    def __rmul__(self, other: Any) -> Tensor:
+        return ops.mul(other, self)
+
+    def __truediv__(self, other: Any) -> Tensor:
+        return ops.div(self, other)
+
+    def __rtruediv__(self, other: Any) -> Tensor:
+        return ops.div(other, self)
+
+    def __pow__(self, other: Any) -> Tensor:
+        return ops.pow(self, other)
+
+    def __rpow__(self, other: Any) -> Tensor:
+        return ops.pow(other, self)
+
+    def __matmul__(self, other: Any) -> Tensor:
+        return ops.matmul(self, other)
+
+    def __rmatmul__(self, other: Any) -> Tensor:
+        return ops.matmul(other, self)
+
+    def __neg__(self) -> Tensor:
+        return ops.neg(self)
+
+    # comparisons make boolean tensors, outside the graph
+    def __lt__(self, other: Any) -> Tensor:
+        return ops.compare(self, other, "less")
+
+    def __le__(self, other: Any) -> Tensor:
+        return ops.compare(self, other, "less_equal")
+
+    def __gt__(self, other: Any) -> Tensor:
+        return ops.compare(self, other, "greater")
+
+    def __ge__(self, other: Any) -> Tensor:
+        return ops.compare(self, other, "greater_equal")
+
+    def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return ops.compare(self, other, "equal")
+
+    def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return ops.compare(self, other, "not_equal")
+
+    def __hash__(self) -> int:  # tensors are identities (parameters in sets and dicts)
+        return id(self)
+
+    def __bool__(self) -> bool:
+        return bool(self.item())
+
+    # --- elementwise ------------------------------------------------------------------------
+    def exp(self) -> Tensor:
+        return ops.exp(self)
+
+    def log(self) -> Tensor:
+        return ops.log(self)
+
+    def sqrt(self) -> Tensor:
+        return ops.sqrt(self)
+
+    def tanh(self) -> Tensor:
+        return ops.tanh(self)
+
+    def sigmoid(self) -> Tensor:
+        return ops.sigmoid(self)
+
+    def relu(self) -> Tensor:
+        return ops.relu(self)
+
+    def abs(self) -> Tensor:
+        return ops.abs(self)
+
+    def clip(self, min: float | None = None, max: float | None = None) -> Tensor:
+        return ops.clip(self, min, max)
+
+    clamp = clip
+
+    def masked_fill(self, mask: Any, value: float) -> Tensor:
+        return ops.masked_fill(self, mask, value)
+
+    # --- reductions -------------------------------------------------------------------------
+    def sum(self, dim: int | tuple[int, ...] | None = None, keepdim: bool = False) -> Tensor:
+        return ops.sum(self, dim, keepdim)
+
+    def mean(self, dim: int | tuple[int, ...] | None = None, keepdim: bool = False) -> Tensor:
+        return ops.mean(self, dim, keepdim)
+
+    def max(self, dim: int | tuple[int, ...] | None = None, keepdim: bool = False) -> Tensor:
+        return ops.max(self, dim, keepdim)
+
+    def min(self, dim: int | tuple[int, ...] | None = None, keepdim: bool = False) -> Tensor:
+        return ops.min(self, dim, keepdim)
+
+    def var(self, dim: int | tuple[int, ...] | None = None, keepdim: bool = False,
+            correction: int = 1) -> Tensor:
+        return ops.var(self, dim, keepdim, correction)
+
+    def argmax(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
+        return ops.argmax(self, dim, keepdim)
+
+    # --- shape ------------------------------------------------------------------------------
+    def reshape(self, *shape: int | tuple[int, ...]) -> Tensor:
+        return ops.reshape(self, _shape_args(shape))
+
+    def view(self, *shape: int | tuple[int, ...]) -> Tensor:
+        return ops.reshape(self, _shape_args(shape))
+
+    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+        return ops.flatten(self, start_dim, end_dim)
+
+    def transpose(self, dim0: int, dim1: int) -> Tensor:
+        return ops.transpose(self, dim0, dim1)
+
+    def permute(self, *dims: int | tuple[int, ...]) -> Tensor:
+        return ops.permute(self, _shape_args(dims))
+
+    def unsqueeze(self, dim: int) -> Tensor:
+        return ops.unsqueeze(self, dim)
+
+    def squeeze(self, dim: int | None = None) -> Tensor:
+        return ops.squeeze(self, dim)
+
+    def expand(self, *sizes: int | tuple[int, ...]) -> Tensor:
+        return ops.expand(self, _shape_args(sizes))
+
+    def __getitem__(self, index: Any) -> Tensor:
+        return ops.getitem(self, index)
+
+
+def _shape_args(args: tuple) -> tuple[int, ...]:
+    """Accept both ``x.reshape(2, 3)`` and ``x.reshape((2, 3))``."""
+    if len(args) == 1 and isinstance(args[0], (tuple, list)):
+        return tuple(args[0])
+    return tuple(args)
+
+
+# --- factories (PyTorch's names and keyword arguments) ---------------------------------------
+def tensor(data: Any, requires_grad: bool = False, dtype: Any = None,
+           device: str | None = None) -> Tensor:
+    """A new tensor holding a copy of ``data`` (lists, numbers, arrays or another tensor)."""
+    if isinstance(data, Tensor):
+        data = data.data
+    t = Tensor(data, requires_grad=False, dtype=dtype, device=device)
+    if t.data is data:
+        t.data = t.data.copy()
+    return t.requires_grad_(requires_grad)
+
+
+def _new(make: Any, size: tuple, dtype: Any, device: str | None, requires_grad: bool) -> Tensor:
+    dev = backend.normalize_device(device)
+    dt = as_dtype(dtype) if dtype is not None else float32
+    return Tensor._make(make(backend.xp_for(dev), _shape_args(size), dt, dev), False,
+                        None).requires_grad_(requires_grad)
+
+
+def zeros(*size: int | tuple[int, ...], dtype: Any = None, device: str | None = None,
+          requires_grad: bool = False) -> Tensor:
+    return _new(lambda xp, s, dt, dev: xp.zeros(s, dtype=dt), size, dtype, device, requires_grad)
+
+
+def ones(*size: int | tuple[int, ...], dtype: Any = None, device: str | None = None,
+         requires_grad: bool = False) -> Tensor:
+    return _new(lambda xp, s, dt, dev: xp.ones(s, dtype=dt), size, dtype, device, requires_grad)
+
+
+def full(size: tuple[int, ...], fill_value: float, dtype: Any = None, device: str | None = None,
+         requires_grad: bool = False) -> Tensor:
+    return _new(lambda xp, s, dt, dev: xp.full(s, fill_value, dtype=dt), (tuple(size),), dtype,
+                device, requires_grad)
+
+
+def randn(*size: int | tuple[int, ...], dtype: Any = None, device: str | None = None,
+          requires_grad: bool = False) -> Tensor:
+    """Standard normal samples from minigrad's generator (seed it with ``manual_seed``)."""
+    return _new(lambda xp, s, dt, dev: backend.random_normal(s, dt, dev), size, dtype, device,
+                requires_grad)
+
+
+def rand(*size: int | tuple[int, ...], dtype: Any = None, device: str | None = None,
+         requires_grad: bool = False) -> Tensor:
+    """Uniform samples in [0, 1) from minigrad's generator."""
+    return _new(lambda xp, s, dt, dev: backend.random_uniform(s, dt, dev), size, dtype, device,
+                requires_grad)
+
+
+def arange(start: float, end: float | None = None, step: float = 1, dtype: Any = None,
+           device: str | None = None) -> Tensor:
+    """``arange(n)`` or ``arange(start, end, step)``; int64 for integer arguments, as PyTorch."""
+    if end is None:
+        start, end = 0, start
+    xp = backend.xp_for(backend.normalize_device(device))
+    ints = all(isinstance(v, int) for v in (start, end, step))
+    dt = as_dtype(dtype) if dtype is not None else (int64 if ints else float32)
+    return Tensor._make(xp.arange(start, end, step, dtype=dt), False, None)
+
+
+def eye(n: int, m: int | None = None, dtype: Any = None, device: str | None = None,
+        requires_grad: bool = False) -> Tensor:
+    return _new(lambda xp, s, dt, dev: xp.eye(n, m, dtype=dt), (), dtype, device, requires_grad)
+
+
+def zeros_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return zeros(t.shape, dtype=dtype or t.dtype, device=t.device, requires_grad=requires_grad)
+
+
+def ones_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return ones(t.shape, dtype=dtype or t.dtype, device=t.device, requires_grad=requires_grad)
+
+
+def randn_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return randn(t.shape, dtype=dtype or t.dtype, device=t.device, requires_grad=requires_grad)
