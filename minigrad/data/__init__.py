@@ -1,0 +1,1 @@
+"""Data: the WordPiece tokenizer, datasets and batching."""

@@ -1,0 +1,1 @@
+"""Models built from minigrad.nn: a BERT-style encoder and its task heads."""
