@@ -1,0 +1,484 @@
+"""A BERT encoder and its task heads, in one file (after nanoGPT's ``model.py``).
+
+Follow one batch from top to bottom:
+
+    input_ids (B, S) ──► BertEmbeddings: word + position + token-type rows, LayerNorm, dropout
+                     ──► N × BertLayer (post-LN, as the original BERT):
+                           h = LayerNorm(h + Dropout(SelfAttention(h)·W_o))
+                           h = LayerNorm(h + Dropout(GELU(h·W_1)·W_2))
+                     ──► last_hidden_state (B, S, H)
+                     ──► a head: pooled [CLS] → classifier, every token → classifier,
+                         or every token → vocabulary logits (masked LM)
+
+Shapes: B batch, S sequence length, H hidden size, A attention heads, D = H/A head size,
+I intermediate (feed-forward) size, V vocabulary size, C number of labels.
+
+The class and parameter names are Hugging Face's (``BertModel``,
+``encoder.layer.0.attention.self.query.weight``...), so a ``transformers`` checkpoint maps onto
+these modules name by name, and its ``config.json`` onto :class:`BertConfig`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import numpy as np
+
+from minigrad import backend, nn
+from minigrad.nn import functional as F
+from minigrad.tensor import Tensor
+
+# Hugging Face's ``hidden_act`` names; "gelu_new" is the tanh approximation.
+ACTIVATIONS = {
+    "gelu": lambda: nn.GELU(),
+    "gelu_new": lambda: nn.GELU(approximate="tanh"),
+    "gelu_pytorch_tanh": lambda: nn.GELU(approximate="tanh"),
+    "relu": lambda: nn.ReLU(),
+}
+
+# The compact BERTs of Turc et al. (2019), "Well-Read Students Learn Better".
+NAMED_CONFIGS: dict[str, dict[str, int]] = {
+    "bert-tiny": {"num_hidden_layers": 2, "hidden_size": 128, "num_attention_heads": 2,
+                  "intermediate_size": 512},
+    "bert-mini": {"num_hidden_layers": 4, "hidden_size": 256, "num_attention_heads": 4,
+                  "intermediate_size": 1024},
+}
+
+
+@dataclass
+class BertConfig:
+    """The model's sizes and settings, with Hugging Face's field names and defaults
+    (the defaults are bert-base: L=12, H=768, A=12)."""
+
+    vocab_size: int = 30522
+    hidden_size: int = 768
+    num_hidden_layers: int = 12
+    num_attention_heads: int = 12
+    intermediate_size: int = 3072
+    hidden_act: str = "gelu"
+    hidden_dropout_prob: float = 0.1
+    attention_probs_dropout_prob: float = 0.1
+    max_position_embeddings: int = 512
+    type_vocab_size: int = 2
+    initializer_range: float = 0.02
+    layer_norm_eps: float = 1e-12
+    pad_token_id: int = 0
+    classifier_dropout: float | None = None  # None: use hidden_dropout_prob
+    num_labels: int = 2
+
+    def __post_init__(self) -> None:
+        for name in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
+                     "intermediate_size", "max_position_embeddings", "type_vocab_size",
+                     "num_labels"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value <= 0:
+                raise ValueError(f"BertConfig: {name} must be a positive integer, got {value!r}")
+        if self.hidden_size % self.num_attention_heads:
+            raise ValueError(f"BertConfig: hidden_size {self.hidden_size} is not divisible by "
+                             f"num_attention_heads {self.num_attention_heads}")
+        if self.hidden_act not in ACTIVATIONS:
+            raise ValueError(f"BertConfig: hidden_act {self.hidden_act!r} is not one of "
+                             f"{sorted(ACTIVATIONS)}")
+        for name in ("hidden_dropout_prob", "attention_probs_dropout_prob", "classifier_dropout"):
+            p = getattr(self, name)
+            if p is not None and not 0.0 <= p < 1.0:
+                raise ValueError(f"BertConfig: {name} must be in [0, 1), got {p}")
+        if not 0 <= self.pad_token_id < self.vocab_size:
+            raise ValueError(f"BertConfig: pad_token_id {self.pad_token_id} is not an id of a "
+                             f"vocabulary of {self.vocab_size}")
+        if self.layer_norm_eps <= 0 or self.initializer_range <= 0:
+            raise ValueError(f"BertConfig: layer_norm_eps ({self.layer_norm_eps}) and "
+                             f"initializer_range ({self.initializer_range}) must be positive")
+
+    @property
+    def head_size(self) -> int:
+        return self.hidden_size // self.num_attention_heads
+
+    @classmethod
+    def named(cls, name: str, **overrides: Any) -> BertConfig:
+        """A named size (``"bert-tiny"``, ``"bert-mini"``) with any field overridden."""
+        if name not in NAMED_CONFIGS:
+            raise ValueError(f"unknown BERT config {name!r}; named configs: "
+                             f"{sorted(NAMED_CONFIGS)}")
+        return cls(**{**NAMED_CONFIGS[name], **overrides})
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> BertConfig:
+        """From ``to_dict()`` or a Hugging Face ``config.json``: keys this model does not use
+        (``architectures``, ``model_type``, ...) are ignored; the label count may come from
+        ``id2label``. A checkpoint this model would compute wrongly is refused."""
+        position_type = d.get("position_embedding_type", "absolute")
+        if position_type != "absolute":
+            raise ValueError(f"BertConfig.from_dict: position_embedding_type {position_type!r} "
+                             "is not supported (only 'absolute')")
+        known = {f.name for f in fields(cls)}
+        kwargs = {k: v for k, v in d.items() if k in known}
+        if "num_labels" not in kwargs and "id2label" in d:
+            kwargs["num_labels"] = len(d["id2label"])
+        return cls(**kwargs)
+
+
+# --- outputs ---------------------------------------------------------------------------------
+@dataclass
+class BertModelOutput:
+    last_hidden_state: Tensor  # (B, S, H)
+    pooler_output: Tensor | None  # (B, H), or None without a pooler
+
+
+@dataclass
+class SequenceClassifierOutput:
+    loss: Tensor | None  # scalar, when labels are given
+    logits: Tensor  # (B, C)
+
+
+@dataclass
+class TokenClassifierOutput:
+    loss: Tensor | None
+    logits: Tensor  # (B, S, C)
+
+
+@dataclass
+class MaskedLMOutput:
+    loss: Tensor | None
+    logits: Tensor  # (B, S, V)
+
+
+# --- the encoder -----------------------------------------------------------------------------
+class BertEmbeddings(nn.Module):
+    """x = LayerNorm(word[input_ids] + position[0..S-1] + token_type[token_type_ids]), dropout."""
+
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        h = config.hidden_size
+        self.word_embeddings = nn.Embedding(config.vocab_size, h,
+                                            padding_idx=config.pad_token_id)
+        self.position_embeddings = nn.Embedding(config.max_position_embeddings, h)
+        self.token_type_embeddings = nn.Embedding(config.type_vocab_size, h)
+        self.LayerNorm = nn.LayerNorm(h, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, input_ids: Any, token_type_ids: Any) -> Tensor:
+        xp = self.word_embeddings.weight.xp
+        positions = xp.arange(input_ids.shape[1])  # (S,)
+        x = (self.word_embeddings(input_ids)  # (B, S, H)
+             + self.position_embeddings(positions)  # (S, H), broadcast over B
+             + self.token_type_embeddings(token_type_ids))  # (B, S, H)
+        return self.dropout(self.LayerNorm(x))  # (B, S, H)
+
+
+class BertSelfAttention(nn.Module):
+    """Multi-head scaled dot-product attention, softmax(QKᵀ/√D + mask)·V, per head.
+
+    Padded keys (attention_mask 0) get the dtype's most negative score before the softmax, so
+    they get zero weight. The mask is (B, 1, 1, S) and broadcasts over heads and queries.
+    """
+
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        h = config.hidden_size
+        self.num_attention_heads = config.num_attention_heads
+        self.head_size = config.head_size
+        self.query = nn.Linear(h, h)
+        self.key = nn.Linear(h, h)
+        self.value = nn.Linear(h, h)
+        self.dropout = nn.Dropout(config.attention_probs_dropout_prob)
+
+    def forward(self, x: Tensor, key_is_padding: Any) -> Tensor:
+        B, S, H = x.shape  # noqa: N806 (shape names, as in the comments)
+        A, D = self.num_attention_heads, self.head_size  # noqa: N806
+
+        def split_heads(t: Tensor) -> Tensor:
+            return t.view(B, S, A, D).transpose(1, 2)  # (B, S, H) -> (B, A, S, D)
+
+        q = split_heads(self.query(x))  # (B, A, S, D)
+        k = split_heads(self.key(x))  # (B, A, S, D)
+        v = split_heads(self.value(x))  # (B, A, S, D)
+        scores = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(D))  # (B, A, S, S)
+        most_negative = float(np.finfo(scores.dtype).min)
+        scores = scores.masked_fill(key_is_padding, most_negative)  # (B, A, S, S)
+        probs = self.dropout(F.softmax(scores, dim=-1))  # (B, A, S, S)
+        context = probs @ v  # (B, A, S, D)
+        return context.transpose(1, 2).reshape(B, S, H)  # (B, S, H)
+
+
+class BertSelfOutput(nn.Module):
+    """h = LayerNorm(x + Dropout(attention·W_o + b_o)): projection, residual, post-LN."""
+
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, attention: Tensor, x: Tensor) -> Tensor:
+        return self.LayerNorm(x + self.dropout(self.dense(attention)))  # (B, S, H)
+
+
+class BertAttention(nn.Module):
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.self = BertSelfAttention(config)
+        self.output = BertSelfOutput(config)
+
+    def forward(self, x: Tensor, key_is_padding: Any) -> Tensor:
+        return self.output(self.self(x, key_is_padding), x)  # (B, S, H)
+
+
+class BertIntermediate(nn.Module):
+    """The feed-forward's first half: GELU(h·W_1 + b_1), H -> I."""
+
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.intermediate_size)
+        self.intermediate_act_fn = ACTIVATIONS[config.hidden_act]()
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.intermediate_act_fn(self.dense(x))  # (B, S, I)
+
+
+class BertOutput(nn.Module):
+    """The feed-forward's second half: LayerNorm(x + Dropout(u·W_2 + b_2)), I -> H."""
+
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.dense = nn.Linear(config.intermediate_size, config.hidden_size)
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, u: Tensor, x: Tensor) -> Tensor:
+        return self.LayerNorm(x + self.dropout(self.dense(u)))  # (B, S, H)
+
+
+class BertLayer(nn.Module):
+    """One post-LN encoder layer: self-attention block, then feed-forward block."""
+
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.attention = BertAttention(config)
+        self.intermediate = BertIntermediate(config)
+        self.output = BertOutput(config)
+
+    def forward(self, x: Tensor, key_is_padding: Any) -> Tensor:
+        h = self.attention(x, key_is_padding)  # (B, S, H)
+        return self.output(self.intermediate(h), h)  # (B, S, H)
+
+
+class BertEncoder(nn.Module):
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.layer = nn.ModuleList(BertLayer(config) for _ in range(config.num_hidden_layers))
+
+    def forward(self, x: Tensor, key_is_padding: Any) -> Tensor:
+        for layer in self.layer:
+            x = layer(x, key_is_padding)  # (B, S, H)
+        return x
+
+
+class BertPooler(nn.Module):
+    """pooled = tanh([CLS]·W + b): the first token's final state, for sentence-level tasks."""
+
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.activation = nn.Tanh()
+
+    def forward(self, hidden: Tensor) -> Tensor:
+        return self.activation(self.dense(hidden[:, 0]))  # (B, S, H) -> (B, H)
+
+
+def init_bert_weights(module: nn.Module, std: float) -> None:
+    """Hugging Face BERT's initialisation: Linear and Embedding weights N(0, std²) (the
+    padding row zeroed), biases 0, LayerNorm weight 1 and bias 0."""
+    if isinstance(module, nn.Linear):
+        module.weight.data = backend.random_normal(module.weight.shape, module.weight.dtype,
+                                                   module.weight.device) * std
+        if module.bias is not None:
+            module.bias.data = module.weight.xp.zeros_like(module.bias.data)
+    elif isinstance(module, nn.Embedding):
+        w = backend.random_normal(module.weight.shape, module.weight.dtype,
+                                  module.weight.device) * std
+        if module.padding_idx is not None:
+            w[module.padding_idx] = 0
+        module.weight.data = w
+    elif isinstance(module, nn.LayerNorm):
+        module.weight.data = module.weight.xp.ones_like(module.weight.data)
+        module.bias.data = module.bias.xp.zeros_like(module.bias.data)
+
+
+def _as_array(x: Any, name: str, like: Tensor) -> Any:
+    """ids, a mask or labels (a Tensor, a list or an array) as an array on ``like``'s device."""
+    a = x.data if isinstance(x, Tensor) else like.xp.asarray(x)
+    if backend.device_of(a) != like.device:
+        raise backend.DeviceError(f"{name} is on {backend.device_of(a)} but the model is on "
+                                  f"{like.device}")
+    return a
+
+
+class BertModel(nn.Module):
+    """The encoder: embeddings, N layers and (optionally) the [CLS] pooler."""
+
+    def __init__(self, config: BertConfig, add_pooling_layer: bool = True):
+        super().__init__()
+        self.config = config
+        self.embeddings = BertEmbeddings(config)
+        self.encoder = BertEncoder(config)
+        self.pooler = BertPooler(config) if add_pooling_layer else None
+        self.apply(lambda m: init_bert_weights(m, config.initializer_range))
+
+    def forward(self, input_ids: Any, attention_mask: Any = None,
+                token_type_ids: Any = None) -> BertModelOutput:
+        """input_ids (B, S) ints; attention_mask (B, S), 1 for real tokens and 0 for padding
+        (default all 1); token_type_ids (B, S), the segment of each token (default all 0)."""
+        like = self.embeddings.word_embeddings.weight
+        xp = like.xp
+        input_ids = _as_array(input_ids, "input_ids", like)  # (B, S)
+        if input_ids.ndim != 2:
+            raise ValueError(f"BertModel: input_ids must be (batch, seq_len), got shape "
+                             f"{tuple(input_ids.shape)}")
+        B, S = input_ids.shape  # noqa: N806 (shape names, as in the comments)
+        if input_ids.shape[1] > self.config.max_position_embeddings:
+            raise ValueError(f"BertModel: sequence length {S} exceeds max_position_embeddings "
+                             f"{self.config.max_position_embeddings}")
+        if attention_mask is None:
+            attention_mask = xp.ones((B, S), dtype=xp.int64)
+        if token_type_ids is None:
+            token_type_ids = xp.zeros((B, S), dtype=xp.int64)
+        attention_mask = _as_array(attention_mask, "attention_mask", like)  # (B, S)
+        token_type_ids = _as_array(token_type_ids, "token_type_ids", like)  # (B, S)
+        for name, a in (("attention_mask", attention_mask), ("token_type_ids", token_type_ids)):
+            if tuple(a.shape) != (B, S):
+                raise ValueError(f"BertModel: {name} has shape {tuple(a.shape)}, but input_ids "
+                                 f"has shape {(B, S)}")
+
+        key_is_padding = (attention_mask == 0)[:, None, None, :]  # (B, 1, 1, S)
+        x = self.embeddings(input_ids, token_type_ids)  # (B, S, H)
+        hidden = self.encoder(x, key_is_padding)  # (B, S, H)
+        pooled = self.pooler(hidden) if self.pooler is not None else None  # (B, H)
+        return BertModelOutput(last_hidden_state=hidden, pooler_output=pooled)
+
+
+# --- task heads ("task adapter layers") --------------------------------------------------------
+def _classifier_dropout(config: BertConfig) -> float:
+    if config.classifier_dropout is not None:
+        return config.classifier_dropout
+    return config.hidden_dropout_prob
+
+
+class BertForSequenceClassification(nn.Module):
+    """logits = Dropout(pooled [CLS])·W + b, (B, C). Loss: cross-entropy over the C classes,
+    or mean squared error when num_labels == 1 (regression), as in Hugging Face."""
+
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.config = config
+        self.num_labels = config.num_labels
+        self.bert = BertModel(config)
+        self.dropout = nn.Dropout(_classifier_dropout(config))
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        init_bert_weights(self.classifier, config.initializer_range)
+
+    def forward(self, input_ids: Any, attention_mask: Any = None, token_type_ids: Any = None,
+                labels: Any = None) -> SequenceClassifierOutput:
+        pooled = self.bert(input_ids, attention_mask, token_type_ids).pooler_output  # (B, H)
+        logits = self.classifier(self.dropout(pooled))  # (B, C)
+        loss = None
+        if labels is not None:
+            labels = _as_array(labels, "labels", logits)  # (B,)
+            if self.num_labels == 1:
+                loss = F.mse_loss(logits.view(-1), labels.reshape(-1).astype(logits.dtype))
+            else:
+                loss = F.cross_entropy(logits, labels.reshape(-1))
+        return SequenceClassifierOutput(loss=loss, logits=logits)
+
+
+class BertForTokenClassification(nn.Module):
+    """logits = Dropout(h_t)·W + b for every token t, (B, S, C). Loss: cross-entropy over the
+    tokens whose label is not -100 (padding and word-piece continuations)."""
+
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.config = config
+        self.num_labels = config.num_labels
+        self.bert = BertModel(config, add_pooling_layer=False)
+        self.dropout = nn.Dropout(_classifier_dropout(config))
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        init_bert_weights(self.classifier, config.initializer_range)
+
+    def forward(self, input_ids: Any, attention_mask: Any = None, token_type_ids: Any = None,
+                labels: Any = None) -> TokenClassifierOutput:
+        hidden = self.bert(input_ids, attention_mask, token_type_ids).last_hidden_state
+        logits = self.classifier(self.dropout(hidden))  # (B, S, C)
+        loss = None
+        if labels is not None:
+            labels = _as_array(labels, "labels", logits)  # (B, S)
+            loss = F.cross_entropy(logits.view(-1, self.num_labels), labels.reshape(-1))
+        return TokenClassifierOutput(loss=loss, logits=logits)
+
+
+class BertPredictionHeadTransform(nn.Module):
+    """t = LayerNorm(GELU(h·W + b)), H -> H, before the vocabulary projection."""
+
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.transform_act_fn = ACTIVATIONS[config.hidden_act]()
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.LayerNorm(self.transform_act_fn(self.dense(x)))  # (B, S, H)
+
+
+class BertLMPredictionHead(nn.Module):
+    """logits = t·Eᵀ + bias, (B, S, V). The decoder's weight is set to the word-embedding
+    matrix E by :class:`BertForMaskedLM` (tied), and its bias *is* ``bias``."""
+
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.transform = BertPredictionHeadTransform(config)
+        self.decoder = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
+        self.bias = nn.Parameter(np.zeros(config.vocab_size, dtype=np.float32))
+        self.decoder.bias = self.bias  # one Parameter, two names, as in Hugging Face
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.decoder(self.transform(x))  # (B, S, H) -> (B, S, V)
+
+
+class BertOnlyMLMHead(nn.Module):
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.predictions = BertLMPredictionHead(config)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.predictions(x)  # (B, S, V)
+
+
+class BertForMaskedLM(nn.Module):
+    """Predict the tokens behind [MASK]: vocabulary logits for every position, (B, S, V).
+
+    The decoder weight is the word-embedding matrix itself (one Parameter under two names), so
+    its gradient is the sum of what the embedding lookup and the output projection send it.
+    Loss: cross-entropy over the positions whose label is not -100 (the unmasked tokens).
+    """
+
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.config = config
+        self.bert = BertModel(config, add_pooling_layer=False)
+        self.cls = BertOnlyMLMHead(config)
+        self.cls.apply(lambda m: init_bert_weights(m, config.initializer_range))
+        self.cls.predictions.decoder.weight = self.bert.embeddings.word_embeddings.weight
+
+    def forward(self, input_ids: Any, attention_mask: Any = None, token_type_ids: Any = None,
+                labels: Any = None) -> MaskedLMOutput:
+        hidden = self.bert(input_ids, attention_mask, token_type_ids).last_hidden_state
+        logits = self.cls(hidden)  # (B, S, V)
+        loss = None
+        if labels is not None:
+            labels = _as_array(labels, "labels", logits)  # (B, S)
+            loss = F.cross_entropy(logits.view(-1, self.config.vocab_size), labels.reshape(-1))
+        return MaskedLMOutput(loss=loss, logits=logits)
