@@ -399,3 +399,17 @@ def test_bert_tiny_float32_forward_and_backward_smoke():
         assert p.grad is not None and p.grad.dtype == np.float32, name
         assert np.isfinite(p.grad).all(), name
     assert isinstance(model, nn.Module)
+
+
+@pytest.mark.gpu
+def test_masked_lm_on_the_gpu_matches_the_cpu():
+    cpu = float64_model(BertForMaskedLM)
+    gpu = float64_model(BertForMaskedLM).to("cuda")
+    labels = np.where(ATTENTION_MASK == 1, INPUT_IDS, -100)
+    out_cpu = cpu(INPUT_IDS, ATTENTION_MASK, TOKEN_TYPE_IDS, labels=labels)
+    out_gpu = gpu(INPUT_IDS, ATTENTION_MASK, TOKEN_TYPE_IDS, labels=labels)
+    np.testing.assert_allclose(out_gpu.logits.data.get(), out_cpu.logits.data, **TOL)
+    out_cpu.loss.backward()
+    out_gpu.loss.backward()
+    for (name, p), (_, q) in zip(cpu.named_parameters(), gpu.named_parameters(), strict=True):
+        np.testing.assert_allclose(q.grad.get(), p.grad, err_msg=name, **TOL)

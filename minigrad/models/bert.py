@@ -172,7 +172,7 @@ class BertEmbeddings(nn.Module):
 
 
 class BertSelfAttention(nn.Module):
-    """Multi-head scaled dot-product attention, softmax(QKᵀ/√D + mask)·V, per head.
+    """Multi-head scaled dot-product attention, softmax(QKᵀ/√D)·V per head, padded keys masked.
 
     Padded keys (attention_mask 0) get the dtype's most negative score before the softmax, so
     they get zero weight. The mask is (B, 1, 1, S) and broadcasts over heads and queries.
