@@ -144,7 +144,8 @@ def _constant(x: Any, ref: Tensor, xp: Any) -> Any:
     """A Python number or array operand, as an array beside the tensor ``ref``.
 
     Numbers take the tensor's dtype, as in PyTorch (``x * 0.5`` stays float32); a float meeting
-    an integer tensor becomes float32. Arrays keep their own dtype.
+    an integer tensor becomes float32. Arrays keep their own dtype and must be on the tensor's
+    device (only a 0-d array may cross, as a 0-d CPU tensor may in PyTorch).
     """
     if isinstance(x, bool):
         dtype = np.bool_
@@ -152,6 +153,11 @@ def _constant(x: Any, ref: Tensor, xp: Any) -> Any:
         dtype = ref.dtype if ref.dtype.kind in "iuf" else np.int64
     elif isinstance(x, float):
         dtype = ref.dtype if ref.dtype.kind == "f" else np.float32
+    elif getattr(x, "ndim", 0) > 0 and backend.device_of(x) != ref.device:
+        raise backend.DeviceError(
+            f"expected a {ref.device} array beside a {ref.device} tensor of shape {ref.shape}, "
+            f"got a {backend.device_of(x)} array of shape {tuple(x.shape)}"
+        )
     else:
         return backend.to_device(xp.asarray(x), ref.device)
     return xp.asarray(x, dtype=dtype)

@@ -297,8 +297,16 @@ def matmul(a: Any, b: Any) -> Tensor:
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError(f"matmul: operands must have at least 1 dim, got shapes {a.shape} "
                          f"and {b.shape}")
-    if a.ndim == 1 and b.ndim == 1 and a.shape != b.shape:
-        raise ValueError(f"matmul: vectors of shapes {a.shape} and {b.shape} differ in length")
+    k_a, k_b = a.shape[-1], b.shape[-2] if b.ndim > 1 else b.shape[0]
+    if k_a != k_b:
+        raise ValueError(f"matmul: shapes {a.shape} and {b.shape} are not aligned: the last dim "
+                         f"of the first ({k_a}) must equal the "
+                         f"{'second-to-last' if b.ndim > 1 else 'only'} dim of the second ({k_b})")
+    try:
+        np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    except ValueError:
+        raise ValueError(f"matmul: the batch dims of shapes {a.shape} and {b.shape} cannot be "
+                         "broadcast together") from None
     a2 = unsqueeze(a, 0) if a.ndim == 1 else a
     b2 = unsqueeze(b, -1) if b.ndim == 1 else b
     z = MatMul.apply(a2, b2)
