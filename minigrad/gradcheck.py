@@ -214,8 +214,8 @@ def _build_clip(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[Array
 
 
 def _build_maximum(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[Arrays, dict]:
-    other = broadcast_partner(rng, shape)
-    return [_grid(rng, 0.0)(shape), _grid(rng, 0.01)(other)], {}
+    a, b = _grid(rng, 0.0)(shape), _grid(rng, 0.01)(broadcast_partner(rng, shape))
+    return [a, b] if rng.random() < 0.5 else [b, a], {}
 
 
 def _build_where(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[Arrays, dict]:
@@ -266,13 +266,21 @@ def _build_slice(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[Arra
 
 
 def _build_int_index(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[Arrays, dict]:
-    # repeated ids: their gradients must accumulate
-    ids = rng.integers(-shape[0], shape[0], size=int(rng.integers(1, 6)))
-    return [rng.standard_normal(shape)], {"index": ids}
+    """x[ids] or x[..., ids], ids 1-D or 2-D, negative ids included, one id always repeated
+    (the gradients of a repeated id must accumulate)."""
+    last = len(shape) > 1 and rng.random() < 0.5
+    n = shape[-1] if last else shape[0]
+    ids = rng.integers(-n, n, size=int(rng.integers(1, 5)))
+    ids = np.append(ids, ids[0])
+    if rng.random() < 0.3:
+        ids = np.stack([ids, rng.permutation(ids)])
+    return [rng.standard_normal(shape)], {"index": (Ellipsis, ids) if last else ids}
 
 
 def _build_bool_index(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[Arrays, dict]:
-    return [rng.standard_normal(shape)], {"index": rng.random(shape) < 0.5}
+    """x[mask] with a mask over all dims or only the leading ones."""
+    k = int(rng.integers(1, len(shape) + 1))
+    return [rng.standard_normal(shape)], {"index": rng.random(shape[:k]) < 0.5}
 
 
 def _build_cat(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[Arrays, dict]:
@@ -358,14 +366,20 @@ def _build_bce_logits(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple
 
 
 def _build_cross_entropy(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[Arrays, dict]:
-    """Logits (C,), (N, C) or (N, C, d...); some targets ignored; optional label smoothing."""
+    """Logits (C,), (N, C) or (N, C, d...); optional label smoothing; some targets ignored,
+    with ignore_index the default -100 or a class id, but never all of them (where PyTorch's
+    mean is 0/0 = NaN and minigrad's is 0)."""
     c = shape[1] if len(shape) >= 2 else shape[0]
     target_shape = () if len(shape) == 1 else (shape[0],) + shape[2:]
     target = rng.integers(0, c, size=target_shape)
+    ignore_index = int(rng.integers(0, c)) if c > 1 and rng.random() < 0.3 else -100
     if target.ndim and rng.random() < 0.5:
-        target[rng.random(target_shape) < 0.3] = -100
+        target[rng.random(target_shape) < 0.3] = ignore_index
+    if (target == ignore_index).all():
+        target.flat[0] = (ignore_index + 1) % c
     return [rng.standard_normal(shape) * 2], {
-        "target": target, "label_smoothing": float(rng.choice([0.0, 0.1])),
+        "target": target, "ignore_index": ignore_index,
+        "label_smoothing": float(rng.choice([0.0, 0.1])),
         "reduction": str(rng.choice(["mean", "sum", "none"]))}
 
 
@@ -373,7 +387,7 @@ def _dropout_with_mask(x: Tensor, mask: np.ndarray, p: float) -> Tensor:
     """Dropout with a given keep-mask, so finite differences see the same mask every call."""
     from minigrad.ops.nn import Dropout
 
-    return Dropout.apply(x, mask=x.xp.asarray(mask) / (1 - p))
+    return Dropout.apply(x, mask=x.xp.asarray(mask) * x.dtype.type(1 / (1 - p)))
 
 
 BATTERY: list[OpCase] = [
@@ -399,7 +413,8 @@ BATTERY: list[OpCase] = [
     OpCase("mean", lambda x, dim, keepdim: x.mean(dim, keepdim), _build_reduce),
     OpCase("max", lambda x, dim, keepdim: x.max(dim, keepdim), _build_reduce),
     OpCase("min", lambda x, dim, keepdim: x.min(dim, keepdim), _build_reduce),
-    OpCase("var", lambda x, dim, keepdim: x.var(dim, keepdim), _build_var, min_side=2),
+    OpCase("var", lambda x, dim, keepdim: x.var(dim, keepdim), _build_var, min_ndim=1,
+           min_side=2),
     OpCase("reshape", lambda x, shape: x.reshape(shape), _build_reshape),
     OpCase("view", lambda x, shape: x.view(shape), _build_reshape),
     OpCase("transpose", lambda x, dim0, dim1: x.transpose(dim0, dim1), _build_transpose,
@@ -432,9 +447,9 @@ BATTERY: list[OpCase] = [
     OpCase("binary_cross_entropy_with_logits",
            lambda x, target, reduction: F.binary_cross_entropy_with_logits(x, target, reduction),
            _build_bce_logits),
-    OpCase("cross_entropy", lambda x, target, label_smoothing, reduction: F.cross_entropy(
-        x, target, reduction=reduction, label_smoothing=label_smoothing),
-        _build_cross_entropy, min_ndim=1, max_ndim=3),
+    OpCase("cross_entropy", lambda x, target, ignore_index, label_smoothing, reduction:
+           F.cross_entropy(x, target, ignore_index, reduction, label_smoothing),
+           _build_cross_entropy, min_ndim=1, max_ndim=3),
 ]
 
 
@@ -450,7 +465,8 @@ def run_case(case: OpCase, seed: int, shape: tuple[int, ...] | None = None,
              device: str = "cpu") -> float:
     """Gradcheck one case in float64; returns the largest |analytic - numeric| seen."""
     rng = np.random.default_rng(seed)
-    arrays, params = case.build(rng, case_shape(case, shape or case.example_shape))
+    shape = case.example_shape if shape is None else shape  # () is a shape: 0-d tensors
+    arrays, params = case.build(rng, case_shape(case, shape))
     tensors = [Tensor(a.astype(np.float64), requires_grad=True, device=device) for a in arrays]
 
     def fn(*ts: Tensor) -> Tensor:

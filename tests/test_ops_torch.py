@@ -1,0 +1,165 @@
+"""Every op agrees with PyTorch: the forward value and the gradient of every input.
+
+For each case of the battery, both libraries run the same float64 inputs and back-propagate the
+same random upstream gradient. PyTorch is the test oracle only; minigrad never imports it.
+"""
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as TF
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import array_shapes
+
+from minigrad import Tensor, maximum
+from minigrad.gradcheck import BATTERY, OpCase, case_shape
+from minigrad.nn import functional as F
+
+
+def dims(x: torch.Tensor, dim: int | tuple[int, ...] | None) -> tuple[int, ...] | int:
+    """minigrad's dim=None (every dim) for the functions that spell it as a tuple."""
+    return tuple(range(x.ndim)) if dim is None else dim
+
+
+def as_torch_index(index: Any) -> Any:
+    """NumPy index arrays as torch tensors; slices, Ellipsis and ints as they are."""
+    if isinstance(index, tuple):
+        return tuple(as_torch_index(i) for i in index)
+    return torch.from_numpy(index) if isinstance(index, np.ndarray) else index
+
+
+t = torch.as_tensor
+
+# Each battery case's PyTorch equivalent: the same inputs (torch tensors), the same params.
+TORCH: dict[str, Callable[..., torch.Tensor]] = {
+    "add": lambda a, b: a + b,
+    "sub": lambda a, b: a - b,
+    "mul": lambda a, b: a * b,
+    "div": lambda a, b: a / b,
+    "pow_scalar": lambda x: x**2.5,
+    "pow": lambda a, b: a**b,
+    "neg": lambda x: -x,
+    "exp": torch.exp,
+    "log": torch.log,
+    "sqrt": torch.sqrt,
+    "tanh": torch.tanh,
+    "sigmoid": torch.sigmoid,
+    "relu": torch.relu,
+    "abs": torch.abs,
+    "clip": lambda x, min, max: torch.clamp(x, min, max),
+    "maximum": torch.maximum,
+    "where": lambda a, b, condition: torch.where(t(condition), a, b),
+    "masked_fill": lambda x, mask, value: x.masked_fill(t(mask), value),
+    "sum": lambda x, dim, keepdim: torch.sum(x, dims(x, dim), keepdim),
+    "mean": lambda x, dim, keepdim: torch.mean(x, dims(x, dim), keepdim),
+    "max": lambda x, dim, keepdim: torch.amax(x, dims(x, dim), keepdim),
+    "min": lambda x, dim, keepdim: torch.amin(x, dims(x, dim), keepdim),
+    "var": lambda x, dim, keepdim: torch.var(x, dim, correction=1, keepdim=keepdim),
+    "reshape": lambda x, shape: x.reshape(shape),
+    "view": lambda x, shape: x.view(shape),
+    "transpose": lambda x, dim0, dim1: x.transpose(dim0, dim1),
+    "permute": lambda x, dims: x.permute(dims),
+    "unsqueeze": lambda x, dim: x.unsqueeze(dim),
+    "squeeze": lambda x, dim: x.squeeze(dim),
+    "expand": lambda x, sizes: x.expand(sizes),
+    "getitem_slice": lambda x, index: x[as_torch_index(index)],
+    "getitem_int_array": lambda x, index: x[as_torch_index(index)],
+    "getitem_bool_mask": lambda x, index: x[as_torch_index(index)],
+    "cat": lambda *xs, dim: torch.cat(xs, dim),
+    "stack": lambda *xs, dim: torch.stack(xs, dim),
+    "matmul": torch.matmul,
+    "matmul_1d": torch.matmul,
+    "softmax": lambda x, dim: TF.softmax(x, dim),
+    "log_softmax": lambda x, dim: TF.log_softmax(x, dim),
+    "gelu": TF.gelu,
+    "gelu_tanh": lambda x: TF.gelu(x, approximate="tanh"),
+    "layer_norm": lambda x, w, b, normalized_shape: TF.layer_norm(x, normalized_shape, w, b,
+                                                                  eps=1e-5),
+    "embedding": lambda w, idx: TF.embedding(t(idx), w),
+    "dropout": lambda x, mask, p: x * t(mask) / (1 - p),
+    "linear": TF.linear,
+    "mse_loss": lambda x, target, reduction: TF.mse_loss(x, t(target), reduction=reduction),
+    "binary_cross_entropy": lambda x, target, reduction: TF.binary_cross_entropy(
+        x, t(target), reduction=reduction),
+    "binary_cross_entropy_with_logits": lambda x, target, reduction:
+        TF.binary_cross_entropy_with_logits(x, t(target), reduction=reduction),
+    "cross_entropy": lambda x, target, ignore_index, label_smoothing, reduction:
+        TF.cross_entropy(x, torch.as_tensor(target), ignore_index=ignore_index,
+                         reduction=reduction, label_smoothing=label_smoothing),
+}
+
+
+def test_every_battery_case_has_a_torch_equivalent() -> None:
+    assert set(TORCH) == {case.name for case in BATTERY}
+
+
+def shape_and_seed(case: OpCase) -> st.SearchStrategy:
+    shapes = array_shapes(min_dims=case.min_ndim, max_dims=case.max_ndim,
+                          min_side=case.min_side, max_side=4)
+    return st.tuples(shapes, st.integers(0, 2**32 - 1))
+
+
+def assert_close(ours: np.ndarray, theirs: torch.Tensor, what: str) -> None:
+    theirs = theirs.detach().numpy()
+    assert ours.shape == theirs.shape, f"{what}: shape {ours.shape} vs torch {theirs.shape}"
+    np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-12, err_msg=what)
+
+
+@pytest.mark.parametrize("case", BATTERY, ids=[case.name for case in BATTERY])
+@given(data=st.data())
+def test_forward_and_gradients_match_torch(case: OpCase, data: st.DataObject) -> None:
+    shape, seed = data.draw(shape_and_seed(case), label="shape, seed")
+    rng = np.random.default_rng(seed)
+    arrays, params = case.build(rng, case_shape(case, shape))
+    ours = [Tensor(a.astype(np.float64), requires_grad=True) for a in arrays]
+    theirs = [torch.tensor(a, dtype=torch.float64, requires_grad=True) for a in arrays]
+
+    out = case.fn(*ours, **params)
+    expected = TORCH[case.name](*theirs, **params)
+    assert_close(out.data, expected, "forward")
+
+    upstream = rng.standard_normal(out.shape)
+    out.backward(upstream)
+    expected.backward(torch.from_numpy(upstream))
+    for i, (mine, ref) in enumerate(zip(ours, theirs, strict=True)):
+        ref_grad = ref.grad if ref.grad is not None else torch.zeros_like(ref)
+        my_grad = mine.grad if mine.grad is not None else np.zeros(mine.shape)
+        assert_close(my_grad, ref_grad, f"gradient of input {i}")
+
+
+def test_cross_entropy_with_every_target_ignored_is_zero_where_torch_gives_nan() -> None:
+    """The one documented difference: a mean over no targets is 0 with a zero gradient."""
+    logits = np.random.default_rng(0).standard_normal((3, 4))
+    target = np.full(3, -100)
+    x = Tensor(logits, requires_grad=True)
+    loss = F.cross_entropy(x, target)
+    loss.backward()
+    assert loss.item() == 0.0
+    np.testing.assert_array_equal(x.grad, np.zeros((3, 4)))
+    assert torch.isnan(TF.cross_entropy(torch.from_numpy(logits), torch.from_numpy(target)))
+
+
+TIES: dict[str, tuple[Callable[..., Any], Callable[..., Any]]] = {
+    "max over all": (lambda x: x.max(), torch.amax),
+    "max over dim 1": (lambda x: x.max(1), lambda x: torch.amax(x, 1)),
+    "min over dims (0, 1)": (lambda x: x.min((0, 1)), lambda x: torch.amin(x, (0, 1))),
+    "maximum with itself": (lambda x: maximum(x, x.relu()), lambda x: torch.maximum(x, x.relu())),
+}
+
+
+@pytest.mark.parametrize("name", TIES)
+def test_ties_share_the_gradient_evenly_as_in_torch(name: str) -> None:
+    """The battery draws tie-free values; here every reduction meets ties on purpose."""
+    data = np.array([[1.0, 3.0, 3.0, 0.0], [2.0, 2.0, 2.0, -1.0], [3.0, 0.0, 3.0, 3.0]])
+    ours, theirs = TIES[name]
+    x, tx = Tensor(data, requires_grad=True), torch.tensor(data, requires_grad=True)
+    out, expected = ours(x), theirs(tx)
+    assert_close(out.data, expected, "forward")
+    upstream = np.random.default_rng(0).standard_normal(out.shape)
+    out.backward(upstream)
+    expected.backward(torch.from_numpy(upstream))
+    assert_close(x.grad, tx.grad, "gradient")
