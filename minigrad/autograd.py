@@ -143,15 +143,16 @@ class Function:
 def _constant(x: Any, ref: Tensor, xp: Any) -> Any:
     """A Python number or array operand, as an array beside the tensor ``ref``.
 
-    Numbers take the tensor's dtype, as in PyTorch (``x * 0.5`` stays float32); a float meeting
-    an integer tensor becomes float32. Arrays keep their own dtype and must be on the tensor's
-    device (only a 0-d array may cross, as a 0-d CPU tensor may in PyTorch).
+    Numbers, Python or NumPy scalars, take the tensor's dtype, as in PyTorch (``x * 0.5`` and
+    ``x * np.int64(2)`` stay float32); a float meeting an integer tensor becomes float32. Arrays
+    keep their own dtype and must be on the tensor's device (only a 0-d array may cross, as a
+    0-d CPU tensor may in PyTorch).
     """
     if isinstance(x, bool):
         dtype = np.bool_
-    elif isinstance(x, int):
+    elif isinstance(x, (int, np.integer)):
         dtype = ref.dtype if ref.dtype.kind in "iuf" else np.int64
-    elif isinstance(x, float):
+    elif isinstance(x, (float, np.floating)):
         dtype = ref.dtype if ref.dtype.kind == "f" else np.float32
     elif getattr(x, "ndim", 0) > 0 and backend.device_of(x) != ref.device:
         raise backend.DeviceError(
