@@ -1,0 +1,296 @@
+"""The training loop, written out plainly: seed document 004's recipe, one batch at a time.
+
+    initialize θ₀ and η
+    repeat:
+        forward     ŷ = f(x; θ)
+        loss        L(ŷ, y)
+        gradient    ∇θ L                   (loss.backward())
+        update      θ ← θ − η·∇θ L          (optimizer.step(): SGD, Adam, ...)
+
+Around that core :func:`fit` adds, each in a few lines of the loop and in this order:
+
+- **gradient accumulation**: k micro-batches per update, each loss scaled by 1/k, so that the
+  summed gradient is the gradient of the mean loss over the k micro-batches (with equal sizes,
+  exactly the gradient of one batch k times larger);
+- **gradient clipping** (``clip_grad_norm_``) and a **learning-rate schedule** stepped once per
+  optimizer step;
+- **evaluation** at the end of each epoch: the mean loss on validation arrays and/or a user
+  ``evaluate(model) -> {name: value}`` callback, both in eval mode without a graph;
+- **early stopping** on one of those metrics, with patience, optionally restoring the best
+  weights;
+- **determinism**: one seed fixes minigrad's generator (init, dropout), NumPy's global one, and
+  the order of the batches of every epoch; the same seed gives the same numbers;
+- **records**: a tqdm progress bar (loss and lr), ``history.json`` after every epoch (per-step
+  loss and lr, per-epoch metrics), ``curves.png`` at the end, and optionally a resumable
+  checkpoint each epoch.
+
+A model never imports this module: the loop knows the model only through ``loss_fn``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+import minigrad
+from minigrad import checkpoint
+from minigrad.data.datasets import batch_indices
+from minigrad.optim import clip_grad_norm_
+
+Batch = tuple[np.ndarray, ...] | dict[str, np.ndarray]
+Data = tuple[np.ndarray, ...] | Mapping[str, np.ndarray]
+
+HISTORY_FILE = "history.json"
+CURVES_FILE = "curves.png"
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Everything that decides how :func:`fit` trains, in one place (nanoGPT's style)."""
+
+    epochs: int = 1
+    batch_size: int = 32            # rows per micro-batch
+    grad_accum_steps: int = 1       # micro-batches per optimizer step
+    max_grad_norm: float | None = None  # clip the global gradient norm to this, if set
+    seed: int = 0
+    shuffle: bool = True            # a new order each epoch, fixed by (seed, epoch)
+    early_stopping_metric: str | None = None  # a key of the epoch metrics, e.g. "val_loss"
+    early_stopping_mode: str = "min"          # "min" for losses, "max" for accuracies
+    patience: int = 3               # epochs without improvement before stopping
+    restore_best: bool = False      # load the best epoch's weights at the end
+    out_dir: str | Path | None = None  # history.json, curves.png, checkpoint-<step>/
+    save_checkpoints: bool = False  # out_dir/checkpoint-<step>/ after every epoch
+    progress: bool = True           # the tqdm bar
+    title: str = "training curves"  # of curves.png
+
+
+@dataclasses.dataclass
+class History:
+    """What happened: one record per optimizer step and one per epoch.
+
+    ``steps``: ``{"step", "epoch", "loss", "lr"}``, the loss being the mean over the step's
+    micro-batches and lr the rate that step used. ``epochs``: ``{"epoch", "step",
+    "train_loss", ...}`` plus every evaluation metric. Epochs count from 1.
+    """
+
+    steps: list[dict] = dataclasses.field(default_factory=list)
+    epochs: list[dict] = dataclasses.field(default_factory=list)
+    best_epoch: int | None = None
+    best_metric: float | None = None
+    stopped_early: bool = False
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> History:
+        return cls(**data)
+
+    def save_json(self, path: str | Path) -> None:
+        checkpoint.atomic_write_json(path, self.to_dict())
+
+    def plot(self, path: str | Path, title: str = "training curves") -> None:
+        """Save the loss curves (and any other metrics) as a PNG.
+
+        Left: the loss of every step, the epoch means and the validation loss, against the
+        optimizer step. Right, if there are other metrics: each of them against the epoch.
+        """
+        from matplotlib.figure import Figure  # no pyplot: no global state, no GUI backend
+        from matplotlib.ticker import MaxNLocator
+
+        others = sorted({k for e in self.epochs for k in e} - {"epoch", "step", "train_loss",
+                                                               "val_loss"})
+        fig = Figure(figsize=(11 if others else 6, 4), layout="constrained")
+        axes = fig.subplots(1, 2 if others else 1, squeeze=False)[0]
+        ax = axes[0]
+        ax.plot([s["step"] for s in self.steps], [s["loss"] for s in self.steps],
+                lw=0.8, alpha=0.5, label="train loss (per step)")
+        for key, label, marker in (("train_loss", "train loss (epoch mean)", "o"),
+                                   ("val_loss", "validation loss", "s")):
+            points = [(e["step"], e[key]) for e in self.epochs if key in e]
+            if points:
+                ax.plot(*zip(*points, strict=True), marker=marker, label=label)
+        ax.set(xlabel="optimizer step", ylabel="loss", title="loss")
+        ax.legend()
+        if others:
+            ax = axes[1]
+            for key in others:
+                points = [(e["epoch"], e[key]) for e in self.epochs if key in e]
+                ax.plot(*zip(*points, strict=True), marker="o", label=key)
+            ax.set(xlabel="epoch", ylabel="value", title="evaluation metrics")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.legend()
+        fig.suptitle(title)
+        fig.savefig(path, dpi=100)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed minigrad's generator (weights, dropout) and NumPy's global one."""
+    minigrad.manual_seed(seed)
+    np.random.seed(seed)
+
+
+def _num_rows(data: Data, name: str) -> int:
+    arrays = list(data.values()) if isinstance(data, Mapping) else list(data)
+    if not arrays:
+        raise ValueError(f"{name} holds no arrays")
+    lengths = {len(a) for a in arrays}
+    if len(lengths) != 1:
+        raise ValueError(f"the arrays of {name} have different lengths "
+                         f"{[len(a) for a in arrays]}; each row is one example")
+    return lengths.pop()
+
+
+def _take(data: Data, rows: np.ndarray) -> Batch:
+    """The same rows of every array: a tuple stays a tuple, a dict a dict."""
+    if isinstance(data, Mapping):
+        return {key: a[rows] for key, a in data.items()}
+    return tuple(a[rows] for a in data)
+
+
+def validation_loss(model: Any, loss_fn: Callable[[Any, Batch], minigrad.Tensor],
+                    data: Data, batch_size: int) -> float:
+    """The mean of ``loss_fn`` over ``data``, batch by batch, each batch weighted by its rows."""
+    n = _num_rows(data, "val_data")
+    model.eval()
+    total = 0.0
+    with minigrad.no_grad():
+        for rows in batch_indices(n, batch_size):
+            total += loss_fn(model, _take(data, rows)).item() * len(rows)
+    return total / n
+
+
+def _check_config(config: TrainConfig) -> None:
+    if config.epochs < 1 or config.batch_size < 1 or config.grad_accum_steps < 1:
+        raise ValueError(f"epochs, batch_size and grad_accum_steps must be at least 1, got "
+                         f"{config.epochs}, {config.batch_size}, {config.grad_accum_steps}")
+    if config.early_stopping_mode not in ("min", "max"):
+        raise ValueError(f"early_stopping_mode must be 'min' or 'max', "
+                         f"got {config.early_stopping_mode!r}")
+    if config.save_checkpoints and config.out_dir is None:
+        raise ValueError("save_checkpoints needs an out_dir to write the checkpoints into")
+
+
+def _improved(value: float, best: float | None, mode: str) -> bool:
+    if best is None:
+        return True
+    return value < best if mode == "min" else value > best
+
+
+def fit(model: Any, loss_fn: Callable[[Any, Batch], minigrad.Tensor], train_data: Data,
+        optimizer: Any, config: TrainConfig | None = None, *, scheduler: Any = None,
+        val_data: Data | None = None,
+        evaluate: Callable[[Any], Mapping[str, float]] | None = None,
+        resume_from: str | Path | None = None) -> History:
+    """Train ``model`` on ``train_data`` and return its :class:`History`.
+
+    ``train_data`` (and ``val_data``) is a tuple or dict of arrays with one row per example;
+    each batch is the same rows of every array, in the same container. ``loss_fn(model,
+    batch)`` runs the forward pass and returns the scalar loss Tensor, e.g.::
+
+        def loss_fn(model, batch):
+            x, y = batch
+            return F.cross_entropy(model(minigrad.tensor(x)), y)
+
+    ``evaluate(model)`` returns extra metrics each epoch (called in eval mode, without a
+    graph). ``resume_from`` is a checkpoint directory written by an earlier run with
+    ``save_checkpoints``: the weights, optimizer, scheduler, random generators and history are
+    restored, and training continues with the next epoch exactly as the first run would have.
+    """
+    config = config or TrainConfig()
+    _check_config(config)
+    out_dir = Path(config.out_dir) if config.out_dir is not None else None
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    n = _num_rows(train_data, "train_data")
+    k = config.grad_accum_steps
+
+    seed_everything(config.seed)
+    history, step, start_epoch, best_weights = History(), 0, 0, None
+    if resume_from is not None:
+        saved = checkpoint.load_training_state(resume_from, model, optimizer, scheduler)
+        history, step, start_epoch = History.from_dict(saved.history), saved.step, saved.epoch
+        if config.restore_best and history.best_epoch is not None:
+            # The best epoch's weights are those of its own checkpoint, beside this one.
+            best_step = next(e["step"] for e in history.epochs
+                             if e["epoch"] == history.best_epoch)
+            best_weights = checkpoint.load_safetensors(
+                Path(resume_from).parent / f"checkpoint-{best_step}" / checkpoint.MODEL_FILE)
+    optimizer.zero_grad()
+
+    for epoch in range(start_epoch + 1, config.epochs + 1):
+        # --- train one epoch: forward, loss, gradient, update --------------------------------
+        model.train()
+        order_rng = np.random.default_rng([config.seed, epoch]) if config.shuffle else None
+        micro_batches = [_take(train_data, rows)
+                         for rows in batch_indices(n, config.batch_size, order_rng)]
+        updates = [micro_batches[i:i + k] for i in range(0, len(micro_batches), k)]
+        bar = tqdm(updates, desc=f"epoch {epoch}/{config.epochs}", unit="step",
+                   disable=not config.progress)
+        epoch_losses = []
+        for group in bar:
+            step_loss = 0.0
+            for batch in group:
+                loss = loss_fn(model, batch) / len(group)  # mean over the step's micro-batches
+                loss.backward()                              # gradients add up in p.grad
+                step_loss += loss.item()
+            if config.max_grad_norm is not None:
+                clip_grad_norm_(model.parameters(), config.max_grad_norm)
+            lr = optimizer.param_groups[0]["lr"]
+            optimizer.step()
+            optimizer.zero_grad()
+            if scheduler is not None:
+                scheduler.step()
+            step += 1
+            epoch_losses.append(step_loss)
+            history.steps.append({"step": step, "epoch": epoch, "loss": step_loss, "lr": lr})
+            bar.set_postfix(loss=f"{step_loss:.4f}", lr=f"{lr:.3g}")
+            if not math.isfinite(step_loss):
+                raise FloatingPointError(f"the loss is {step_loss} at step {step} (epoch "
+                                         f"{epoch}); lower the learning rate or clip gradients")
+
+        # --- evaluate ------------------------------------------------------------------------
+        metrics = {"train_loss": float(np.mean(epoch_losses))}
+        if val_data is not None:
+            metrics["val_loss"] = validation_loss(model, loss_fn, val_data, config.batch_size)
+        if evaluate is not None:
+            model.eval()
+            with minigrad.no_grad():
+                metrics.update({key: float(v) for key, v in evaluate(model).items()})
+        history.epochs.append({"epoch": epoch, "step": step, **metrics})
+
+        # --- early stopping ------------------------------------------------------------------
+        stop = False
+        if config.early_stopping_metric is not None:
+            if config.early_stopping_metric not in metrics:
+                raise KeyError(f"early_stopping_metric {config.early_stopping_metric!r} is not "
+                               f"among this epoch's metrics {sorted(metrics)}")
+            value = metrics[config.early_stopping_metric]
+            if _improved(value, history.best_metric, config.early_stopping_mode):
+                history.best_epoch, history.best_metric = epoch, value
+                if config.restore_best:
+                    best_weights = {name: a.copy() for name, a in model.state_dict().items()}
+            stop = epoch - history.best_epoch >= config.patience
+            history.stopped_early = stop and epoch < config.epochs
+
+        # --- record --------------------------------------------------------------------------
+        if out_dir is not None:
+            history.save_json(out_dir / HISTORY_FILE)
+            if config.save_checkpoints:
+                checkpoint.save_training_state(out_dir / f"checkpoint-{step}", model, optimizer,
+                                               scheduler, step=step, epoch=epoch,
+                                               history=history.to_dict())
+        if stop:
+            break
+
+    if best_weights is not None:
+        model.load_state_dict(best_weights)
+    if out_dir is not None:
+        history.plot(out_dir / CURVES_FILE, title=config.title)
+    return history
