@@ -418,8 +418,9 @@ def gd_step_b2() -> Claim:
 
 # --- seed 001 §4.1–§4.2: the MLM softmax loss and the fine-tuning gradient ------------------
 # N = 2 masked positions with representations z_i (d = 3) and C = 4 output vectors w_j; the
-# logits are s_ij = z_i·w_j and the labels y = (1, 2). The same numbers serve as a fine-tuning
-# batch: z_i a sentence vector, w_j the classification head.
+# logits are s_ij = z_i·w_j and the class ids are LABELS = (1, 2), counted from 0 (the quantities
+# below count positions and classes from 1, as the document does). The same numbers serve as a
+# fine-tuning batch: z_i a sentence vector, w_j the classification head.
 Z = [[1.0, 0.5, -0.5], [0.2, -1.0, 0.8]]                                     # (N, d)
 WJ = [[0.5, -0.2, 0.1], [0.3, 0.8, -0.5], [-0.6, 0.1, 0.4], [0.2, 0.2, 0.2]]  # (C, d)
 LABELS = [1, 2]
