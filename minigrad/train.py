@@ -199,7 +199,10 @@ def fit(model: Any, loss_fn: Callable[[Any, Batch], minigrad.Tensor], train_data
             return F.cross_entropy(model(minigrad.tensor(x)), y)
 
     ``evaluate(model)`` returns extra metrics each epoch (called in eval mode, without a
-    graph). ``resume_from`` is a checkpoint directory written by an earlier run with
+    graph). ``fit`` starts by seeding minigrad and NumPy with ``config.seed``; seed before
+    building the model too (:func:`seed_everything`) for the same initial weights.
+
+    ``resume_from`` is a checkpoint directory written by an earlier run with
     ``save_checkpoints``: the weights, optimizer, scheduler, random generators and history are
     restored, and training continues with the next epoch exactly as the first run would have.
     """
@@ -228,22 +231,25 @@ def fit(model: Any, loss_fn: Callable[[Any, Batch], minigrad.Tensor], train_data
         # --- train one epoch: forward, loss, gradient, update --------------------------------
         model.train()
         order_rng = np.random.default_rng([config.seed, epoch]) if config.shuffle else None
-        micro_batches = [_take(train_data, rows)
-                         for rows in batch_indices(n, config.batch_size, order_rng)]
+        micro_batches = list(batch_indices(n, config.batch_size, order_rng))  # row indices
         updates = [micro_batches[i:i + k] for i in range(0, len(micro_batches), k)]
         bar = tqdm(updates, desc=f"epoch {epoch}/{config.epochs}", unit="step",
                    disable=not config.progress)
         epoch_losses = []
         for group in bar:
             step_loss = 0.0
-            for batch in group:
-                loss = loss_fn(model, batch) / len(group)  # mean over the step's micro-batches
-                loss.backward()                              # gradients add up in p.grad
+            for rows in group:
+                loss = loss_fn(model, _take(train_data, rows))  # forward and loss
+                loss = loss / len(group)  # the step's loss is the mean over its micro-batches
+                loss.backward()           # gradients, added up in each p.grad
                 step_loss += loss.item()
+            if not math.isfinite(step_loss):
+                raise FloatingPointError(f"the loss is {step_loss} at step {step + 1} (epoch "
+                                         f"{epoch}); lower the learning rate or clip gradients")
             if config.max_grad_norm is not None:
                 clip_grad_norm_(model.parameters(), config.max_grad_norm)
-            lr = optimizer.param_groups[0]["lr"]
-            optimizer.step()
+            lr = optimizer.param_groups[0]["lr"]  # the first group's, as the bar shows it
+            optimizer.step()                      # the update: θ ← θ − η·(Adam's, SGD's) step
             optimizer.zero_grad()
             if scheduler is not None:
                 scheduler.step()
@@ -251,9 +257,6 @@ def fit(model: Any, loss_fn: Callable[[Any, Batch], minigrad.Tensor], train_data
             epoch_losses.append(step_loss)
             history.steps.append({"step": step, "epoch": epoch, "loss": step_loss, "lr": lr})
             bar.set_postfix(loss=f"{step_loss:.4f}", lr=f"{lr:.3g}")
-            if not math.isfinite(step_loss):
-                raise FloatingPointError(f"the loss is {step_loss} at step {step} (epoch "
-                                         f"{epoch}); lower the learning rate or clip gradients")
 
         # --- evaluate ------------------------------------------------------------------------
         metrics = {"train_loss": float(np.mean(epoch_losses))}
