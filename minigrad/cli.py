@@ -60,6 +60,39 @@ def cmd_derive(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
+def cmd_embed(args: argparse.Namespace) -> int:
+    """Print sentence embeddings (mean pooling, L2 normalisation) and their cosine similarities."""
+    from minigrad.checkpoint import CheckpointError
+    from minigrad.models.pretrained import embed, minilm_path
+
+    try:
+        model = None if args.model == "minilm" else args.model
+        where = str(minilm_path()) if model is None else model
+        vectors = embed(args.texts, model=model, max_length=args.max_length)  # (N, H)
+    except (ImportError, OSError, CheckpointError, ValueError) as exc:
+        print(f"minigrad embed: error: {exc}", file=sys.stderr)
+        return 1
+    cosine = vectors.astype("float64") @ vectors.T.astype("float64")  # (N, N)
+    if args.json:
+        print(json.dumps({"model": where, "dimension": vectors.shape[1], "pooling": "mean",
+                          "normalized": True, "texts": args.texts,
+                          "embeddings": vectors.tolist(), "cosine_similarity": cosine.tolist()}))
+        return 0
+    n_show = 8
+    print(f"model: {where}\n{len(args.texts)} text(s) → {vectors.shape[1]}-dimensional "
+          "embeddings (mean over the tokens, then L2-normalised)")
+    norms = cosine.diagonal() ** 0.5  # (N,)
+    for i, (text, v, norm) in enumerate(zip(args.texts, vectors, norms, strict=True), start=1):
+        head = " ".join(f"{x:+.4f}" for x in v[:n_show])
+        print(f"[{i}] {text}\n    norm {norm:.4f}  first {n_show}: {head} ...")
+    if len(args.texts) > 1:
+        print("\ncosine similarity (the dot product of the normalised embeddings):")
+        print("     " + "".join(f"{f'[{j}]':>8}" for j in range(1, len(args.texts) + 1)))
+        for i, row in enumerate(cosine, start=1):
+            print(f"{f'[{i}]':<5}" + "".join(f"{c:8.4f}" for c in row))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="minigrad", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -72,6 +105,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("derive", help="compute the seed documents' formulas and printed numbers")
     p.add_argument("--json", action="store_true", help="print the claims as JSON")
     p.set_defaults(func=cmd_derive)
+
+    p = sub.add_parser("embed", help="print sentence embeddings and their cosine similarities")
+    p.add_argument("texts", nargs="+", metavar="TEXT", help="the sentences to embed")
+    p.add_argument("--model", default="minilm",
+                   help="minilm (the installed all-MiniLM-L6-v2) or a checkpoint directory")
+    p.add_argument("--max-length", type=int, default=256,
+                   help="truncate each text to this many tokens (MiniLM was trained with 256)")
+    p.add_argument("--json", action="store_true", help="print the full vectors as JSON")
+    p.set_defaults(func=cmd_embed)
     return parser
 
 

