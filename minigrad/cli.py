@@ -93,6 +93,34 @@ def cmd_embed(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_pretrain(args: argparse.Namespace) -> int:
+    """Pre-train a BERT from scratch by masked-language modelling on a text file."""
+    from minigrad.checkpoint import CheckpointError
+    from minigrad.pretrain import PretrainConfig, describe, pretrain, read_lines
+
+    config = PretrainConfig(config=args.config, max_length=args.max_length, epochs=args.epochs,
+                            max_steps=args.max_steps, batch_size=args.batch_size, lr=args.lr,
+                            seed=args.seed)
+    try:
+        texts = read_lines(args.text)
+        result = pretrain(texts, config, out_dir=args.out)
+    except (ImportError, OSError, CheckpointError, ValueError) as exc:
+        print(f"minigrad pretrain: error: {exc}", file=sys.stderr)
+        return 1
+    summary = describe(result)
+    print(f"pre-trained {args.config} ({summary['parameters']:,} parameters) on "
+          f"{summary['train_sequences']:,} lines of {args.text} in {summary['steps']} steps, "
+          f"{summary['seconds']:.0f} s")
+    print(f"MLM loss: {summary['first_loss']:.3f} at step 1 -> "
+          f"{summary['final_loss_mean_last_50']:.3f} (mean of the last 50 steps)")
+    if "val_mlm_loss" in summary:
+        print(f"held-out ({summary['valid_sequences']} lines): MLM loss "
+              f"{summary['val_mlm_loss']:.3f}, masked-token accuracy "
+              f"{summary['val_mlm_accuracy']:.1%}")
+    print(f"checkpoint: {args.out} (minigrad finetune --model {args.out} ...)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="minigrad", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -114,6 +142,23 @@ def build_parser() -> argparse.ArgumentParser:
                    help="truncate each text to this many tokens (MiniLM was trained with 256)")
     p.add_argument("--json", action="store_true", help="print the full vectors as JSON")
     p.set_defaults(func=cmd_embed)
+
+    p = sub.add_parser("pretrain", help="pre-train a BERT from scratch by masked-language "
+                                        "modelling on a text file (one sequence a line)")
+    p.add_argument("--text", required=True, help="a UTF-8 text file, one sequence a line")
+    p.add_argument("--out", required=True, help="the checkpoint directory to write")
+    p.add_argument("--config", default="bert-mini", choices=["bert-tiny", "bert-mini"],
+                   help="the model size (default bert-mini)")
+    p.add_argument("--max-length", type=int, default=128,
+                   help="tokens per sequence, [CLS] and [SEP] included (default 128)")
+    p.add_argument("--epochs", type=int, default=1, help="passes over the text (default 1)")
+    p.add_argument("--max-steps", type=int, default=None,
+                   help="stop after this many optimizer steps, if sooner")
+    p.add_argument("--batch-size", type=int, default=32, help="sequences per step (default 32)")
+    p.add_argument("--lr", type=float, default=1e-3,
+                   help="peak AdamW learning rate, after warmup (default 1e-3)")
+    p.add_argument("--seed", type=int, default=0, help="seed for init, masking and order")
+    p.set_defaults(func=cmd_pretrain)
     return parser
 
 
