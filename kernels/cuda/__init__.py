@@ -1,1 +1,61 @@
-"""numba.cuda kernels, numbered naive to fastest, each beside its reference."""
+"""numba.cuda kernels, each fast one beside the naive reference it is tested against.
+
+Every public function here is a pure array function: NumPy arrays, numba device arrays or CuPy
+arrays (anything with ``__cuda_array_interface__``) in, arrays out (see :mod:`.common`). They
+know nothing of Tensor or autograd; an op picks a kernel and wires its forward to its backward.
+
+* :mod:`.sgemm`: C = A·B, ``sgemm_v1`` (naive) → ``sgemm_v4`` (2-D register tiling);
+* :mod:`.softmax`: fused scale + key-padding mask + row softmax, forward and backward;
+* :mod:`.layernorm`: LayerNorm forward (saving mean and rstd) and backward (dx, dw, db);
+* :mod:`.attention`: flash-style attention with online softmax and a padding mask, forward
+  (saving the rows' logsumexp) and backward;
+* :mod:`.adamw`: one fused AdamW step, in place.
+
+Importing this package imports ``numba.cuda``. To run the kernels on the CPU (CI has no GPU),
+set ``NUMBA_ENABLE_CUDASIM=1`` before numba.cuda is first imported in the process.
+"""
+
+from .adamw import adamw_step, adamw_step_naive
+from .attention import (
+    attention_backward,
+    attention_backward_naive,
+    attention_forward,
+    attention_forward_naive,
+)
+from .layernorm import (
+    layernorm_backward,
+    layernorm_backward_naive,
+    layernorm_forward,
+    layernorm_forward_naive,
+)
+from .sgemm import VERSIONS as SGEMM_VERSIONS
+from .sgemm import sgemm, sgemm_v1, sgemm_v2, sgemm_v3, sgemm_v4
+from .softmax import (
+    softmax_backward,
+    softmax_backward_naive,
+    softmax_forward,
+    softmax_forward_naive,
+)
+
+__all__ = [
+    "SGEMM_VERSIONS",
+    "adamw_step",
+    "adamw_step_naive",
+    "attention_backward",
+    "attention_backward_naive",
+    "attention_forward",
+    "attention_forward_naive",
+    "layernorm_backward",
+    "layernorm_backward_naive",
+    "layernorm_forward",
+    "layernorm_forward_naive",
+    "sgemm",
+    "sgemm_v1",
+    "sgemm_v2",
+    "sgemm_v3",
+    "sgemm_v4",
+    "softmax_backward",
+    "softmax_backward_naive",
+    "softmax_forward",
+    "softmax_forward_naive",
+]

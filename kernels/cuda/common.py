@@ -1,0 +1,158 @@
+"""What every CUDA kernel shares: arrays on and off the device, launch arithmetic, block sums.
+
+**Arrays in, arrays out.** A host wrapper (``softmax_forward``, ``sgemm_v4``...) accepts
+
+* NumPy arrays: copied to the device, and the results copied back as NumPy arrays (this is how
+  the tests drive the kernels);
+* numba device arrays, or anything with ``__cuda_array_interface__`` (CuPy arrays): used in
+  place, without a copy; the results are numba device arrays, which ``cupy.asarray(out)`` wraps
+  without a copy.
+
+The kind of the main input (x, a, q, p) decides the kind of the outputs.
+
+**Dtypes.** Every kernel runs in float32 (the fast one) and float64 (the checking one). A kernel
+that allocates shared memory needs its dtype when it compiles, so it is built by a factory
+(``functools.cache``, one kernel per dtype and tile shape) whose arguments are closure constants:
+Numba freezes them into the machine code, like C++ template parameters. Scalars are passed as
+``dtype.type(value)``: a Python float would be typed float64 and drag float32 arithmetic into
+float64.
+
+**The simulator.** With ``NUMBA_ENABLE_CUDASIM=1`` (set before numba.cuda is first imported),
+numba.cuda runs every kernel on the CPU, one Python thread per CUDA thread, shared memory and
+``syncthreads`` included: that is how CI proves the kernels correct without a GPU. The simulator
+has no warp shuffles, so the block reductions here go through shared memory; on a GPU, a
+``shfl_down_sync`` tree would save the last five ``syncthreads`` of each reduction.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numba import cuda
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+MAX_THREADS = 1024  # threads per block on every NVIDIA GPU since Fermi
+WARP = 32
+
+# Numba 0.68's built-in CUDA target fails to type the builtins ``min`` and ``max`` (a "Signature
+# mismatch" inside Numba), so the kernels spell them as comparisons.
+
+
+def is_host(a: Any) -> bool:
+    """True for a NumPy array, whose results go back to the host."""
+    return isinstance(a, np.ndarray)
+
+
+def to_device(a: Any, name: str) -> Any:
+    """``a`` as a numba device array: NumPy copied in, device arrays (numba, CuPy) as they are."""
+    if isinstance(a, np.ndarray):
+        return cuda.to_device(np.ascontiguousarray(a))
+    if getattr(a, "__cuda_ndarray__", False):  # a numba device array (or the simulator's)
+        return a
+    if hasattr(a, "__cuda_array_interface__"):  # CuPy, PyTorch CUDA...: a view, no copy
+        return cuda.as_cuda_array(a)
+    raise TypeError(f"{name}: expected a NumPy array or a CUDA device array "
+                    f"(__cuda_array_interface__), got {type(a).__name__}")
+
+
+def to_host(a: Any, host: bool) -> Any:
+    """The result as a NumPy array when the inputs came from the host, else the device array."""
+    return a.copy_to_host() if host else a
+
+
+def empty(shape: tuple[int, ...], dtype: Any) -> Any:
+    """An uninitialised device array."""
+    return cuda.device_array(shape, dtype=dtype)
+
+
+def zeros(shape: tuple[int, ...], dtype: Any) -> Any:
+    """A device array of zeros (copied from the host: only used for small buffers and tests)."""
+    return cuda.to_device(np.zeros(shape, dtype=dtype))
+
+
+def check_float(name: str, **arrays: Any) -> np.dtype:
+    """The common float32/float64 dtype of ``arrays``; a TypeError naming each one otherwise."""
+    dtypes = {k: np.dtype(a.dtype) for k, a in arrays.items()}
+    first = next(iter(dtypes.values()))
+    if first not in FLOAT_DTYPES or any(d != first for d in dtypes.values()):
+        listed = ", ".join(f"{k} {d}" for k, d in dtypes.items())
+        raise TypeError(f"{name}: expected float32 or float64 arrays of one dtype, got {listed}")
+    return first
+
+
+def check_shape(name: str, what: str, a: Any, shape: tuple[int, ...]) -> None:
+    if tuple(a.shape) != tuple(shape):
+        raise ValueError(f"{name}: {what} has shape {tuple(a.shape)}, expected {tuple(shape)}")
+
+
+def check_contiguous(name: str, what: str, a: Any) -> None:
+    """Kernels that reshape (rows, flat vectors) need C-contiguous device arrays."""
+    if not a.is_c_contiguous():
+        raise ValueError(f"{name}: {what} of shape {tuple(a.shape)} must be C-contiguous "
+                         f"(strides {tuple(a.strides)}); pass a contiguous copy")
+
+
+def key_mask(name: str, mask: Any, batch: int, keys: int) -> Any:
+    """The (B, S) keep-mask (1 = attend, 0 = padding) on the device; all ones when None."""
+    if mask is None:
+        return cuda.to_device(np.ones((batch, keys), dtype=np.uint8))
+    if tuple(mask.shape) != (batch, keys):
+        raise ValueError(f"{name}: mask has shape {tuple(mask.shape)}, expected (B, S) = "
+                         f"{(batch, keys)}: one row of keys per batch element")
+    if isinstance(mask, np.ndarray):
+        return cuda.to_device((mask != 0).astype(np.uint8))
+    return to_device(mask, name)
+
+
+def cdiv(n: int, d: int) -> int:
+    """⌈n / d⌉: how many tiles of d cover n."""
+    return -(-n // d)
+
+
+def row_threads(n: int) -> int:
+    """Threads for a block that owns one row of n: a power of two (the tree sums need one),
+    at least a warp, at most 1024, and no more than the row has elements."""
+    t = WARP
+    while t < n and t < MAX_THREADS:
+        t *= 2
+    return t
+
+
+@cuda.jit(device=True)
+def block_sum(buf: Any, value: Any) -> Any:
+    """Σ of ``value`` over the block's threads, returned to every thread.
+
+    A tree in shared memory ``buf`` (≥ blockDim.x slots; blockDim.x a power of two): log₂T
+    rounds, each halving the number of live partial sums; 2 + log₂T ``syncthreads`` in all.
+    The order of the additions is fixed, so the result is the same on every run.
+    """
+    t = cuda.threadIdx.x
+    buf[t] = value
+    cuda.syncthreads()
+    stride = cuda.blockDim.x // 2
+    while stride > 0:
+        if t < stride:
+            buf[t] += buf[t + stride]
+        cuda.syncthreads()
+        stride //= 2
+    total = buf[0]
+    cuda.syncthreads()  # every thread has read buf[0] before anyone writes buf again
+    return total
+
+
+@cuda.jit(device=True)
+def block_max(buf: Any, value: Any) -> Any:
+    """max of ``value`` over the block's threads, returned to every thread (as block_sum)."""
+    t = cuda.threadIdx.x
+    buf[t] = value
+    cuda.syncthreads()
+    stride = cuda.blockDim.x // 2
+    while stride > 0:
+        if t < stride and buf[t + stride] > buf[t]:
+            buf[t] = buf[t + stride]
+        cuda.syncthreads()
+        stride //= 2
+    total = buf[0]
+    cuda.syncthreads()
+    return total

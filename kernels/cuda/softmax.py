@@ -1,0 +1,245 @@
+"""Fused scale + key-padding mask + softmax over rows, forward and backward, on the GPU.
+
+Math, for one row x (S,) of scores with keep-mask k (S,) (1 = attend, 0 = padding):
+
+    s_j = scale·x_j  where k_j,  else the dtype's most negative finite value (masked_fill)
+    y_j = e^(s_j - m) / Σ_i e^(s_i - m),   m = max_i s_i
+    dx_j = scale · y_j · (dy_j - Σ_i dy_i·y_i)  where k_j,  else 0
+
+A masked score is *replaced*, so its gradient is exactly 0, and a row whose every key is masked
+is uniform, y_j = 1/S, as ``masked_fill(finfo.min)`` gives in the model (and as
+:mod:`minigrad.kernels.cpu.softmax` does). Never NaN.
+
+Shapes: x (N, ..., S), mask (N, S) or None: every row of x[n] uses mask[n]. For attention scores
+x is (B, A, S, S) and the mask the (B, S) key padding mask. The kernels see x as R rows (R, S).
+
+The naive kernels give each row to one thread, which walks it three times (max, sum, write):
+no cooperation, and neighbouring threads read addresses S apart, so no load is coalesced. The
+fast kernels give each row to a block: thread t takes columns t, t + T, t + 2T..., so a warp
+reads 32 neighbouring floats at once, and the block combines its threads' partial results with
+the tree reductions of :mod:`.common`.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import Any
+
+import numpy as np
+from numba import cuda
+
+from .common import (
+    MAX_THREADS,
+    block_max,
+    block_sum,
+    cdiv,
+    check_contiguous,
+    check_float,
+    check_shape,
+    is_host,
+    key_mask,
+    row_threads,
+    to_device,
+    to_host,
+)
+
+NAIVE_THREADS = 128  # rows per block for the one-thread-per-row kernels
+
+
+@functools.cache
+def _forward_naive(dtype: np.dtype) -> Any:
+    T = dtype.type  # noqa: N806 (np.float32 or np.float64: every constant in x's precision)
+    zero, one, most_negative = T(0), T(1), T(np.finfo(dtype).min)
+
+    @cuda.jit
+    def softmax_forward_naive_kernel(x: Any, keep: Any, rows_per_mask: int, scale: Any,
+                                     y: Any) -> None:
+        """Reference. Grid ⌈R/128⌉ × 128 threads, one row per thread, three serial passes.
+
+        Traffic: reads x three times and writes y once, 16·R·S bytes (float32), uncoalesced:
+        in a warp, thread r reads x[r, j] while its neighbour reads x[r + 1, j], S floats away.
+        """
+        r = cuda.grid(1)
+        if r >= x.shape[0]:
+            return
+        n, S = r // rows_per_mask, x.shape[1]  # noqa: N806
+        m = most_negative
+        for j in range(S):
+            s = scale * x[r, j] if keep[n, j] != 0 else most_negative
+            if s > m:
+                m = s
+        total = zero
+        for j in range(S):
+            s = scale * x[r, j] if keep[n, j] != 0 else most_negative
+            total += math.exp(s - m)
+        for j in range(S):
+            s = scale * x[r, j] if keep[n, j] != 0 else most_negative
+            y[r, j] = math.exp(s - m) * (one / total)
+
+    return softmax_forward_naive_kernel
+
+
+@functools.cache
+def _forward(dtype: np.dtype) -> Any:
+    T = dtype.type  # noqa: N806
+    zero, one, most_negative = T(0), T(1), T(np.finfo(dtype).min)
+    minus_inf = T(-np.inf)
+
+    @cuda.jit
+    def softmax_forward_kernel(x: Any, keep: Any, rows_per_mask: int, scale: Any,
+                               y: Any) -> None:
+        """Grid R blocks × T threads (T = row_threads(S), a power of two ≤ 1024): one row a block.
+
+        Pass 1, an online softmax: thread t walks columns t, t+T, ... keeping its running max m
+        and its running sum l = Σ e^(s - m); when a larger s arrives, l is rescaled by
+        e^(m_old - m_new). Then two block reductions: M = max_t m_t, L = Σ_t l_t·e^(m_t - M).
+        Pass 2 writes y = e^(s - M) / L.
+
+        Traffic: x is read from memory once (pass 2 finds the row in L1/L2 for rows up to tens
+        of KB) and y written once: 8·R·S bytes in float32, the minimum, all coalesced.
+        Optimizes: coalescing, one trip to DRAM, no S-long loop on one thread.
+        """
+        buf = cuda.shared.array(MAX_THREADS, dtype)  # the reductions' scratch
+        r, t, threads = cuda.blockIdx.x, cuda.threadIdx.x, cuda.blockDim.x
+        n, S = r // rows_per_mask, x.shape[1]  # noqa: N806
+        m, l = minus_inf, zero  # noqa: E741 (FlashAttention's name for the running sum)
+        for j in range(t, S, threads):
+            s = scale * x[r, j] if keep[n, j] != 0 else most_negative
+            if s > m:
+                l = l * math.exp(m - s) + one  # noqa: E741
+                m = s
+            else:
+                l += math.exp(s - m)  # noqa: E741
+        row_max = block_max(buf, m)
+        row_sum = block_sum(buf, l * math.exp(m - row_max))  # a thread with no column adds 0
+        inv = one / row_sum
+        for j in range(t, S, threads):
+            s = scale * x[r, j] if keep[n, j] != 0 else most_negative
+            y[r, j] = math.exp(s - row_max) * inv
+
+    return softmax_forward_kernel
+
+
+@functools.cache
+def _backward_naive(dtype: np.dtype) -> Any:
+    zero = dtype.type(0)
+
+    @cuda.jit
+    def softmax_backward_naive_kernel(y: Any, dy: Any, keep: Any, rows_per_mask: int,
+                                      scale: Any, dx: Any) -> None:
+        """Reference. Grid ⌈R/128⌉ × 128, one row per thread: a dot product, then the axpy.
+
+        Traffic: reads y and dy twice, writes dx: 20·R·S bytes (float32), uncoalesced.
+        """
+        r = cuda.grid(1)
+        if r >= y.shape[0]:
+            return
+        n, S = r // rows_per_mask, y.shape[1]  # noqa: N806
+        dot = zero
+        for j in range(S):
+            dot += dy[r, j] * y[r, j]
+        for j in range(S):
+            dx[r, j] = scale * y[r, j] * (dy[r, j] - dot) if keep[n, j] != 0 else zero
+
+    return softmax_backward_naive_kernel
+
+
+@functools.cache
+def _backward(dtype: np.dtype) -> Any:
+    zero = dtype.type(0)
+
+    @cuda.jit
+    def softmax_backward_kernel(y: Any, dy: Any, keep: Any, rows_per_mask: int, scale: Any,
+                                dx: Any) -> None:
+        """Grid R blocks × T threads, one row a block: Σ dy·y by a block sum, then the axpy.
+
+        Traffic: y and dy read once from memory (the second pass hits L1/L2), dx written once:
+        12·R·S bytes in float32, coalesced.
+        """
+        buf = cuda.shared.array(MAX_THREADS, dtype)
+        r, t, threads = cuda.blockIdx.x, cuda.threadIdx.x, cuda.blockDim.x
+        n, S = r // rows_per_mask, y.shape[1]  # noqa: N806
+        partial = zero
+        for j in range(t, S, threads):
+            partial += dy[r, j] * y[r, j]
+        dot = block_sum(buf, partial)
+        for j in range(t, S, threads):
+            dx[r, j] = scale * y[r, j] * (dy[r, j] - dot) if keep[n, j] != 0 else zero
+
+    return softmax_backward_kernel
+
+
+# --- host wrappers ----------------------------------------------------------------------------
+def _rows(name: str, x: Any, mask: Any) -> tuple[Any, Any, int]:
+    """x as (R, S) rows on the device, the (N, S) keep-mask, and how many rows share a mask row."""
+    shape = tuple(x.shape)  # a tuple: a device array's shape may not index from the end
+    if len(shape) < 1 or shape[-1] == 0:
+        raise ValueError(f"{name}: expected an input with a non-empty last axis, got shape {shape}")
+    S = shape[-1]  # noqa: N806
+    R = int(np.prod(shape[:-1], dtype=np.int64))  # noqa: N806
+    if mask is None:
+        N = 1  # noqa: N806
+    elif len(x.shape) < 2:
+        raise ValueError(f"{name}: a mask (N, S) needs an input (N, ..., S), got {shape}")
+    else:
+        N = shape[0]  # noqa: N806
+    keep = key_mask(name, mask, N, S)
+    xd = to_device(x, name)
+    check_contiguous(name, "x", xd)
+    return xd.reshape(R, S), keep, R // N
+
+
+def _forward_launch(naive: bool, x: Any, scale: float, mask: Any) -> Any:
+    name = "softmax_forward_naive" if naive else "softmax_forward"
+    dtype = check_float(name, x=x)
+    x2, keep, rows_per_mask = _rows(name, x, mask)
+    R, S = x2.shape  # noqa: N806
+    y = cuda.device_array((R, S), dtype=dtype)
+    if naive:
+        _forward_naive(dtype)[cdiv(R, NAIVE_THREADS), NAIVE_THREADS](
+            x2, keep, rows_per_mask, dtype.type(scale), y)
+    else:
+        _forward(dtype)[R, row_threads(S)](x2, keep, rows_per_mask, dtype.type(scale), y)
+    return to_host(y.reshape(tuple(x.shape)), is_host(x))
+
+
+def _backward_launch(naive: bool, y: Any, dy: Any, scale: float, mask: Any) -> Any:
+    name = "softmax_backward_naive" if naive else "softmax_backward"
+    dtype = check_float(name, y=y, dy=dy)
+    check_shape(name, "dy", dy, tuple(y.shape))
+    y2, keep, rows_per_mask = _rows(name, y, mask)
+    dy_d = to_device(dy, name)
+    check_contiguous(name, "dy", dy_d)
+    R, S = y2.shape  # noqa: N806
+    dx = cuda.device_array((R, S), dtype=dtype)
+    args = (y2, dy_d.reshape(R, S), keep, rows_per_mask, dtype.type(scale), dx)
+    if naive:
+        _backward_naive(dtype)[cdiv(R, NAIVE_THREADS), NAIVE_THREADS](*args)
+    else:
+        _backward(dtype)[R, row_threads(S)](*args)
+    return to_host(dx.reshape(tuple(y.shape)), is_host(y))
+
+
+def softmax_forward(x: Any, scale: float = 1.0, mask: Any = None) -> Any:
+    """y = softmax(masked_fill(scale·x, mask == 0, finfo.min)) over the last axis.
+
+    x (N, ..., S) float32/float64, C-contiguous; mask (N, S) of 1 = keep / 0 = pad, or None.
+    Returns y with x's shape and dtype (NumPy for NumPy input, else a device array).
+    """
+    return _forward_launch(False, x, scale, mask)
+
+
+def softmax_forward_naive(x: Any, scale: float = 1.0, mask: Any = None) -> Any:
+    """:func:`softmax_forward` by the one-thread-per-row reference kernel."""
+    return _forward_launch(True, x, scale, mask)
+
+
+def softmax_backward(y: Any, dy: Any, scale: float = 1.0, mask: Any = None) -> Any:
+    """dx = scale·y·(dy - Σ_j dy_j·y_j) per row, 0 at masked keys; y is the forward output."""
+    return _backward_launch(False, y, dy, scale, mask)
+
+
+def softmax_backward_naive(y: Any, dy: Any, scale: float = 1.0, mask: Any = None) -> Any:
+    """:func:`softmax_backward` by the one-thread-per-row reference kernel."""
+    return _backward_launch(True, y, dy, scale, mask)
