@@ -1,1 +1,45 @@
-"""Numba CPU kernels (@njit), each beside its naive reference."""
+"""Numba CPU kernels (@njit), each beside its naive reference.
+
+Every kernel is a pure array function, NumPy arrays in and out, with a forward and a backward
+form; ``*_reference`` is the plain NumPy composite it is tested and benchmarked against. Read
+:mod:`.common` first (why the loops look the way they do), then :mod:`.softmax`.
+
+==================  ==========================================================================
+module              kernels
+==================  ==========================================================================
+:mod:`.softmax`     ``softmax_forward(x, scale, mask)``, ``softmax_backward(y, dy, scale, mask)``
+:mod:`.layernorm`   ``layernorm_forward(x, w, b, eps)`` → (y, mean, rstd), ``layernorm_backward``
+:mod:`.gelu`        ``gelu_forward/backward``, ``bias_gelu_forward/backward`` (erf and tanh)
+:mod:`.attention`   ``attention_forward(q, k, v, mask, scale, dropout_mask)`` → (out, probs),
+                    ``attention_backward``
+:mod:`.cross_entropy`  ``cross_entropy_forward(logits, target, ...)`` → (loss, lse), backward
+:mod:`.optim`       ``adamw_step``, ``adam_step``, ``sgd_step`` (in place, as torch.optim)
+:mod:`.matmul`      ``matmul.matmul(a, b, version)``: the educational matmul, v0 to v3
+:mod:`.vecmath`     exp and erf as plain arithmetic, so the loops that call them vectorize
+==================  ==========================================================================
+"""
+
+from .attention import attention_backward, attention_forward
+from .cross_entropy import cross_entropy_backward, cross_entropy_forward
+from .gelu import bias_gelu_backward, bias_gelu_forward, gelu_backward, gelu_forward
+from .layernorm import layernorm_backward, layernorm_forward
+from .optim import adam_step, adamw_step, sgd_step
+from .softmax import softmax_backward, softmax_forward
+
+__all__ = [
+    "adam_step",
+    "adamw_step",
+    "attention_backward",
+    "attention_forward",
+    "bias_gelu_backward",
+    "bias_gelu_forward",
+    "cross_entropy_backward",
+    "cross_entropy_forward",
+    "gelu_backward",
+    "gelu_forward",
+    "layernorm_backward",
+    "layernorm_forward",
+    "sgd_step",
+    "softmax_backward",
+    "softmax_forward",
+]

@@ -1,0 +1,200 @@
+"""Fused multi-head attention, one (batch, head) block at a time, forward and backward.
+
+Math, per batch b and head a, with Q, K, V (S, D), the key keep-mask k_b (S,) and an optional
+dropout mask M (S, S) of 0 and 1/(1-p):
+
+    P = softmax(masked_fill(scale·QKᵀ, k_b == 0, finfo.min))   (row-wise, see .softmax)
+    O = (P ⊙ M)·V
+backward, from dO:
+    dV = (P ⊙ M)ᵀ·dO,   dP = (dO·Vᵀ) ⊙ M,   dS = scale·P ⊙ (dP - rowsum(dP ⊙ P)) (0 if masked)
+    dQ = dS·K,   dK = dSᵀ·Q
+
+Shapes: q, k, v, out (B, A, S, D); mask (B, S) of 1 = keep / 0 = padding, or None; probs and
+dropout_mask (B, A, S, S). ``scale`` defaults to 1/√D.
+
+How it is computed: the products go to BLAS (``np.dot`` on the (S, D) and (S, S) blocks, which
+Numba hands to OpenBLAS's sgemm/dgemm); everything between them is fused: the (S, S) scores
+of one block (64 KiB at S=128) are scaled, masked and softmaxed in cache right after the product
+that made them, then multiplied by V. The NumPy composite instead writes the (B, A, S, S) scores
+to memory and streams them through 7 more passes. Blocks are split across the threads with
+``prange``, and BLAS is held to 1 thread while they run: two levels of threads on 2 cores fight
+(measured here: 100x slower at worst).
+
+Layout: q, k, v may be any strided (B, A, S, D) views, e.g. the free view
+``x.reshape(B, S, A, D).transpose(0, 2, 1, 3)`` of a (B, S, H) projection. out, dq, dk and dv
+come back as (B, A, S, D) views of (B, S, A, D) buffers, so merging the heads again,
+``out.transpose(0, 2, 1, 3).reshape(B, S, H)``, is also free.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from typing import Any
+
+import numpy as np
+from numba import prange
+
+from .common import check_float, check_shape, jit_parallel, key_mask
+from .softmax import (
+    softmax_backward_reference,
+    softmax_forward_reference,
+    softmax_row,
+    softmax_row_backward,
+)
+
+try:  # limits BLAS's own threads while the kernel's threads call it
+    from threadpoolctl import ThreadpoolController
+except ImportError:  # then BLAS and prange oversubscribe the cores: slower, still correct
+    ThreadpoolController = None
+
+_blas_controller: Any = None
+
+
+def _single_threaded_blas() -> contextlib.AbstractContextManager:
+    global _blas_controller
+    if ThreadpoolController is None:
+        return contextlib.nullcontext()
+    if _blas_controller is None:
+        _blas_controller = ThreadpoolController().select(user_api="blas")
+    return _blas_controller.limit(limits=1)
+
+
+# --- the naive reference ----------------------------------------------------------------------
+def attention_forward_reference(q: np.ndarray, k: np.ndarray, v: np.ndarray,
+                                mask: np.ndarray | None = None, scale: float | None = None,
+                                dropout_mask: np.ndarray | None = None
+                                ) -> tuple[np.ndarray, np.ndarray]:
+    """The NumPy composite: batched matmul, softmax composite, (dropout), batched matmul."""
+    scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
+    probs = softmax_forward_reference(q @ k.swapaxes(-1, -2), scale, mask)  # (B, A, S, S)
+    dropped = probs if dropout_mask is None else probs * dropout_mask
+    return dropped @ v, probs
+
+
+def attention_backward_reference(dout: np.ndarray, q: np.ndarray, k: np.ndarray,
+                                 v: np.ndarray, probs: np.ndarray,
+                                 mask: np.ndarray | None = None, scale: float | None = None,
+                                 dropout_mask: np.ndarray | None = None
+                                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(dq, dk, dv) from the formulas in the module docstring."""
+    scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
+    dropped = probs if dropout_mask is None else probs * dropout_mask
+    dv = dropped.swapaxes(-1, -2) @ dout
+    dp = dout @ v.swapaxes(-1, -2)
+    if dropout_mask is not None:
+        dp = dp * dropout_mask
+    ds = softmax_backward_reference(probs, dp, scale, mask)  # (B, A, S, S), scale included
+    return ds @ k, ds.swapaxes(-1, -2) @ q, dv
+
+
+# --- the fused kernels ------------------------------------------------------------------------
+@jit_parallel
+def _forward_kernel(q: np.ndarray, k: np.ndarray, v: np.ndarray, keep: np.ndarray, scale: Any,
+                    drop: np.ndarray, use_dropout: bool, probs: np.ndarray,
+                    out: np.ndarray) -> None:
+    B, A, S, _ = q.shape  # noqa: N806  # q, k, v, out (B, A, S, D); probs, drop (B, A, S, S)
+    for ba in prange(B * A):
+        b, a = ba // A, ba % A
+        qb = np.ascontiguousarray(q[b, a])  # (S, D): a copy only if q is a strided view
+        kb = np.ascontiguousarray(k[b, a])
+        vb = np.ascontiguousarray(v[b, a])
+        scores = np.dot(qb, kb.T)  # (S, S), BLAS
+        p = probs[b, a]
+        for i in range(S):  # fused scale + mask + softmax, row by row, in cache
+            softmax_row(scores[i], keep[b], scale, p[i])
+        if use_dropout:
+            pd = scores  # reuse the scores' buffer for P ⊙ M
+            for i in range(S):
+                for j in range(S):
+                    pd[i, j] = p[i, j] * drop[b, a, i, j]
+            out[b, a] = np.dot(pd, vb)  # (S, D), BLAS
+        else:
+            out[b, a] = np.dot(p, vb)
+
+
+@jit_parallel
+def _backward_kernel(dout: np.ndarray, q: np.ndarray, k: np.ndarray, v: np.ndarray,
+                     probs: np.ndarray, keep: np.ndarray, scale: Any, drop: np.ndarray,
+                     use_dropout: bool, dq: np.ndarray, dk: np.ndarray, dv: np.ndarray) -> None:
+    B, A, S, _ = q.shape  # noqa: N806
+    for ba in prange(B * A):
+        b, a = ba // A, ba % A
+        qb = np.ascontiguousarray(q[b, a])  # (S, D)
+        kb = np.ascontiguousarray(k[b, a])
+        vb = np.ascontiguousarray(v[b, a])
+        dob = np.ascontiguousarray(dout[b, a])
+        p = probs[b, a]  # (S, S)
+        dp = np.dot(dob, vb.T)  # (S, S) = dO·Vᵀ, BLAS
+        if use_dropout:
+            pd = np.empty_like(p)
+            for i in range(S):
+                for j in range(S):
+                    pd[i, j] = p[i, j] * drop[b, a, i, j]
+                    dp[i, j] *= drop[b, a, i, j]
+            dv[b, a] = np.dot(pd.T, dob)  # (S, D)
+        else:
+            dv[b, a] = np.dot(p.T, dob)
+        for i in range(S):  # dS = scale·P ⊙ (dP - rowsum(dP ⊙ P)), in place in dp
+            softmax_row_backward(p[i], dp[i], keep[b], scale, dp[i])
+        dq[b, a] = np.dot(dp, kb)
+        dk[b, a] = np.dot(dp.T, qb)
+
+
+def _heads_view(B: int, A: int, S: int, D: int, dtype: np.dtype) -> np.ndarray:  # noqa: N803
+    """A (B, A, S, D) view of a new (B, S, A, D) buffer (merging heads after is free)."""
+    return np.empty((B, S, A, D), dtype=dtype).transpose(0, 2, 1, 3)
+
+
+def _check(name: str, q: np.ndarray, k: np.ndarray, v: np.ndarray,
+           dropout_mask: np.ndarray | None) -> None:
+    check_float(name, q=q, k=k, v=v, dropout_mask=dropout_mask)
+    if q.ndim != 4 or k.shape != q.shape or v.shape != q.shape:
+        raise ValueError(f"{name}: expected q, k, v of one shape (B, A, S, D), got q {q.shape}, "
+                         f"k {k.shape}, v {v.shape}")
+    if dropout_mask is not None:
+        check_shape(name, "dropout_mask", dropout_mask, q.shape[:3] + (q.shape[2],))
+
+
+def _drop(dropout_mask: np.ndarray | None, dtype: np.dtype) -> np.ndarray:
+    return np.ones((1, 1, 1, 1), dtype) if dropout_mask is None else dropout_mask
+
+
+def attention_forward(q: np.ndarray, k: np.ndarray, v: np.ndarray,
+                      mask: np.ndarray | None = None, scale: float | None = None,
+                      dropout_mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(out, probs): out = (P ⊙ dropout_mask)·V, P = masked softmax(scale·QKᵀ), per (b, a).
+
+    q, k, v (B, A, S, D), any strides; mask (B, S) 1 = keep / 0 = padding, or None; scale
+    defaults to 1/√D; dropout_mask (B, A, S, S) of 0 and 1/(1-p), or None. probs (B, A, S, S)
+    is P before dropout, for :func:`attention_backward`.
+    """
+    _check("attention_forward", q, k, v, dropout_mask)
+    B, A, S, D = q.shape  # noqa: N806
+    keep = key_mask("attention_forward", mask, B, S)
+    scale = 1.0 / math.sqrt(D) if scale is None else scale
+    probs = np.empty((B, A, S, S), dtype=q.dtype)
+    out = _heads_view(B, A, S, D, q.dtype)
+    with _single_threaded_blas():
+        _forward_kernel(q, k, v, keep, q.dtype.type(scale), _drop(dropout_mask, q.dtype),
+                        dropout_mask is not None, probs, out)
+    return out, probs
+
+
+def attention_backward(dout: np.ndarray, q: np.ndarray, k: np.ndarray, v: np.ndarray,
+                       probs: np.ndarray, mask: np.ndarray | None = None,
+                       scale: float | None = None, dropout_mask: np.ndarray | None = None
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(dq, dk, dv), each (B, A, S, D), from dout (B, A, S, D) and the forward's probs."""
+    _check("attention_backward", q, k, v, dropout_mask)
+    check_float("attention_backward", dout=dout, q=q, probs=probs)
+    check_shape("attention_backward", "dout", dout, q.shape)
+    B, A, S, D = q.shape  # noqa: N806
+    check_shape("attention_backward", "probs", probs, (B, A, S, S))
+    keep = key_mask("attention_backward", mask, B, S)
+    scale = 1.0 / math.sqrt(D) if scale is None else scale
+    dq, dk, dv = (_heads_view(B, A, S, D, q.dtype) for _ in range(3))
+    with _single_threaded_blas():
+        _backward_kernel(dout, q, k, v, np.ascontiguousarray(probs), keep, q.dtype.type(scale),
+                         _drop(dropout_mask, q.dtype), dropout_mask is not None, dq, dk, dv)
+    return dq, dk, dv
