@@ -275,8 +275,8 @@ def test_adamw_matches_torch_optim_adamw_over_three_steps(kc, naive, dtype):
     opt = torch.optim.AdamW([theirs], lr=1e-2, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1)
     for step in (1, 2, 3):
         g = randn(3, 7, dtype=dtype)
-        step_fn(p, g, m, v, step=step, lr=1e-2, beta1=0.8, beta2=0.99, eps=1e-6,
-                weight_decay=0.1)
+        step_fn(p, g, m, v, lr=1e-2, beta1=0.8, beta2=0.99, eps=1e-6, weight_decay=0.1,
+                step=step)
         theirs.grad = torch.from_numpy(g)
         opt.step()
     state = opt.state[theirs]
@@ -290,7 +290,7 @@ def test_adamw_grid_stride_loop_covers_more_elements_than_threads(kc, monkeypatc
     p, g = randn(600, dtype=np.float64), randn(600, dtype=np.float64)
     m, v = np.zeros_like(p), np.zeros_like(p)
     expected = p * (1 - 1e-3 * 1e-2) - 1e-3 * g / (np.abs(g) + 1e-8)  # step 1: m̂ = g, v̂ = g²
-    kc.adamw_step(p, g, m, v, step=1)
+    kc.adamw_step(p, g, m, v, 1e-3, 0.9, 0.999, 1e-8, 1e-2, 1)
     close(p, expected, np.float64, "param")
 
 
@@ -308,7 +308,7 @@ def test_device_arrays_stay_on_the_device(kc):
     p, g = cuda.to_device(randn(4)), cuda.to_device(randn(4))
     m, v = cuda.to_device(np.zeros(4, np.float32)), cuda.to_device(np.zeros(4, np.float32))
     before = p.copy_to_host()
-    kc.adamw_step(p, g, m, v, step=1)
+    kc.adamw_step(p, g, m, v, 1e-3, 0.9, 0.999, 1e-8, 1e-2, 1)
     assert not np.array_equal(p.copy_to_host(), before)  # updated in place, on the device
 
 
@@ -329,7 +329,7 @@ def test_bad_input_names_the_shapes_and_dtypes(kc):
     with pytest.raises(ValueError, match="D=1024 in float64 does not fit"):
         kc.attention_forward(*(randn(1, 1, 2, 1024, dtype=np.float64) for _ in range(3)))
     with pytest.raises(ValueError, match="step counts from 1"):
-        kc.adamw_step(randn(2), randn(2), randn(2), randn(2), step=0)
+        kc.adamw_step(randn(2), randn(2), randn(2), randn(2), 1e-3, 0.9, 0.999, 1e-8, 0, 0)
 
 
 def test_non_contiguous_device_arrays_are_refused(kc):

@@ -116,20 +116,18 @@ def _launch(naive: bool, p: Any, g: Any, m: Any, v: Any, step: int, lr: float, b
             host[...] = d.copy_to_host().reshape(host.shape)
 
 
-def adamw_step(p: Any, g: Any, m: Any, v: Any, *, step: int, lr: float = 1e-3,
-               beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
-               weight_decay: float = 1e-2) -> None:
-    """One AdamW step at step number ``step`` (1, 2, ...), updating p, m and v in place.
+def adamw_step(p: Any, g: Any, m: Any, v: Any, lr: float, beta1: float, beta2: float,
+               eps: float, weight_decay: float, step: int) -> None:
+    """One AdamW update of p, m, v in place, as torch.optim.AdamW, at step t = ``step`` ≥ 1.
 
     p (the parameter), g (its gradient), m, v (the moments, zeros before step 1): arrays of one
-    shape and float dtype, C-contiguous; NumPy arrays are updated in place too. The defaults are
-    ``torch.optim.AdamW``'s.
+    shape and float dtype, C-contiguous; NumPy arrays are updated in place too. The signature is
+    :func:`minigrad.kernels.cpu.optim.adamw_step`'s.
     """
     _launch(False, p, g, m, v, step, lr, beta1, beta2, eps, weight_decay)
 
 
-def adamw_step_naive(p: Any, g: Any, m: Any, v: Any, *, step: int, lr: float = 1e-3,
-                     beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
-                     weight_decay: float = 1e-2) -> None:
+def adamw_step_naive(p: Any, g: Any, m: Any, v: Any, lr: float, beta1: float, beta2: float,
+                     eps: float, weight_decay: float, step: int) -> None:
     """:func:`adamw_step` by four unfused elementwise kernels (the reference)."""
     _launch(True, p, g, m, v, step, lr, beta1, beta2, eps, weight_decay)

@@ -8,7 +8,14 @@
   place, without a copy; the results are numba device arrays, which ``cupy.asarray(out)`` wraps
   without a copy.
 
-The kind of the main input (x, a, q, p) decides the kind of the outputs.
+The kind of the main input (x, a, q, p) decides the kind of the outputs. Outputs are allocated
+by numba (``cuda.device_array``: a cudaMalloc per call) unless :func:`set_allocator` names
+another allocator, such as CuPy's memory pool (``cupy.empty``), which the engine and the GPU
+benchmark use.
+
+**Streams.** The kernels launch on the legacy default stream, CuPy's default too, so work queued
+by either runs in order. A CuPy array that says it lives on that stream (or on none) is used
+without synchronising; one from another stream makes numba wait for that stream first.
 
 **Dtypes.** Every kernel runs in float32 (the fast one) and float64 (the checking one). A kernel
 that allocates shared memory needs its dtype when it compiles, so it is built by a factory
@@ -26,6 +33,8 @@ has no warp shuffles, so the block reductions here go through shared memory; on 
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -34,9 +43,21 @@ from numba import cuda
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 MAX_THREADS = 1024  # threads per block on every NVIDIA GPU since Fermi
 WARP = 32
+LEGACY_DEFAULT_STREAM = 1  # the CUDA array interface's "stream" value for the legacy stream
 
 # Numba 0.68's built-in CUDA target fails to type the builtins ``min`` and ``max`` (a "Signature
 # mismatch" inside Numba), so the kernels spell them as comparisons.
+
+
+_allocator: Callable[[tuple[int, ...], np.dtype], Any] | None = None
+
+
+def set_allocator(allocate: Callable[[tuple[int, ...], np.dtype], Any] | None) -> None:
+    """Allocate the kernels' outputs with ``allocate(shape, dtype)``, which returns any array
+    with ``__cuda_array_interface__`` (``cupy.empty``: CuPy's pool, no cudaMalloc per call), or
+    with numba's ``cuda.device_array`` when None."""
+    global _allocator
+    _allocator = allocate
 
 
 def is_host(a: Any) -> bool:
@@ -51,7 +72,8 @@ def to_device(a: Any, name: str) -> Any:
     if getattr(a, "__cuda_ndarray__", False):  # a numba device array (or the simulator's)
         return a
     if hasattr(a, "__cuda_array_interface__"):  # CuPy, PyTorch CUDA...: a view, no copy
-        return cuda.as_cuda_array(a)
+        stream = a.__cuda_array_interface__.get("stream")
+        return cuda.as_cuda_array(a, sync=stream not in (None, LEGACY_DEFAULT_STREAM))
     raise TypeError(f"{name}: expected a NumPy array or a CUDA device array "
                     f"(__cuda_array_interface__), got {type(a).__name__}")
 
@@ -62,13 +84,16 @@ def to_host(a: Any, host: bool) -> Any:
 
 
 def empty(shape: tuple[int, ...], dtype: Any) -> Any:
-    """An uninitialised device array."""
-    return cuda.device_array(shape, dtype=dtype)
+    """An uninitialised device array, from the allocator of :func:`set_allocator`."""
+    if _allocator is None:
+        return cuda.device_array(shape, dtype=dtype)
+    return cuda.as_cuda_array(_allocator(shape, np.dtype(dtype)), sync=False)
 
 
-def zeros(shape: tuple[int, ...], dtype: Any) -> Any:
-    """A device array of zeros (copied from the host: only used for small buffers and tests)."""
-    return cuda.to_device(np.zeros(shape, dtype=dtype))
+@functools.lru_cache(maxsize=16)
+def _all_kept(batch: int, keys: int) -> Any:
+    """A cached (B, S) mask of ones on the device: no copy from the host per call."""
+    return cuda.to_device(np.ones((batch, keys), dtype=np.uint8))
 
 
 def check_float(name: str, **arrays: Any) -> np.dtype:
@@ -96,7 +121,7 @@ def check_contiguous(name: str, what: str, a: Any) -> None:
 def key_mask(name: str, mask: Any, batch: int, keys: int) -> Any:
     """The (B, S) keep-mask (1 = attend, 0 = padding) on the device; all ones when None."""
     if mask is None:
-        return cuda.to_device(np.ones((batch, keys), dtype=np.uint8))
+        return _all_kept(batch, keys)
     if tuple(mask.shape) != (batch, keys):
         raise ValueError(f"{name}: mask has shape {tuple(mask.shape)}, expected (B, S) = "
                          f"{(batch, keys)}: one row of keys per batch element")

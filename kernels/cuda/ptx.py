@@ -150,7 +150,7 @@ def _exercise(dtype: np.dtype) -> None:
         out, lse = forward(q, q, q, mask[:, :4])
         backward(q, q, q, q, out, lse, mask[:, :4])
     for step in (K.adamw_step, K.adamw_step_naive):
-        step(w.copy(), w, np.zeros_like(w), np.zeros_like(w), step=1)
+        step(w.copy(), w, np.zeros_like(w), np.zeros_like(w), 1e-3, 0.9, 0.999, 1e-8, 0.01, 1)
 
 
 def compile_all(cc: tuple[int, int] = (9, 0),

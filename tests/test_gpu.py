@@ -1,0 +1,379 @@
+"""The GPU suite, ``pytest -m gpu``: the CUDA kernels at real sizes on a real GPU, the whole op
+battery on CuPy (gradcheck in float64, and forward and gradients against PyTorch CUDA), and a
+quick run of ``benchmarks/gpu.py``.
+
+Deselected by default (pyproject's addopts). Run it in a process of its own, on a machine with
+an NVIDIA GPU, CuPy, numba-cuda and a CUDA build of PyTorch::
+
+    pytest -m gpu tests/test_gpu.py
+
+Each test skips with the reason when CuPy, a GPU, numba.cuda or PyTorch CUDA is missing, or
+when the engine cannot yet put tensors on the GPU.
+
+Four tests here need no GPU and run by default: they check that ``benchmarks/gpu.py`` says so and
+exits when there is no GPU (or when the simulator is on), that its CuPy composites compute what
+PyTorch computes (run on NumPy and PyTorch CPU), and that it writes its reports.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import os
+import subprocess
+import sys
+import types
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from minigrad.gradcheck import BATTERY, case_shape, check_tolerance, compare_gradients
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "benchmarks" / "gpu.py"
+SEEDS = (0, 1, 2)
+
+
+def load_bench() -> types.ModuleType:
+    """benchmarks/gpu.py as a module (importing it imports nothing heavy)."""
+    if "gpu_bench" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("gpu_bench", BENCH)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["gpu_bench"] = module  # before running it: dataclasses look it up
+        spec.loader.exec_module(module)
+    return sys.modules["gpu_bench"]
+
+
+def env_without_simulator() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
+
+
+def gpu_present() -> bool:
+    try:
+        import cupy
+    except ImportError:
+        return False
+    try:
+        return cupy.cuda.runtime.getDeviceCount() > 0
+    except Exception:
+        return False
+
+
+# --- needs no GPU: the benchmark script -----------------------------------------------------
+@pytest.mark.skipif(gpu_present(), reason="a GPU is present: the benchmark would run")
+def test_benchmark_without_a_gpu_says_so_and_exits_with_status_1():
+    run = subprocess.run([sys.executable, str(BENCH)], env=env_without_simulator(),
+                         capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert run.returncode == 1
+    assert "benchmarks/gpu.py: no GPU found:" in run.stderr
+    assert run.stdout == ""
+
+
+def test_benchmark_refuses_the_simulator():
+    run = subprocess.run([sys.executable, str(BENCH)], capture_output=True, text=True,
+                         timeout=120, cwd=ROOT,
+                         env={**env_without_simulator(), "NUMBA_ENABLE_CUDASIM": "1"})
+    assert run.returncode == 1
+    assert "NUMBA_ENABLE_CUDASIM=1" in run.stderr
+
+
+def test_benchmark_composites_compute_what_pytorch_computes():
+    """The CuPy composites and PyTorch functions the kernels are timed against agree (here on
+    NumPy and PyTorch CPU, in float64), so the benchmark compares like with like."""
+    bench = load_bench()
+    rng = np.random.default_rng(0)
+    x, dy = rng.standard_normal((2, 3, 5, 5)), rng.standard_normal((2, 3, 5, 5))
+    keep = np.array([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]], dtype=bool)
+    xt, keep_t = torch.tensor(x, requires_grad=True), torch.tensor(keep)
+    yt = bench.torch_softmax(torch, xt, keep_t, 0.3)
+    y = bench.composite_softmax_forward(np, x, keep, 0.3)
+    np.testing.assert_allclose(y, yt.detach().numpy(), rtol=1e-12)
+    (dx_t,) = torch.autograd.grad(yt, xt, torch.tensor(dy))
+    np.testing.assert_allclose(bench.composite_softmax_backward(np, y, dy, keep, 0.3),
+                               dx_t.numpy(), rtol=1e-10, atol=1e-14)
+
+    h, w, b = rng.standard_normal((6, 8)), rng.standard_normal(8), rng.standard_normal(8)
+    ht, wt, bt = (torch.tensor(a, requires_grad=True) for a in (h, w, b))
+    out_t = torch.nn.functional.layer_norm(ht, (8,), wt, bt, 1e-12)
+    out, mean, rstd = bench.composite_layernorm_forward(np, h, w, b)
+    np.testing.assert_allclose(out, out_t.detach().numpy(), rtol=1e-10)
+    dh = rng.standard_normal((6, 8))
+    for ours, theirs in zip(bench.composite_layernorm_backward(np, dh, h, w, mean, rstd),
+                            torch.autograd.grad(out_t, (ht, wt, bt), torch.tensor(dh)),
+                            strict=True):
+        np.testing.assert_allclose(ours, theirs.numpy(), rtol=1e-9, atol=1e-12)
+
+    q, k, v, do = (rng.standard_normal((2, 3, 5, 4)) for _ in range(4))
+    qt, kt, vt = (torch.tensor(a, requires_grad=True) for a in (q, k, v))
+    o_t = bench.torch_attention(torch, qt, kt, vt, keep_t, 0.5)
+    o, p = bench.composite_attention_forward(np, q, k, v, keep, 0.5)
+    np.testing.assert_allclose(o, o_t.detach().numpy(), rtol=1e-10)
+    for ours, theirs in zip(bench.composite_attention_backward(np, do, q, k, v, p, keep, 0.5),
+                            torch.autograd.grad(o_t, (qt, kt, vt), torch.tensor(do)),
+                            strict=True):
+        np.testing.assert_allclose(ours, theirs.numpy(), rtol=1e-9, atol=1e-12)
+
+    p0, g = rng.standard_normal(10), rng.standard_normal(10)
+    p_np, m, v2 = p0.copy(), np.zeros(10), np.zeros(10)
+    pt = torch.tensor(p0, requires_grad=True)
+    optimizer = torch.optim.AdamW([pt], lr=1e-2, weight_decay=0.1)
+    pt.grad = torch.tensor(g)
+    optimizer.step()
+    bench.composite_adamw(np, p_np, g, m, v2, 1e-2, 0.9, 0.999, 1e-8, 0.1, 1)
+    np.testing.assert_allclose(p_np, pt.detach().numpy(), rtol=1e-12)
+
+
+def test_benchmark_writes_json_markdown_and_a_chart(tmp_path):
+    """The report writers, on a made-up report (its numbers are placeholders, not results)."""
+    bench = load_bench()
+    rows = [bench.Row("softmax forward", "(32, 12, 128, 128)", impl, ms=ms, host_ms=0.05,
+                      rate=rate, unit="GB/s", percent=pct, percent_of="% of copy bandwidth")
+            for impl, ms, rate, pct in (("minigrad", 2.0, 1.0, 10.0),
+                                        ("CuPy composite", 4.0, 0.5, 5.0))]
+    rows.append(bench.Row("attention forward", "(1, 1, 8, 8)", "PyTorch", note="failed: x"))
+    steps = [bench.StepResult("minigrad", "cpu", 10.0, 3),
+             bench.StepResult("minigrad", "cuda", None, 10, "not available: DeviceError: y")]
+    report = {"date": "2000-01-01", "command": "test", "device": {"name": "Placeholder GPU 1"},
+              "copy_gbps": 100.0, "kernels": [vars(r) for r in rows],
+              "bert_step": [vars(s) for s in steps]}
+    paths = bench.write_reports(report, tmp_path)
+    assert [p.name for p in paths] == ["gpu_placeholder_gpu_1_2000-01-01.json",
+                                       "gpu_placeholder_gpu_1_2000-01-01.md",
+                                       "gpu_placeholder_gpu_1_2000-01-01.png"]
+    assert json.loads(paths[0].read_text()) == report
+    text = paths[1].read_text()
+    assert "| softmax forward | (32, 12, 128, 128) | minigrad | 2.0000 |" in text
+    assert "| minigrad | cuda | not available |" in text
+    assert paths[2].stat().st_size > 10_000
+
+
+# --- on the GPU -----------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def gpu() -> types.SimpleNamespace:
+    """cupy, numba.cuda and minigrad.kernels.cuda on a real GPU, or a skip saying what is
+    missing. The kernels' outputs come from CuPy's memory pool."""
+    if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1" or "numba.cuda.simulator_init" in sys.modules:
+        pytest.skip("numba.cuda is in simulator mode in this process (tests/test_kernels_cuda.py "
+                    "ran first?): run `pytest -m gpu tests/test_gpu.py` on its own")
+    try:
+        import cupy as cp
+    except ImportError:
+        pytest.skip("CuPy is not installed (pip install 'minigrad[gpu]')")
+    if not gpu_present():
+        pytest.skip(f"CuPy {cp.__version__} is installed but the CUDA runtime finds no GPU")
+    from numba import cuda
+
+    if not cuda.is_available():
+        pytest.skip("numba.cuda cannot reach the GPU (is numba-cuda installed?)")
+    kc = load_bench().load_kernels()
+    kc.common.set_allocator(lambda shape, dtype: cp.empty(shape, dtype=dtype))
+    yield types.SimpleNamespace(cp=cp, cuda=cuda, kc=kc)
+    kc.common.set_allocator(None)
+
+
+@pytest.fixture(scope="module")
+def refs() -> types.ModuleType:
+    """The NumPy references of tests/test_kernels_cuda.py (importing it starts no simulator)."""
+    import test_kernels_cuda
+
+    return test_kernels_cuda
+
+
+def host(a: Any) -> np.ndarray:
+    """A kernel's device result as a NumPy array (through CuPy, checking that it wraps it)."""
+    import cupy as cp
+
+    return cp.asnumpy(cp.asarray(a))
+
+
+def relative_error(actual: np.ndarray, expected: np.ndarray) -> float:
+    return float(np.abs(actual - expected).max() / max(np.abs(expected).max(), 1e-30))
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("version", [1, 2, 3, 4])
+@pytest.mark.parametrize("mnk", [(4096, 3072, 768), (1000, 1537, 333), (1, 129, 7)], ids=str)
+def test_sgemm_on_the_gpu(gpu, version, mnk):
+    m, n, k = mnk
+    rng = np.random.default_rng(version)
+    a, b = rng.standard_normal((m, k), dtype=np.float32), rng.standard_normal((k, n),
+                                                                               dtype=np.float32)
+    c = host(gpu.kc.SGEMM_VERSIONS[version](gpu.cp.asarray(a), gpu.cp.asarray(b)))
+    assert relative_error(c, a.astype(np.float64) @ b) < 2e-6 * math.sqrt(k)
+    a64, b64 = a[:300, :100].astype(np.float64), b[:100, :200].astype(np.float64)
+    np.testing.assert_allclose(host(gpu.kc.SGEMM_VERSIONS[version](a64, b64)), a64 @ b64,
+                               rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("naive", [False, True], ids=["fast", "naive"])
+@pytest.mark.parametrize("shape", [(32, 12, 128, 128), (4, 30522), (3, 1025)], ids=str)
+def test_softmax_on_the_gpu(gpu, refs, naive, shape):
+    rng = np.random.default_rng(1)
+    x, dy = (rng.standard_normal(shape, dtype=np.float32) * 3 for _ in range(2))
+    mask = (rng.random((shape[0], shape[-1])) < 0.8).astype(np.int64)
+    mask[0] = 0  # a batch element that is all padding
+    forward = gpu.kc.softmax_forward_naive if naive else gpu.kc.softmax_forward
+    backward = gpu.kc.softmax_backward_naive if naive else gpu.kc.softmax_backward
+    cp = gpu.cp
+    y = forward(cp.asarray(x), 0.125, cp.asarray(mask))
+    np.testing.assert_allclose(host(y), refs.softmax_ref(x, 0.125, mask), rtol=1e-5, atol=1e-7)
+    dx = backward(y, cp.asarray(dy), 0.125, cp.asarray(mask))
+    y64 = host(y)
+    np.testing.assert_allclose(host(dx), refs.softmax_backward_ref(y64, dy, 0.125, mask),
+                               rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("naive", [False, True], ids=["fast", "naive"])
+@pytest.mark.parametrize("shape", [(4096, 768), (300, 3, 1025), (5, 1)], ids=str)
+def test_layernorm_on_the_gpu(gpu, refs, naive, shape):
+    rng = np.random.default_rng(2)
+    x, dy = rng.standard_normal(shape, dtype=np.float32) * 2 + 1, rng.standard_normal(
+        shape, dtype=np.float32)
+    w, b = rng.standard_normal(shape[-1], dtype=np.float32), rng.standard_normal(
+        shape[-1], dtype=np.float32)
+    forward = gpu.kc.layernorm_forward_naive if naive else gpu.kc.layernorm_forward
+    backward = gpu.kc.layernorm_backward_naive if naive else gpu.kc.layernorm_backward
+    cp = gpu.cp
+    y, mean, rstd = forward(cp.asarray(x), cp.asarray(w), cp.asarray(b))
+    expected = refs.layernorm_ref(x, w, b, dy)
+    for got, want in zip((y, mean, rstd), expected[:3], strict=False):
+        np.testing.assert_allclose(host(got), want, rtol=1e-4, atol=1e-5)
+    grads = backward(cp.asarray(dy), cp.asarray(x), cp.asarray(w), mean, rstd)
+    for got, want in zip(grads, expected[3:], strict=True):
+        assert relative_error(host(got), want) < 1e-5
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("naive", [False, True], ids=["fast", "naive"])
+@pytest.mark.parametrize(("shape", "dtype"), [((8, 12, 128, 64), np.float32),
+                                              ((2, 3, 200, 64), np.float32),
+                                              ((2, 2, 77, 32), np.float64)], ids=str)
+def test_attention_on_the_gpu(gpu, refs, naive, shape, dtype):
+    rng = np.random.default_rng(3)
+    q, k, v, dout = (rng.standard_normal(shape).astype(dtype) for _ in range(4))
+    mask = (rng.random(shape[:1] + shape[2:3]) < 0.8).astype(np.int64)
+    mask[:, 0], mask[-1] = 1, 0  # the last batch element is all padding
+    forward = gpu.kc.attention_forward_naive if naive else gpu.kc.attention_forward
+    backward = gpu.kc.attention_backward_naive if naive else gpu.kc.attention_backward
+    cp = gpu.cp
+    qd, kd, vd, dd, md = (cp.asarray(a) for a in (q, k, v, dout, mask))
+    out, lse = forward(qd, kd, vd, md, 0.125)
+    o_ref, _, *grads_ref = refs.attention_ref(q, k, v, mask, 0.125, dout)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    assert relative_error(host(out), o_ref) < tol
+    for got, want in zip(backward(dd, qd, kd, vd, out, lse, md, 0.125), grads_ref, strict=True):
+        assert relative_error(host(got), want) < 10 * tol
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("naive", [False, True], ids=["fused", "naive"])
+def test_adamw_on_the_gpu(gpu, naive):
+    rng = np.random.default_rng(4)
+    n = 3_000_001
+    p = rng.standard_normal(n, dtype=np.float32)
+    theirs = torch.tensor(p, requires_grad=True)
+    optimizer = torch.optim.AdamW([theirs], lr=1e-3, weight_decay=0.01)
+    cp = gpu.cp
+    pd, md, vd = cp.asarray(p), cp.zeros(n, cp.float32), cp.zeros(n, cp.float32)
+    step_fn = gpu.kc.adamw_step_naive if naive else gpu.kc.adamw_step
+    for step in (1, 2, 3):
+        g = rng.standard_normal(n, dtype=np.float32)
+        step_fn(pd, cp.asarray(g), md, vd, 1e-3, 0.9, 0.999, 1e-8, 0.01, step)
+        theirs.grad = torch.from_numpy(g)
+        optimizer.step()
+    np.testing.assert_allclose(cp.asnumpy(pd), theirs.detach().numpy(), rtol=1e-5, atol=1e-6)
+
+
+# --- the op battery on CuPy -----------------------------------------------------------------
+@pytest.fixture(scope="module")
+def engine_on_gpu(gpu) -> Any:
+    """minigrad itself on the GPU: skips until the engine can put a tensor on CuPy."""
+    import minigrad
+
+    try:
+        minigrad.zeros(2, device="cuda").sum().item()
+    except Exception as exc:
+        pytest.skip(f"the engine cannot run on the GPU yet: {type(exc).__name__}: {exc}")
+    return minigrad
+
+
+def on_device(params: dict[str, Any], convert: Any) -> dict[str, Any]:
+    """The case's constant parameters with every NumPy array (masks, indices, targets) moved."""
+    def move(x: Any) -> Any:
+        if isinstance(x, np.ndarray):
+            return convert(x)
+        if isinstance(x, tuple):
+            return tuple(move(i) for i in x)
+        if isinstance(x, list):
+            return [move(i) for i in x]
+        return x
+
+    return {k: move(v) for k, v in params.items()}
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("case", BATTERY, ids=[case.name for case in BATTERY])
+def test_battery_gradcheck_on_cupy(engine_on_gpu, gpu, case, seed):
+    """Every op's float64 gradient on CuPy arrays against central differences."""
+    rng = np.random.default_rng(seed)
+    arrays, params = case.build(rng, case_shape(case, case.example_shape))
+    params = on_device(params, gpu.cp.asarray)
+    tensors = [engine_on_gpu.Tensor(a.astype(np.float64), requires_grad=True, device="cuda")
+               for a in arrays]
+
+    def fn(*ts: Any) -> Any:
+        return case.fn(*ts, **params)
+
+    fn.__name__ = case.name
+    check_tolerance(case.name, tensors, compare_gradients(fn, tensors), atol=1e-5, rtol=1e-3)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("case", BATTERY, ids=[case.name for case in BATTERY])
+def test_battery_matches_pytorch_cuda(engine_on_gpu, gpu, case, seed):
+    """Every op's forward and gradients on CuPy against PyTorch CUDA, in float64."""
+    if not torch.cuda.is_available():
+        pytest.skip(f"PyTorch {torch.__version__} has no CUDA here")
+    from test_ops_torch import TORCH
+
+    rng = np.random.default_rng(seed)
+    arrays, params = case.build(rng, case_shape(case, case.example_shape))
+    ours = [engine_on_gpu.Tensor(a.astype(np.float64), requires_grad=True, device="cuda")
+            for a in arrays]
+    theirs = [torch.tensor(a, dtype=torch.float64, device="cuda", requires_grad=True)
+              for a in arrays]
+    out = case.fn(*ours, **on_device(params, gpu.cp.asarray))
+    expected = TORCH[case.name](*theirs, **on_device(params, lambda a: torch.as_tensor(
+        a, device="cuda")))
+    np.testing.assert_allclose(host(out.data), expected.detach().cpu().numpy(), rtol=1e-5,
+                               atol=1e-12, err_msg="forward")
+    upstream = rng.standard_normal(out.shape)
+    out.backward(gpu.cp.asarray(upstream))
+    expected.backward(torch.as_tensor(upstream, device="cuda"))
+    for i, (mine, ref) in enumerate(zip(ours, theirs, strict=True)):
+        mine_grad = host(mine.grad) if mine.grad is not None else np.zeros(mine.shape)
+        ref_grad = ref.grad.cpu().numpy() if ref.grad is not None else np.zeros(mine.shape)
+        np.testing.assert_allclose(mine_grad, ref_grad, rtol=1e-5, atol=1e-12,
+                                   err_msg=f"gradient of input {i}")
+
+
+# --- the benchmark, quickly -----------------------------------------------------------------
+@pytest.mark.gpu
+def test_benchmark_runs_on_the_gpu(gpu, tmp_path):
+    env = {**env_without_simulator(), "PYTHONPATH": str(ROOT)}
+    run = subprocess.run([sys.executable, str(BENCH), "--quick", "--skip-bert", "--out",
+                          str(tmp_path)], env=env, capture_output=True, text=True, timeout=600,
+                         cwd=ROOT)
+    assert run.returncode == 0, run.stderr[-3000:]
+    (report,) = tmp_path.glob("gpu_*.json")
+    rows = json.loads(report.read_text())["kernels"]
+    failed = [(r["kernel"], r["impl"], r["note"]) for r in rows if r["ms"] is None]
+    assert failed == []
