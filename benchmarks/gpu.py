@@ -685,7 +685,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     cp, cuda = find_gpu()
     kc = load_kernels()
-    kc.common.set_allocator(lambda shape, dtype: cp.empty(shape, dtype=dtype))
+    kc.set_allocator(lambda shape, dtype: cp.empty(shape, dtype=dtype))
     try:
         import torch
 

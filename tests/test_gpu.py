@@ -24,6 +24,7 @@ import os
 import subprocess
 import sys
 import types
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -153,7 +154,7 @@ def test_benchmark_writes_json_markdown_and_a_chart(tmp_path):
 
 # --- on the GPU -----------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def gpu() -> types.SimpleNamespace:
+def gpu() -> Iterator[types.SimpleNamespace]:
     """cupy, numba.cuda and minigrad.kernels.cuda on a real GPU, or a skip saying what is
     missing. The kernels' outputs come from CuPy's memory pool."""
     if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1" or "numba.cuda.simulator_init" in sys.modules:
@@ -170,9 +171,9 @@ def gpu() -> types.SimpleNamespace:
     if not cuda.is_available():
         pytest.skip("numba.cuda cannot reach the GPU (is numba-cuda installed?)")
     kc = load_bench().load_kernels()
-    kc.common.set_allocator(lambda shape, dtype: cp.empty(shape, dtype=dtype))
+    kc.set_allocator(lambda shape, dtype: cp.empty(shape, dtype=dtype))
     yield types.SimpleNamespace(cp=cp, cuda=cuda, kc=kc)
-    kc.common.set_allocator(None)
+    kc.set_allocator(None)
 
 
 @pytest.fixture(scope="module")

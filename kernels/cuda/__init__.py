@@ -11,6 +11,10 @@ know nothing of Tensor or autograd; an op picks a kernel and wires its forward t
   (saving the rows' logsumexp) and backward;
 * :mod:`.adamw`: one fused AdamW step, in place.
 
+:func:`set_allocator` makes the outputs come from another allocator (``cupy.empty``: CuPy's
+memory pool). ``python -m minigrad.kernels.cuda.ptx`` compiles every kernel for an H100 without
+a GPU and prints its registers, spills and shared memory (:mod:`.ptx`).
+
 Importing this package imports ``numba.cuda``. To run the kernels on the CPU (CI has no GPU),
 set ``NUMBA_ENABLE_CUDASIM=1`` before numba.cuda is first imported in the process.
 """
@@ -22,6 +26,7 @@ from .attention import (
     attention_forward,
     attention_forward_naive,
 )
+from .common import set_allocator
 from .layernorm import (
     layernorm_backward,
     layernorm_backward_naive,
@@ -49,6 +54,7 @@ __all__ = [
     "layernorm_backward_naive",
     "layernorm_forward",
     "layernorm_forward_naive",
+    "set_allocator",
     "sgemm",
     "sgemm_v1",
     "sgemm_v2",

@@ -27,7 +27,10 @@ P_ij = e^(s_ij - L_i) from the saved L, instead of reading an (S, S) matrix.
 **The kernels.** The naive ones give each query row (and, in the backward, each key row) to one
 thread reading everything from global memory, three passes over the keys in the forward. The
 fast ones stage tiles of K and V (or of Q and dO) in shared memory, which every thread of the
-block then reads by broadcast, and keep their own row and accumulators in registers.
+block then reads by broadcast, and keep their own row and accumulators in registers, or, where
+registers would run out, in rows of shared memory padded against bank conflicts. There is no
+dropout on the attention probabilities: a training step with attention dropout needs another
+path (or a counter-based random generator in these kernels, as FlashAttention has).
 """
 
 from __future__ import annotations
@@ -70,7 +73,8 @@ def _tiles(D: int, dtype: np.dtype) -> tuple[int, int, int]:  # noqa: N803
     own_q = QUERY_ROWS * (D + 1) * size
     own_kv = 2 * KEY_ROWS * (D + 1) * size
     forward = next((n for n in TILE_CHOICES if 2 * n * D * size <= 32 * 1024), None)
-    dq = next((n for n in TILE_CHOICES if own_q + 2 * n * D * size <= SMEM_BYTES), None)
+    dq = next((n for n in TILE_CHOICES
+               if own_q + n * (2 * D * size + KEEP.itemsize) <= SMEM_BYTES), None)
     dkdv = next((n for n in TILE_CHOICES if own_kv + 2 * n * (D + 1) * size <= SMEM_BYTES), None)
     if forward is None or dq is None or dkdv is None:
         raise ValueError(f"attention: head size D={D} in {dtype} does not fit the kernels' "

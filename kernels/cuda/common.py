@@ -61,13 +61,14 @@ def set_allocator(allocate: Callable[[tuple[int, ...], np.dtype], Any] | None) -
 
 
 def is_host(a: Any) -> bool:
-    """True for a NumPy array, whose results go back to the host."""
-    return isinstance(a, np.ndarray)
+    """True for a NumPy array (one not posing as a device array), whose results go back to the
+    host."""
+    return isinstance(a, np.ndarray) and not getattr(a, "__cuda_ndarray__", False)
 
 
 def to_device(a: Any, name: str) -> Any:
     """``a`` as a numba device array: NumPy copied in, device arrays (numba, CuPy) as they are."""
-    if isinstance(a, np.ndarray):
+    if is_host(a):
         return cuda.to_device(np.ascontiguousarray(a))
     if getattr(a, "__cuda_ndarray__", False):  # a numba device array (or the simulator's)
         return a
@@ -125,7 +126,7 @@ def key_mask(name: str, mask: Any, batch: int, keys: int) -> Any:
     if tuple(mask.shape) != (batch, keys):
         raise ValueError(f"{name}: mask has shape {tuple(mask.shape)}, expected (B, S) = "
                          f"{(batch, keys)}: one row of keys per batch element")
-    if isinstance(mask, np.ndarray):
+    if is_host(mask):
         return cuda.to_device((mask != 0).astype(np.uint8))
     return to_device(mask, name)
 

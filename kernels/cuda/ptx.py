@@ -136,9 +136,11 @@ def _exercise(dtype: np.dtype) -> None:
     for sgemm in K.SGEMM_VERSIONS.values():
         sgemm(a, b)
     x, mask = rand(2, 3, 8), np.ones((2, 8), dtype=np.int64)
+    bool_mask = _fake(np.ones((2, 8), dtype=np.bool_))  # a CuPy bool mask reaches the kernel as is
     for forward, backward in ((K.softmax_forward, K.softmax_backward),
                               (K.softmax_forward_naive, K.softmax_backward_naive)):
         backward(forward(x, 0.5, mask), x, 0.5, mask)
+    K.softmax_backward(K.softmax_forward(x, 0.5, bool_mask), x, 0.5, bool_mask)
     w, bias = rand(8), rand(8)
     for forward, backward in ((K.layernorm_forward, K.layernorm_backward),
                               (K.layernorm_forward_naive, K.layernorm_backward_naive)):
@@ -149,6 +151,8 @@ def _exercise(dtype: np.dtype) -> None:
                               (K.attention_forward_naive, K.attention_backward_naive)):
         out, lse = forward(q, q, q, mask[:, :4])
         backward(q, q, q, q, out, lse, mask[:, :4])
+    out, lse = K.attention_forward(q, q, q, bool_mask[:, :4])
+    K.attention_backward(q, q, q, q, out, lse, bool_mask[:, :4])
     for step in (K.adamw_step, K.adamw_step_naive):
         step(w.copy(), w, np.zeros_like(w), np.zeros_like(w), 1e-3, 0.9, 0.999, 1e-8, 0.01, 1)
 

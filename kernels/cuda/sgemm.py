@@ -157,7 +157,9 @@ def _v4(dtype: np.dtype) -> Any:
         block stages A's 128×8 tile transposed (a_tile[k, m]) and B's 8×128 tile, 4 elements per
         thread, coalesced reads; then for each k a thread loads 8 A and 8 B values into
         registers and does their 64 products (an outer product).
-        Global traffic: M·N·K·(1/128 + 1/128) loads. Shared: 16 loads per 64 FMAs.
+        Global traffic: M·N·K·(1/128 + 1/128) loads. Shared: 16 loads per 64 FMAs. The
+        transposed store into a_tile is an 8-way bank conflict, paid once per slice (4 stores
+        per thread against 512 FMAs).
         """
         a_tile = cuda.shared.array((BK, BM), dtype)  # transposed: a_tile[k, m] = A[m0 + m, k0 + k]
         b_tile = cuda.shared.array((BK, BN), dtype)
