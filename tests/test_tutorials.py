@@ -1,12 +1,17 @@
 """Every tutorial (``tutorials/NN_name.py``, jupytext percent scripts) runs top to bottom as a
-plain script, in fast mode with the Agg backend, and writes the figures it promises."""
+plain script, in fast mode with the Agg backend, writes the figures it promises (at least one,
+named ``NN_*.png``, none of them bare axes without coloured marks), and converts to a notebook
+with jupytext."""
 
+import json
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import jupytext
+import matplotlib.image
 import pytest
 
 TUTORIALS = Path(__file__).resolve().parent.parent / "tutorials"
@@ -31,3 +36,23 @@ def test_tutorial_is_a_percent_script_that_runs_and_writes_its_figures(script):
         figure = TUTORIALS / "figures" / name
         assert figure.is_file() and figure.stat().st_mtime >= start - 1
         assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    written = [f for f in (TUTORIALS / "figures").glob(f"{script.name[:2]}_*.png")
+               if f.stat().st_mtime >= start - 1]
+    assert written, f"{script.name} saved no figure named {script.name[:2]}_*.png"
+    for figure in written:
+        assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", figure.name
+        pixels = matplotlib.image.imread(figure)
+        assert pixels.shape[0] >= 300 and pixels.shape[1] >= 300, figure.name
+        rgb = pixels[..., :3]
+        inked = (rgb.max(axis=-1) - rgb.min(axis=-1) > 0.2).mean()   # coloured, not grey
+        assert inked > 0.002, f"{figure.name} has no coloured marks: empty axes?"
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=[p.name for p in SCRIPTS])
+def test_tutorial_converts_to_a_notebook(script):
+    notebook = jupytext.read(script)
+    kinds = {cell.cell_type for cell in notebook.cells}
+    assert kinds == {"markdown", "code"}
+    assert notebook.cells[0].cell_type == "markdown"
+    assert notebook.cells[0].source.startswith(f"# {script.name[:2]} ·")
+    assert json.loads(jupytext.writes(notebook, fmt="ipynb"))["nbformat"] == 4
