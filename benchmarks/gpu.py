@@ -187,7 +187,7 @@ class Timing:
     ms: float  # device time per call (median)
     host_ms: float  # Python's time to queue one call (median)
     reps: int
-    calls_per_rep: int
+    calls: int
 
 
 class DeviceTimer:
@@ -251,6 +251,8 @@ class Row:
     unit: str = ""
     percent: float | None = None  # of copy bandwidth, of cuBLAS, or × PyTorch SDPA time
     percent_of: str = ""
+    reps: int = 0  # timed repetitions (the median is taken over them)
+    calls_per_rep: int = 0  # calls between one pair of events
     note: str = ""
 
 
@@ -450,7 +452,7 @@ def measure_bench(bench: KernelBench, timer: DeviceTimer, copy_gbps: float) -> l
         except Exception as exc:  # report the failure, keep measuring the others
             row.note = f"failed: {type(exc).__name__}: {exc}"[:300]
         else:
-            row.ms, row.host_ms = t.ms, t.host_ms
+            row.ms, row.host_ms, row.reps, row.calls_per_rep = t.ms, t.host_ms, t.reps, t.calls
             row.rate = rate_of(bench.work, bench.unit, t.ms)
         rows[impl] = row
         print(f"{bench.kernel:20} {bench.shape:22} {impl:16} "
