@@ -35,8 +35,9 @@ TOL = {np.float32: {"rtol": 2e-5, "atol": 2e-6}, np.float64: {"rtol": 1e-12, "at
 def simulated_kernels() -> types.ModuleType:
     """minigrad.kernels.cuda with numba.cuda in simulator mode (for the rest of this process)."""
     if "numba.cuda" in sys.modules and "numba.cuda.simulator_init" not in sys.modules:
-        pytest.skip("numba.cuda was imported for a real GPU earlier in this process; "
-                    "run tests/test_kernels_cuda.py in a process of its own")
+        # A failure, not a skip: CI must never pass with the simulator tests silently skipped.
+        pytest.fail("numba.cuda was imported for a real GPU earlier in this process; run "
+                    "tests/test_kernels_cuda.py in a process of its own")
     os.environ["NUMBA_ENABLE_CUDASIM"] = "1"
     from numba.core import config
 
