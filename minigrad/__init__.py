@@ -5,7 +5,14 @@ Start reading at :mod:`minigrad.tensor` (the Tensor), then :mod:`minigrad.autogr
 """
 
 from minigrad.autograd import detect_anomaly, enable_grad, is_grad_enabled, no_grad
-from minigrad.backend import DeviceError, get_rng_state, manual_seed, set_rng_state
+from minigrad.backend import (
+    DeviceError,
+    get_backend,
+    get_rng_state,
+    manual_seed,
+    set_backend,
+    set_rng_state,
+)
 from minigrad.gradcheck import GradcheckError, gradcheck
 from minigrad.ops import (
     abs,
@@ -47,9 +54,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "DeviceError", "GradcheckError", "Tensor", "abs", "arange", "bool_", "cat", "clip",
-    "detect_anomaly", "enable_grad", "exp", "eye", "float32", "float64", "full",
+    "detect_anomaly", "enable_grad", "exp", "eye", "float32", "float64", "full", "get_backend",
     "get_rng_state", "gradcheck", "int32", "int64", "is_grad_enabled", "log", "manual_seed",
     "masked_fill", "matmul", "maximum", "no_grad", "ones", "ones_like", "rand", "randn",
-    "randn_like", "relu", "set_rng_state", "sigmoid", "sqrt", "stack", "tanh", "tensor",
-    "where", "zeros", "zeros_like",
+    "randn_like", "relu", "set_backend", "set_rng_state", "sigmoid", "sqrt", "stack", "tanh",
+    "tensor", "where", "zeros", "zeros_like",
 ]

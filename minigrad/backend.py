@@ -1,12 +1,27 @@
-"""The array namespace: NumPy on the CPU, CuPy on a GPU.
+"""The array namespace (NumPy on the CPU, CuPy on a GPU) and the CPU kernel switch.
 
 Every op gets its array module with ``xp = array_module(x)`` (DeZero's ``get_array_module``), so one
 code path serves both devices. This is the only file that decides between NumPy and CuPy, and the
 only one that imports CuPy, lazily, so the CPU path works where CuPy is not installed.
+
+The kernel backend decides how an op computes on NumPy arrays:
+
+* ``"numpy"``: every op is its NumPy composite, the reference the tests check against;
+* ``"numba"``: the ops that have a fused Numba kernel (:mod:`minigrad.kernels.cpu`: softmax,
+  LayerNorm, GELU, bias + GELU, attention, cross-entropy, the AdamW/SGD updates) call it.
+
+Choose it with :func:`set_backend` or the ``MINIGRAD_BACKEND`` environment variable. The default
+is ``"numba"``, the faster of the two on a BERT training step (``benchmarks/bert_step.py``),
+unless Numba is missing or ``NUMBA_DISABLE_JIT=1`` turns its kernels into slow Python loops.
+Each op asks :func:`use_numba` about its arrays in one place; CuPy arrays, integer arrays and
+other float dtypes always take the composite path. The kernels are imported on first use only
+(:func:`cpu_kernels`), so ``import minigrad`` does not wait for Numba.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import types
 from typing import Any
 
@@ -16,7 +31,11 @@ import scipy.special
 Array = Any  # a numpy.ndarray or a cupy.ndarray
 
 _cupy: types.ModuleType | None = None
+_kernels: types.ModuleType | None = None
 _rng = np.random.default_rng()
+
+KERNEL_BACKENDS = ("numpy", "numba")
+_KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 class DeviceError(RuntimeError):
@@ -132,3 +151,64 @@ def get_rng_state() -> dict:
 
 def set_rng_state(state: dict) -> None:
     _rng.bit_generator.state = state
+
+
+# --- the CPU kernel backend ------------------------------------------------------------------
+def _check_backend(name: Any, where: str) -> str:
+    if name not in KERNEL_BACKENDS:
+        raise ValueError(f"{where}: unknown kernel backend {name!r}; expected one of "
+                         f"{', '.join(repr(b) for b in KERNEL_BACKENDS)}")
+    return name
+
+
+def _default_backend() -> str:
+    """``MINIGRAD_BACKEND`` if set, else "numba" where its kernels can run compiled."""
+    chosen = os.environ.get("MINIGRAD_BACKEND")
+    if chosen:
+        return _check_backend(chosen, "the environment variable MINIGRAD_BACKEND")
+    jit_disabled = os.environ.get("NUMBA_DISABLE_JIT", "0") not in ("", "0")
+    if jit_disabled or importlib.util.find_spec("numba") is None:
+        return "numpy"
+    return "numba"
+
+
+_backend = _default_backend()
+
+
+def set_backend(name: str) -> None:
+    """Compute the ops on NumPy arrays with ``"numpy"`` composites or fused ``"numba"`` kernels.
+
+    Takes effect for the next op; a backward pass follows the choice its forward made.
+    """
+    global _backend
+    _backend = _check_backend(name, "set_backend")
+
+
+def get_backend() -> str:
+    """The kernel backend in use: "numpy" or "numba"."""
+    return _backend
+
+
+def use_numba(*arrays: Any) -> bool:
+    """True when the backend is "numba" and the arrays are NumPy arrays of one float dtype
+    (float32 or float64), as the kernels take them. ``None`` entries (an absent bias) are skipped.
+
+    CuPy arrays are not ``np.ndarray``, so they always take the NumPy/CuPy composite path.
+    """
+    if _backend != "numba":
+        return False
+    present = [a for a in arrays if a is not None]
+    if not all(isinstance(a, np.ndarray) for a in present):
+        return False
+    dtypes = {a.dtype for a in present}
+    return len(dtypes) == 1 and dtypes <= set(_KERNEL_DTYPES)
+
+
+def cpu_kernels() -> types.ModuleType:
+    """:mod:`minigrad.kernels.cpu`, imported (and Numba with it) on first use."""
+    global _kernels
+    if _kernels is None:
+        import minigrad.kernels.cpu as kernels
+
+        _kernels = kernels
+    return _kernels

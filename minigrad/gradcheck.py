@@ -350,6 +350,28 @@ def _build_linear(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[Arr
             rng.standard_normal(out)], {}
 
 
+def _build_attention(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[Arrays, dict]:
+    """q (B, A, L, D); k, v (B, A, S, D), (B, A, S, Dv): half the time self-attention shapes
+    (S = L, Dv = D, which the fused kernel takes), else S and Dv drawn. A key padding mask
+    (B, S), or none, that keeps at least one key of each sequence; scale 1/√D or given."""
+    b, a, n, d = shape
+    s, dv = (n, d) if rng.random() < 0.5 else (int(rng.integers(1, 5)), int(rng.integers(1, 5)))
+    padding = None
+    if rng.random() < 0.7:
+        padding = rng.random((b, s)) < 0.4
+        padding[np.arange(b), rng.integers(0, s, b)] = False
+    return [rng.standard_normal((b, a, n, d)), rng.standard_normal((b, a, s, d)),
+            rng.standard_normal((b, a, s, dv))], {
+        "key_padding_mask": padding, "scale": None if rng.random() < 0.5 else 0.7}
+
+
+def _build_attention_dropout(rng: np.random.Generator, shape: tuple[int, ...]
+                             ) -> tuple[Arrays, dict]:
+    arrays, params = _build_attention(rng, shape)
+    q, k = arrays[0], arrays[1]
+    return arrays, {**params, "mask": rng.random(q.shape[:3] + k.shape[2:3]) >= 0.3, "p": 0.3}
+
+
 def _build_regression(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[Arrays, dict]:
     return [rng.standard_normal(shape)], {"target": rng.standard_normal(shape),
                                           "reduction": str(rng.choice(["mean", "sum", "none"]))}
@@ -388,6 +410,19 @@ def _dropout_with_mask(x: Tensor, mask: np.ndarray, p: float) -> Tensor:
     from minigrad.ops.nn import Dropout
 
     return Dropout.apply(x, mask=x.xp.asarray(mask) * x.dtype.type(1 / (1 - p)))
+
+
+def _attention_with_dropout_mask(q: Tensor, k: Tensor, v: Tensor, key_padding_mask: Any,
+                                 scale: float | None, mask: np.ndarray, p: float) -> Tensor:
+    """Attention with a given dropout keep-mask (B, A, L, S), so finite differences see the same
+    mask every call."""
+    from minigrad.ops.nn import ScaledDotProductAttention
+
+    padding = None if key_padding_mask is None else q.xp.asarray(key_padding_mask)
+    return ScaledDotProductAttention.apply(
+        q, k, v, key_padding_mask=padding,
+        dropout_mask=q.xp.asarray(mask) * q.dtype.type(1 / (1 - p)),
+        scale=1 / np.sqrt(q.shape[-1]) if scale is None else scale)
 
 
 BATTERY: list[OpCase] = [
@@ -440,6 +475,14 @@ BATTERY: list[OpCase] = [
            max_ndim=2, example_shape=(3, 4)),
     OpCase("dropout", _dropout_with_mask, _build_dropout),
     OpCase("linear", lambda x, w, b: F.linear(x, w, b), _build_linear, min_ndim=1),
+    OpCase("linear_gelu", lambda x, w, b: F.linear_gelu(x, w, b), _build_linear, min_ndim=1),
+    OpCase("linear_gelu_tanh", lambda x, w, b: F.linear_gelu(x, w, b, approximate="tanh"),
+           _build_linear, min_ndim=1),
+    OpCase("scaled_dot_product_attention", lambda q, k, v, key_padding_mask, scale:
+           F.scaled_dot_product_attention(q, k, v, key_padding_mask, scale=scale),
+           _build_attention, min_ndim=4, max_ndim=4, example_shape=(2, 2, 3, 4)),
+    OpCase("scaled_dot_product_attention_dropout", _attention_with_dropout_mask,
+           _build_attention_dropout, min_ndim=4, max_ndim=4, example_shape=(2, 2, 3, 4)),
     OpCase("mse_loss", lambda x, target, reduction: F.mse_loss(x, target, reduction),
            _build_regression),
     OpCase("binary_cross_entropy", lambda x, target, reduction: F.binary_cross_entropy(

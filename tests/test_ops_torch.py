@@ -4,6 +4,7 @@ For each case of the battery, both libraries run the same float64 inputs and bac
 same random upstream gradient. PyTorch is the test oracle only; minigrad never imports it.
 """
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -33,6 +34,20 @@ def as_torch_index(index: Any) -> Any:
 
 
 t = torch.as_tensor
+
+
+def attend(key_padding_mask: np.ndarray | None) -> torch.Tensor | None:
+    """A (B, S) key padding mask (True = padded) as torch's boolean attn_mask (True = attend)."""
+    return None if key_padding_mask is None else ~t(key_padding_mask)[:, None, None, :]
+
+
+def attention_with_dropout_mask(q, k, v, key_padding_mask, scale, mask, p):
+    """torch's math path of scaled_dot_product_attention, with a given dropout keep-mask."""
+    scale = 1 / math.sqrt(q.shape[-1]) if scale is None else scale
+    scores = q @ k.transpose(-2, -1) * scale
+    if key_padding_mask is not None:
+        scores = scores.masked_fill(~attend(key_padding_mask), float("-inf"))
+    return (scores.softmax(-1) * t(mask) / (1 - p)) @ v
 
 # Each battery case's PyTorch equivalent: the same inputs (torch tensors), the same params.
 TORCH: dict[str, Callable[..., torch.Tensor]] = {
@@ -82,6 +97,12 @@ TORCH: dict[str, Callable[..., torch.Tensor]] = {
     "embedding": lambda w, idx: TF.embedding(t(idx), w),
     "dropout": lambda x, mask, p: x * t(mask) / (1 - p),
     "linear": TF.linear,
+    "linear_gelu": lambda x, w, b: TF.gelu(TF.linear(x, w, b)),
+    "linear_gelu_tanh": lambda x, w, b: TF.gelu(TF.linear(x, w, b), approximate="tanh"),
+    "scaled_dot_product_attention": lambda q, k, v, key_padding_mask, scale:
+        TF.scaled_dot_product_attention(q, k, v, attn_mask=attend(key_padding_mask), scale=scale),
+    "scaled_dot_product_attention_dropout": lambda q, k, v, key_padding_mask, scale, mask, p:
+        attention_with_dropout_mask(q, k, v, key_padding_mask, scale, mask, p),
     "mse_loss": lambda x, target, reduction: TF.mse_loss(x, t(target), reduction=reduction),
     "binary_cross_entropy": lambda x, target, reduction: TF.binary_cross_entropy(
         x, t(target), reduction=reduction),

@@ -20,7 +20,6 @@ these modules name by name, and its ``config.json`` onto :class:`BertConfig`.
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -175,7 +174,8 @@ class BertSelfAttention(nn.Module):
     """Multi-head scaled dot-product attention, softmax(QKᵀ/√D)·V per head, padded keys masked.
 
     Padded keys (attention_mask 0) get the dtype's most negative score before the softmax, so
-    they get zero weight. The mask is (B, 1, 1, S) and broadcasts over heads and queries.
+    they get zero weight; dropout acts on the attention weights. All of that is one op,
+    ``F.scaled_dot_product_attention`` (a fused kernel per (batch, head) on the Numba backend).
     """
 
     def __init__(self, config: BertConfig):
@@ -198,11 +198,9 @@ class BertSelfAttention(nn.Module):
         q = split_heads(self.query(x))  # (B, A, S, D)
         k = split_heads(self.key(x))  # (B, A, S, D)
         v = split_heads(self.value(x))  # (B, A, S, D)
-        scores = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(D))  # (B, A, S, S)
-        most_negative = float(np.finfo(scores.dtype).min)
-        scores = scores.masked_fill(key_is_padding, most_negative)  # (B, A, S, S)
-        probs = self.dropout(F.softmax(scores, dim=-1))  # (B, A, S, S)
-        context = probs @ v  # (B, A, S, D)
+        context = F.scaled_dot_product_attention(  # softmax(QKᵀ/√D)·V, (B, A, S, D)
+            q, k, v, key_padding_mask=key_is_padding, dropout_p=self.dropout.p,
+            training=self.training)
         return context.transpose(1, 2).reshape(B, S, H)  # (B, S, H)
 
 
@@ -238,7 +236,11 @@ class BertIntermediate(nn.Module):
         self.intermediate_act_fn = ACTIVATIONS[config.hidden_act]()
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.intermediate_act_fn(self.dense(x))  # (B, S, I)
+        act = self.intermediate_act_fn
+        if isinstance(act, nn.GELU):  # GELU(h·W_1 + b_1) with the bias add fused into the GELU
+            return F.linear_gelu(x, self.dense.weight, self.dense.bias,
+                                 act.approximate)  # (B, S, I)
+        return act(self.dense(x))  # (B, S, I)
 
 
 class BertOutput(nn.Module):
@@ -355,7 +357,7 @@ class BertModel(nn.Module):
                 raise ValueError(f"BertModel: {name} has shape {tuple(a.shape)}, but input_ids "
                                  f"has shape {(B, S)}")
 
-        key_is_padding = (attention_mask == 0)[:, None, None, :]  # (B, 1, 1, S)
+        key_is_padding = attention_mask == 0  # (B, S)
         x = self.embeddings(input_ids, token_type_ids)  # (B, S, H)
         hidden = self.encoder(x, key_is_padding)  # (B, S, H)
         pooled = self.pooler(hidden) if self.pooler is not None else None  # (B, H)

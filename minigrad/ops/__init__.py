@@ -9,13 +9,15 @@ in the submodules, forward and backward side by side:
 * :mod:`.reduce`: ``sum mean max min var``;
 * :mod:`.shape`: ``reshape permute expand`` indexing, ``cat stack``;
 * :mod:`.matmul`: ``@``;
-* :mod:`.nn`: ``softmax log_softmax gelu layer_norm embedding dropout``;
+* :mod:`.nn`: ``softmax log_softmax gelu bias_gelu layer_norm scaled_dot_product_attention
+  embedding dropout``;
 * :mod:`.loss`: ``cross_entropy binary_cross_entropy binary_cross_entropy_with_logits``.
 """
 
 from __future__ import annotations
 
 import builtins
+import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -332,6 +334,16 @@ def gelu(x: Tensor, approximate: str = "none") -> Tensor:
     return N.Gelu.apply(x, approximate=approximate)
 
 
+def bias_gelu(x: Tensor, bias: Tensor, approximate: str = "none") -> Tensor:
+    """GELU(x + bias) for x (..., F) and bias (F,), in one op (one pass with the Numba kernel)."""
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"bias_gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    if bias.ndim != 1 or x.ndim < 1 or x.shape[-1] != bias.shape[0]:
+        raise ValueError(f"bias_gelu: expected x (..., F) and bias (F,), got x {x.shape} and "
+                         f"bias {bias.shape}")
+    return N.BiasGelu.apply(x, bias, approximate=approximate)
+
+
 def layer_norm(x: Tensor, normalized_shape: int | Sequence[int], weight: Tensor | None = None,
                bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
     shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
@@ -344,6 +356,52 @@ def layer_norm(x: Tensor, normalized_shape: int | Sequence[int], weight: Tensor 
             raise ValueError(f"layer_norm: {name} has shape {p.shape}, expected "
                              f"normalized_shape {shape}")
     return N.LayerNorm.apply(x, weight, bias, k=k, eps=eps)
+
+
+def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
+                                 key_padding_mask: Any = None, dropout_p: float = 0.0,
+                                 training: bool = True, scale: float | None = None) -> Tensor:
+    """softmax(Q·Kᵀ·scale)·V per (batch, head), PyTorch's ``F.scaled_dot_product_attention``.
+
+    query (B, A, L, D), key (B, A, S, D), value (B, A, S, Dv) -> (B, A, L, Dv); ``scale``
+    defaults to 1/√D. ``key_padding_mask`` (B, S) is True (or nonzero) at padded keys, which
+    get no attention (``torch.nn.MultiheadAttention``'s convention). ``dropout_p`` drops
+    attention weights while ``training`` (PyTorch's function has no ``training`` flag: its
+    callers pass ``dropout_p=0.0`` in eval).
+    """
+    shapes = f"query {query.shape}, key {key.shape}, value {value.shape}"
+    if query.ndim != 4 or key.ndim != 4 or value.ndim != 4:
+        raise ValueError(f"scaled_dot_product_attention: expected 4-D (batch, heads, seq, dim) "
+                         f"tensors, got {shapes}")
+    if (query.shape[:2] != key.shape[:2] or key.shape[:3] != value.shape[:3]
+            or query.shape[3] != key.shape[3]):
+        raise ValueError(f"scaled_dot_product_attention: expected query (B, A, L, D), key "
+                         f"(B, A, S, D) and value (B, A, S, Dv), got {shapes}")
+    for name, t in (("key", key), ("value", value)):
+        if t.dtype != query.dtype:
+            raise TypeError(f"scaled_dot_product_attention: {name} has dtype {t.dtype} but "
+                            f"query has dtype {query.dtype}")
+    if query.dtype.kind != "f":
+        raise TypeError(f"scaled_dot_product_attention: expected floating-point tensors, got "
+                        f"dtype {query.dtype}")
+    if not 0.0 <= dropout_p <= 1.0:
+        raise ValueError(f"scaled_dot_product_attention: dropout_p must be in [0, 1], got "
+                         f"{dropout_p}")
+    padded = None
+    if key_padding_mask is not None:
+        padded = _array_on(key_padding_mask, query) != 0
+        b, s = key.shape[0], key.shape[2]
+        if tuple(padded.shape) != (b, s):
+            raise ValueError(f"scaled_dot_product_attention: key_padding_mask has shape "
+                             f"{tuple(padded.shape)}, expected (B, S) = {(b, s)} for {shapes}")
+    drop = None
+    if training and dropout_p > 0.0:
+        shape = query.shape[:3] + (key.shape[2],)  # (B, A, L, S)
+        keep = backend.random_uniform(shape, query.dtype, query.device) >= dropout_p
+        drop = keep * query.dtype.type(0.0 if dropout_p == 1.0 else 1.0 / (1.0 - dropout_p))
+    scale = 1.0 / math.sqrt(builtins.max(query.shape[3], 1)) if scale is None else float(scale)
+    return N.ScaledDotProductAttention.apply(query, key, value, key_padding_mask=padded,
+                                             dropout_mask=drop, scale=scale)
 
 
 def embedding(idx: Any, weight: Tensor) -> Tensor:

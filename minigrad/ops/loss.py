@@ -1,7 +1,8 @@
 """Losses with fused, numerically stable forward and closed-form backward.
 
 Each Function returns the per-example loss; :mod:`minigrad.ops` applies the reduction
-(``mean``/``sum``/``none``) with the ordinary differentiable ``sum``.
+(``mean``/``sum``/``none``) with the ordinary differentiable ``sum``. Cross-entropy has a fused
+Numba kernel, chosen as in :mod:`minigrad.ops.nn` (``ctx.fused``).
 """
 
 from __future__ import annotations
@@ -36,20 +37,30 @@ class CrossEntropy(Function):
                 f"(logits of shape {z.shape}, targets must be in [0, {c - 1}] or "
                 f"ignore_index={ignore_index})"
             )
+        ctx.label_smoothing, ctx.ignore_index = label_smoothing, ignore_index
+        ctx.fused = backend.use_numba(z)
+        if ctx.fused:  # one read of each row; keeps its max and log-sum, not (M, C) log-probs
+            loss, row_max, log_sum = backend.cpu_kernels().cross_entropy_forward(
+                z, target, ignore_index, label_smoothing)
+            ctx.save_for_backward(z, target, row_max, log_sum)
+            return loss
         shifted = z - z.max(axis=1, keepdims=True)
         logp = shifted - xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))  # (M, C)
         loss = -(1 - label_smoothing) * logp[xp.arange(m), t]  # (M,)
         if label_smoothing:
             loss = loss - (label_smoothing / c) * logp.sum(axis=1)
         ctx.save_for_backward(logp, t, valid)
-        ctx.label_smoothing = label_smoothing
         return loss * valid
 
     @staticmethod
     def backward(ctx: Context, g: Any) -> Any:
+        eps = ctx.label_smoothing
+        if ctx.fused:
+            z, target, row_max, log_sum = ctx.saved
+            return backend.cpu_kernels().cross_entropy_backward(
+                g, z, target, row_max, log_sum, ctx.ignore_index, eps)
         logp, t, valid = ctx.saved
         xp = backend.array_module(logp)
-        eps = ctx.label_smoothing
         m, c = logp.shape
         dz = xp.exp(logp)  # softmax
         dz[xp.arange(m), t] -= 1 - eps

@@ -1,6 +1,11 @@
-"""The neural-network ops: softmax, log-softmax, GELU, LayerNorm, embedding, dropout.
+"""The neural-network ops: softmax, log-softmax, GELU, bias + GELU, LayerNorm, attention,
+embedding, dropout.
 
-Each backward is the O(n) closed form, never a Jacobian.
+Each backward is the O(n) closed form, never a Jacobian. Where a fused Numba kernel exists
+(:mod:`minigrad.kernels.cpu`), the forward picks it or the NumPy composite in one place,
+``if ctx.fused: ... else: ...`` with ``ctx.fused = backend.use_numba(...)``, and the backward
+follows the same choice. The composite is the reference: it is what the kernels are tested
+against, and what CuPy arrays and the ``"numpy"`` backend run.
 """
 
 from __future__ import annotations
@@ -26,9 +31,13 @@ class Softmax(Function):
 
     @staticmethod
     def forward(ctx: Context, x: Any, dim: int) -> Any:
-        xp = backend.array_module(x)
-        e = xp.exp(x - x.max(axis=dim, keepdims=True))
-        y = e / e.sum(axis=dim, keepdims=True)
+        ctx.fused = backend.use_numba(x) and dim == x.ndim - 1
+        if ctx.fused:  # one pass per row: max, exp, sum and scale in cache
+            y = backend.cpu_kernels().softmax_forward(x)
+        else:
+            xp = backend.array_module(x)
+            e = xp.exp(x - x.max(axis=dim, keepdims=True))
+            y = e / e.sum(axis=dim, keepdims=True)
         ctx.save_for_backward(y)
         ctx.dim = dim
         return y
@@ -36,6 +45,8 @@ class Softmax(Function):
     @staticmethod
     def backward(ctx: Context, g: Any) -> Any:
         (y,) = ctx.saved
+        if ctx.fused:
+            return backend.cpu_kernels().softmax_backward(y, g)
         return y * (g - (g * y).sum(axis=ctx.dim, keepdims=True))
 
 
@@ -61,6 +72,26 @@ class LogSoftmax(Function):
         return g - xp.exp(z) * g.sum(axis=ctx.dim, keepdims=True)
 
 
+def gelu_composite(x: Any, approximate: str) -> Any:
+    """GELU(x) from NumPy/CuPy ufuncs (the formulas in :class:`Gelu`)."""
+    xp = backend.array_module(x)
+    if approximate == "tanh":
+        return 0.5 * x * (1 + xp.tanh(SQRT_2_OVER_PI * (x + GELU_TANH_COEF * x**3)))
+    return 0.5 * x * (1 + backend.erf(x * INV_SQRT_2))
+
+
+def gelu_grad_composite(x: Any, approximate: str) -> Any:
+    """GELU'(x) from NumPy/CuPy ufuncs."""
+    xp = backend.array_module(x)
+    if approximate == "tanh":
+        t = xp.tanh(SQRT_2_OVER_PI * (x + GELU_TANH_COEF * x**3))
+        du = SQRT_2_OVER_PI * (1 + 3 * GELU_TANH_COEF * x * x)
+        return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * du
+    cdf = 0.5 * (1 + backend.erf(x * INV_SQRT_2))
+    pdf = INV_SQRT_2PI * xp.exp(-0.5 * x * x)
+    return cdf + x * pdf
+
+
 class Gelu(Function):
     """GELU(x) = x·Φ(x), Φ the standard normal CDF.
 
@@ -71,24 +102,47 @@ class Gelu(Function):
 
     @staticmethod
     def forward(ctx: Context, x: Any, approximate: str) -> Any:
-        xp = backend.array_module(x)
         ctx.save_for_backward(x)
         ctx.approximate = approximate
-        if approximate == "tanh":
-            return 0.5 * x * (1 + xp.tanh(SQRT_2_OVER_PI * (x + GELU_TANH_COEF * x**3)))
-        return 0.5 * x * (1 + backend.erf(x * INV_SQRT_2))
+        ctx.fused = backend.use_numba(x) and x.ndim > 0  # (the kernel returns 1-D for 0-D)
+        if ctx.fused:  # one pass, vectorized erf/exp
+            return backend.cpu_kernels().gelu_forward(x, approximate)
+        return gelu_composite(x, approximate)
 
     @staticmethod
     def backward(ctx: Context, g: Any) -> Any:
         (x,) = ctx.saved
-        xp = backend.array_module(x)
-        if ctx.approximate == "tanh":
-            t = xp.tanh(SQRT_2_OVER_PI * (x + GELU_TANH_COEF * x**3))
-            du = SQRT_2_OVER_PI * (1 + 3 * GELU_TANH_COEF * x * x)
-            return g * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * du)
-        cdf = 0.5 * (1 + backend.erf(x * INV_SQRT_2))
-        pdf = INV_SQRT_2PI * xp.exp(-0.5 * x * x)
-        return g * (cdf + x * pdf)
+        if ctx.fused:
+            return backend.cpu_kernels().gelu_backward(x, g, ctx.approximate)
+        return g * gelu_grad_composite(x, ctx.approximate)
+
+
+class BiasGelu(Function):
+    """y = GELU(x + b) for x (..., F) and a bias b (F,): a linear layer's bias add fused into its
+    activation (BERT's feed-forward).
+
+    With z = x + b:  dx = g·GELU'(z),  db = Σ_rows dx  (GELU' as in :class:`Gelu`).
+    Only x and b are saved; backward adds them again rather than keeping z as well.
+    """
+
+    @staticmethod
+    def forward(ctx: Context, x: Any, b: Any, approximate: str) -> Any:
+        ctx.save_for_backward(x, b)
+        ctx.approximate = approximate
+        ctx.fused = backend.use_numba(x, b)
+        if ctx.fused:  # the add and GELU in one pass
+            return backend.cpu_kernels().bias_gelu_forward(x, b, approximate)
+        return gelu_composite(x + b, approximate)
+
+    @staticmethod
+    def backward(ctx: Context, g: Any) -> tuple:
+        x, b = ctx.saved
+        if ctx.fused:
+            gx, gb = backend.cpu_kernels().bias_gelu_backward(x, b, g, ctx.approximate)
+        else:
+            gx = g * gelu_grad_composite(x + b, ctx.approximate)
+            gb = gx.reshape(-1, b.shape[0]).sum(axis=0)
+        return gx, gb if ctx.needs_input_grad[1] else None
 
 
 class LayerNorm(Function):
@@ -97,10 +151,16 @@ class LayerNorm(Function):
     With ĝ = g·w and means ⟨·⟩ over the normalized dims, the closed-form backward is
         dx = r·(ĝ - ⟨ĝ⟩ - x̂·⟨ĝ·x̂⟩),   dw = Σ_rows g·x̂,   db = Σ_rows g.
     (μ and r are saved from forward, so backward never recomputes the statistics.)
+    The fused kernel takes one normalized dim (k = 1) with both w and b, as in BERT.
     """
 
     @staticmethod
     def forward(ctx: Context, x: Any, w: Any, b: Any, k: int, eps: float) -> Any:
+        ctx.fused = k == 1 and w is not None and b is not None and backend.use_numba(x, w, b)
+        if ctx.fused:  # one read of each row; saves the row statistics μ, r instead of x̂
+            y, mean, rstd = backend.cpu_kernels().layernorm_forward(x, w, b, eps)
+            ctx.save_for_backward(x, w, mean, rstd)
+            return y
         xp = backend.array_module(x)
         axes = tuple(range(x.ndim - k, x.ndim))
         mu = x.mean(axis=axes, keepdims=True)
@@ -118,6 +178,8 @@ class LayerNorm(Function):
 
     @staticmethod
     def backward(ctx: Context, g: Any) -> tuple:
+        if ctx.fused:  # (dx, dw, db); autograd drops those no input needs
+            return backend.cpu_kernels().layernorm_backward(g, *ctx.saved)
         xhat, rstd, w = ctx.saved
         axes = ctx.axes
         rows = tuple(range(g.ndim - len(axes)))
@@ -127,6 +189,64 @@ class LayerNorm(Function):
         gw = (g * xhat).sum(axis=rows) if ctx.needs_input_grad[1] else None
         gb = g.sum(axis=rows) if ctx.needs_input_grad[2] else None
         return gx, gw, gb
+
+
+class ScaledDotProductAttention(Function):
+    """Attention per (batch, head): O = (P ⊙ M)·V with
+        P = softmax_rows(masked_fill(scale·QKᵀ, padded keys, finfo.min)),
+
+    for Q (B, A, L, D), K (B, A, S, D), V (B, A, S, Dv) and O (B, A, L, Dv). A padded key gets
+    weight 0 (a row whose every key is padded attends uniformly: every score is finfo.min). M
+    (B, A, L, S) is an optional dropout mask of 0 and 1/(1-p) on the weights. With dO given:
+
+        dV = (P ⊙ M)ᵀ·dO,   dP = (dO·Vᵀ) ⊙ M,   dS = P ⊙ (dP - Σ_j dP_j·P_j), 0 at padded keys
+        dQ = scale·dS·K,    dK = scale·dSᵀ·Q                  (the softmax backward of Softmax)
+
+    The fused kernel (self-attention shapes, L = S and Dv = D) keeps each (S, S) block of
+    scores in cache between the two BLAS products instead of streaming (B, A, S, S) arrays
+    through memory; the composite writes them out, as the model would op by op.
+    """
+
+    @staticmethod
+    def forward(ctx: Context, q: Any, k: Any, v: Any, key_padding_mask: Any, dropout_mask: Any,
+                scale: float) -> Any:
+        ctx.scale = scale
+        ctx.key_padding_mask, ctx.dropout_mask = key_padding_mask, dropout_mask
+        ctx.fused = backend.use_numba(q, k, v, dropout_mask) and q.shape == k.shape == v.shape
+        if ctx.fused:  # QKᵀ, scale, mask, softmax and ·V per (b, a) block
+            keep = None if key_padding_mask is None else ~key_padding_mask  # (B, S)
+            out, probs = backend.cpu_kernels().attention_forward(q, k, v, keep, scale,
+                                                                 dropout_mask)
+            ctx.save_for_backward(q, k, v, probs)
+            return out
+        xp = backend.array_module(q)
+        scores = (q @ k.swapaxes(-1, -2)) * q.dtype.type(scale)  # (B, A, L, S)
+        if key_padding_mask is not None:
+            padded = key_padding_mask[:, None, None, :]  # (B, 1, 1, S)
+            scores = xp.where(padded, xp.finfo(scores.dtype).min, scores)
+        e = xp.exp(scores - scores.max(axis=-1, keepdims=True))
+        probs = e / e.sum(axis=-1, keepdims=True)  # (B, A, L, S)
+        ctx.save_for_backward(q, k, v, probs)
+        return (probs if dropout_mask is None else probs * dropout_mask) @ v  # (B, A, L, Dv)
+
+    @staticmethod
+    def backward(ctx: Context, g: Any) -> tuple:
+        q, k, v, probs = ctx.saved
+        pad, drop = ctx.key_padding_mask, ctx.dropout_mask
+        if ctx.fused:
+            keep = None if pad is None else ~pad
+            return backend.cpu_kernels().attention_backward(g, q, k, v, probs, keep, ctx.scale,
+                                                            drop)
+        xp = backend.array_module(q)
+        dropped = probs if drop is None else probs * drop
+        gv = dropped.swapaxes(-1, -2) @ g  # (B, A, S, Dv)
+        gp = g @ v.swapaxes(-1, -2)  # (B, A, L, S)
+        if drop is not None:
+            gp = gp * drop
+        gs = probs * (gp - (gp * probs).sum(axis=-1, keepdims=True)) * q.dtype.type(ctx.scale)
+        if pad is not None:
+            gs = xp.where(pad[:, None, None, :], 0, gs)
+        return gs @ k, gs.swapaxes(-1, -2) @ q, gv
 
 
 class Embedding(Function):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from minigrad import backend
 from minigrad.optim.optimizer import Optimizer, ParamsT
 from minigrad.tensor import Tensor
 
@@ -25,6 +26,10 @@ class Adam(Optimizer):
     shrinks θ directly: θ_{t−1} ← θ_{t−1}·(1 − η·λ), then the update above with λ = 0.
 
     ``state[p]`` holds ``"step"`` (t, an int), ``"exp_avg"`` (m_t) and ``"exp_avg_sq"`` (v_t).
+
+    With the ``"numba"`` backend, NumPy parameters take one fused pass over θ, g, m and v
+    (:func:`minigrad.kernels.cpu.adam_step`); the NumPy code below is the reference it is
+    tested against.
     """
 
     state_keys = ("step", "exp_avg", "exp_avg_sq")
@@ -57,6 +62,12 @@ class Adam(Optimizer):
         state["step"] += 1
         t, m, v = state["step"], state["exp_avg"], state["exp_avg_sq"]
 
+        if backend.use_numba(p.data, grad, m, v) and all(
+                a.flags.c_contiguous for a in (p.data, grad, m, v)):  # one pass, in place
+            backend.cpu_kernels().adam_step(p.data, grad, m, v, lr, beta1, beta2, eps,
+                                            weight_decay, t,
+                                            decoupled=group["decoupled_weight_decay"])
+            return
         if weight_decay != 0:
             if group["decoupled_weight_decay"]:
                 p.data *= 1 - lr * weight_decay

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from minigrad import backend
 from minigrad.optim.optimizer import Optimizer, ParamsT
 from minigrad.tensor import Tensor
 
@@ -23,6 +24,9 @@ class SGD(Optimizer):
         θ_{t+1} = θ_t − η·d_t
 
     ``state[p]`` holds ``"momentum_buffer"`` (b_t) when μ ≠ 0.
+
+    With the ``"numba"`` backend, NumPy parameters take one fused pass
+    (:func:`minigrad.kernels.cpu.sgd_step`); the NumPy code below is the reference.
     """
 
     state_keys = ("momentum_buffer",)
@@ -44,12 +48,22 @@ class SGD(Optimizer):
     def _update_parameter(self, p: Tensor, grad: Any, state: dict[str, Any],
                           group: dict[str, Any]) -> None:
         momentum = group["momentum"]
+        buf = state.get("momentum_buffer")
+        arrays = [a for a in (p.data, grad, buf) if a is not None]
+        if backend.use_numba(*arrays) and all(a.flags.c_contiguous for a in arrays):
+            first = buf is None  # one pass, in place
+            if momentum != 0 and first:  # the kernel fills it with the first gradient
+                buf = state["momentum_buffer"] = p.xp.empty_like(p.data)
+            backend.cpu_kernels().sgd_step(
+                p.data, grad, buf if momentum != 0 else None,
+                group["lr"], momentum, group["dampening"], group["weight_decay"],
+                group["nesterov"], step=1 if first else 2)  # the kernel asks: first step?
+            return
         if group["weight_decay"] != 0:
             grad = grad + group["weight_decay"] * p.data
         if momentum != 0:
-            buf = state.get("momentum_buffer")
-            if buf is None:
-                buf = state["momentum_buffer"] = grad.copy()
+            if buf is None:  # an array even when 0-d arithmetic gave a NumPy scalar
+                buf = state["momentum_buffer"] = p.xp.array(grad, dtype=p.dtype)
             else:
                 buf *= momentum
                 buf += (1 - group["dampening"]) * grad

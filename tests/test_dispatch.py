@@ -1,0 +1,352 @@
+"""The kernel backend switch: the "numba" backend computes what the "numpy" backend computes.
+
+Each op that has a fused kernel runs twice on the same inputs, once per backend; its output and
+the gradient of every input must agree (float32 and float64, shapes drawn by hypothesis), and a
+spy checks that the numba run called the kernels, forward and backward. Then a whole tiny BERT
+(loss, every parameter gradient, an AdamW step) agrees across the backends, in train mode with
+dropout too; the optimizers' fused updates agree with their NumPy code; and set_backend,
+get_backend and MINIGRAD_BACKEND behave as documented.
+
+Run it twice, as tests/test_kernels_cpu.py: as is, and with ``NUMBA_DISABLE_JIT=1`` (the
+kernels as plain Python loops; the shapes stay small enough for that).
+"""
+
+import contextlib
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import minigrad
+import minigrad.nn.functional as F
+from minigrad import backend, optim
+from minigrad.models import BertConfig, BertForMaskedLM, BertForSequenceClassification
+
+DTYPES = [np.float32, np.float64]
+# float32: the kernels' vectorized exp/erf are within a few ulp of NumPy's, and sums run in
+# another order; float64: the same algorithms agree to rounding.
+TOL = {np.float32: {"rtol": 1e-4, "atol": 1e-5}, np.float64: {"rtol": 1e-9, "atol": 1e-12}}
+
+sides = st.integers(1, 6)
+seeds = st.integers(0, 2**32 - 1)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def restore_backend() -> Iterator[None]:
+    previous = minigrad.get_backend()
+    yield
+    minigrad.set_backend(previous)
+
+
+@contextlib.contextmanager
+def kernel_calls() -> Iterator[list[str]]:
+    """The names of the kernels called inside the block, in order."""
+    calls: list[str] = []
+    kernels = backend.cpu_kernels()
+    originals = {name: getattr(kernels, name) for name in kernels.__all__}
+
+    def spy(name: str, original: Callable) -> Callable:
+        def kernel(*args, **kwargs):
+            calls.append(name)
+            return original(*args, **kwargs)
+        return kernel
+
+    try:
+        for name, original in originals.items():
+            setattr(kernels, name, spy(name, original))
+        yield calls
+    finally:
+        for name, original in originals.items():
+            setattr(kernels, name, original)
+
+
+def run(name: str, fn: Callable, arrays: list[np.ndarray], dtype: type, seed: int
+        ) -> tuple[np.ndarray, list[np.ndarray]]:
+    """fn's output and the gradient of each input under backend ``name``, for a fixed random
+    upstream gradient (and a fixed seed for anything random inside fn, such as dropout)."""
+    minigrad.set_backend(name)
+    tensors = [minigrad.tensor(a.astype(dtype), requires_grad=True) for a in arrays]
+    minigrad.manual_seed(seed)
+    out = fn(*tensors)
+    out.backward(np.random.default_rng(seed).standard_normal(out.shape))
+    return out.data, [t.grad for t in tensors]
+
+
+def assert_backends_agree(fn: Callable, arrays: list[np.ndarray], dtype: type, seed: int,
+                          kernels: set[str]) -> None:
+    """Both backends give fn's output and input gradients; numba through ``kernels``."""
+    with kernel_calls() as calls:
+        expected, expected_grads = run("numpy", fn, arrays, dtype, seed)
+    assert not calls, f"the numpy backend called kernels {calls}"
+    with kernel_calls() as calls:
+        out, grads = run("numba", fn, arrays, dtype, seed)
+    assert set(calls) == kernels, f"expected the kernels {sorted(kernels)}, called {calls}"
+    assert out.dtype == expected.dtype == dtype
+    np.testing.assert_allclose(out, expected, err_msg="forward", **TOL[dtype])
+    for i, (g, e) in enumerate(zip(grads, expected_grads, strict=True)):
+        assert g.dtype == dtype and g.shape == arrays[i].shape
+        np.testing.assert_allclose(g, e, err_msg=f"gradient of input {i}", **TOL[dtype])
+
+
+# --- each op with a kernel ---------------------------------------------------------------------
+@pytest.mark.parametrize("dtype", DTYPES)
+@given(shape=st.lists(sides, min_size=1, max_size=4), seed=seeds)
+def test_softmax(dtype, shape, seed):
+    x = np.random.default_rng(seed).standard_normal(shape) * 3
+    assert_backends_agree(lambda x: F.softmax(x, dim=-1), [x], dtype, seed,
+                          {"softmax_forward", "softmax_backward"})
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+@given(shape=st.lists(sides, min_size=1, max_size=4), seed=seeds)
+def test_gelu(dtype, approximate, shape, seed):
+    x = np.random.default_rng(seed).standard_normal(shape) * 3
+    assert_backends_agree(lambda x: F.gelu(x, approximate), [x], dtype, seed,
+                          {"gelu_forward", "gelu_backward"})
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+@given(rows=st.lists(sides, min_size=1, max_size=2), n_in=sides, n_out=sides, seed=seeds)
+def test_linear_gelu(dtype, approximate, rows, n_in, n_out, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((*rows, n_in))
+    w, b = rng.standard_normal((n_out, n_in)), rng.standard_normal(n_out)
+    assert_backends_agree(lambda x, w, b: F.linear_gelu(x, w, b, approximate), [x, w, b],
+                          dtype, seed, {"bias_gelu_forward", "bias_gelu_backward"})
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@given(rows=st.lists(sides, min_size=0, max_size=2), h=st.integers(2, 9), seed=seeds)
+def test_layer_norm(dtype, rows, h, seed):
+    rng = np.random.default_rng(seed)
+    arrays = [rng.standard_normal((*rows, h)) * 2 + 1, rng.standard_normal(h),
+              rng.standard_normal(h)]
+    assert_backends_agree(lambda x, w, b: F.layer_norm(x, h, w, b, eps=1e-5), arrays, dtype,
+                          seed, {"layernorm_forward", "layernorm_backward"})
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@given(b=st.integers(1, 3), a=st.integers(1, 3), s=sides, d=sides, masked=st.booleans(),
+       dropout=st.sampled_from([0.0, 0.3]), seed=seeds)
+def test_scaled_dot_product_attention(dtype, b, a, s, d, masked, dropout, seed):
+    """Self-attention shapes, with and without a key padding mask (including a sequence that is
+    all padding) and dropout (the same seed draws the same dropout mask on both backends)."""
+    rng = np.random.default_rng(seed)
+    q, k, v = (rng.standard_normal((b, a, s, d)) for _ in range(3))
+    padding = rng.random((b, s)) < 0.4 if masked else None
+    if masked:
+        padding[0] = True
+
+    def attention(q, k, v):
+        return F.scaled_dot_product_attention(q, k, v, padding, dropout_p=dropout)
+
+    assert_backends_agree(attention, [q, k, v], dtype, seed,
+                          {"attention_forward", "attention_backward"})
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@given(m=sides, c=sides, smoothing=st.sampled_from([0.0, 0.1]), seed=seeds)
+def test_cross_entropy(dtype, m, c, smoothing, seed):
+    rng = np.random.default_rng(seed)
+    logits = rng.standard_normal((m, c)) * 3
+    target = rng.integers(0, c, m)
+    target[rng.random(m) < 0.3] = -100
+
+    def loss(z):
+        return F.cross_entropy(z, target, label_smoothing=smoothing, reduction="none")
+
+    assert_backends_agree(loss, [logits], dtype, seed,
+                          {"cross_entropy_forward", "cross_entropy_backward"})
+
+
+def test_cases_the_kernels_do_not_take_run_the_composite():
+    """softmax over another dim, LayerNorm over two dims, without affine parameters or with
+    mixed dtypes, and cross-attention shapes: the numba backend computes them as numpy does."""
+    minigrad.set_backend("numba")
+    rng = np.random.default_rng(0)
+    x = minigrad.tensor(rng.standard_normal((2, 3, 4)), requires_grad=True)
+    w = minigrad.tensor(rng.standard_normal((3, 4)), requires_grad=True)
+    with kernel_calls() as calls:
+        outputs = [
+            F.softmax(x, dim=1),
+            F.layer_norm(x, (3, 4), w, w),
+            F.layer_norm(x, 4),
+            F.layer_norm(x, 4, w[0].float(), w[1].float()),  # float64 x, float32 w and b
+            F.scaled_dot_product_attention(x[None], x[None, :, :2], x[None, :, :2, :3]),
+        ]
+        for out in outputs:
+            out.sum().backward()
+    assert calls == []
+
+
+def test_backward_follows_the_backend_its_forward_chose():
+    """LayerNorm saves other arrays for its kernel; switching the backend between forward and
+    backward must not mix the two."""
+    rng = np.random.default_rng(0)
+    arrays = [rng.standard_normal(s) for s in [(3, 5), 5, 5]]
+    g = rng.standard_normal((3, 5))
+    grads = {}
+    for forward in ("numba", "numpy"):
+        x, w, b = (minigrad.tensor(a, requires_grad=True) for a in arrays)
+        with kernel_calls() as calls:
+            minigrad.set_backend(forward)
+            y = F.layer_norm(x, 5, w, b)
+            minigrad.set_backend("numpy")
+            y.backward(g)
+        grads[forward] = [x.grad, w.grad, b.grad]
+        assert calls == (["layernorm_forward", "layernorm_backward"] if forward == "numba"
+                         else [])
+    for fused, composite in zip(grads["numba"], grads["numpy"], strict=True):
+        np.testing.assert_allclose(fused, composite, **TOL[np.float64])
+
+
+# --- the optimizers' fused updates ----------------------------------------------------------
+OPTIMIZERS = {
+    "AdamW": lambda ps: optim.AdamW(ps, lr=0.1, weight_decay=0.1),
+    "Adam with L2": lambda ps: optim.Adam(ps, lr=0.1, weight_decay=0.1),
+    "SGD": lambda ps: optim.SGD(ps, lr=0.1),
+    "SGD momentum": lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9, dampening=0.1,
+                                         weight_decay=0.01),
+    "SGD Nesterov": lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True),
+}
+
+
+def optimizer_run(name: str, make: Callable, dtype: type) -> list[np.ndarray]:
+    """Parameters after three steps on fixed gradients, under backend ``name``."""
+    minigrad.set_backend(name)
+    rng = np.random.default_rng(0)
+    params = [minigrad.tensor(rng.standard_normal(s).astype(dtype), requires_grad=True)
+              for s in [(40, 1000), (7,), ()]]  # one above the kernels' parallel threshold
+    opt = make(params)
+    for _ in range(3):
+        for p in params:
+            p.grad = rng.standard_normal(p.shape).astype(dtype)
+        opt.step()
+    return [p.data for p in params]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_fused_optimizer_updates_match_the_numpy_code(name, dtype):
+    with kernel_calls() as calls:
+        expected = optimizer_run("numpy", OPTIMIZERS[name], dtype)
+    assert not calls
+    with kernel_calls() as calls:
+        updated = optimizer_run("numba", OPTIMIZERS[name], dtype)
+    assert set(calls) == {"adam_step" if "Adam" in name else "sgd_step"}
+    for p, e in zip(updated, expected, strict=True):
+        assert p.dtype == dtype
+        np.testing.assert_allclose(p, e, **TOL[dtype])
+
+
+# --- a whole BERT ----------------------------------------------------------------------------
+CONFIG = BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+                    intermediate_size=24, max_position_embeddings=10, num_labels=3)
+INPUT_IDS = np.array([[2, 11, 7, 19, 33, 5, 3], [2, 45, 8, 3, 0, 0, 0], [2, 14, 3, 27, 9, 0, 0]])
+ATTENTION_MASK = (INPUT_IDS != 0).astype(np.int64)
+
+
+def bert_step(name: str, head: type, dtype: type, train: bool
+              ) -> tuple[float, dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """(loss, gradients, parameters after one AdamW step) of a fresh seeded model."""
+    minigrad.set_backend(name)
+    minigrad.manual_seed(0)
+    model = head(CONFIG).to(np.dtype(dtype).name).train(train)
+    labels = (np.array([0, 2, 1]) if head is BertForSequenceClassification
+              else np.where(np.random.default_rng(0).random(INPUT_IDS.shape) < 0.3, INPUT_IDS,
+                            -100))
+    opt = optim.AdamW(model.parameters(), lr=1e-2)
+    loss = model(INPUT_IDS, ATTENTION_MASK, labels=labels).loss
+    loss.backward()
+    grads = {n: p.grad.copy() for n, p in model.named_parameters()}
+    opt.step()
+    return loss.item(), grads, {n: p.data for n, p in model.named_parameters()}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("head", [BertForSequenceClassification, BertForMaskedLM])
+@pytest.mark.parametrize("train", [False, True], ids=["eval", "train with dropout"])
+def test_bert_loss_gradients_and_update_agree_across_backends(dtype, head, train):
+    with kernel_calls() as calls:
+        loss, grads, params = bert_step("numpy", head, dtype, train)
+    assert not calls
+    with kernel_calls() as calls:
+        fused_loss, fused_grads, fused_params = bert_step("numba", head, dtype, train)
+    assert {"attention_forward", "bias_gelu_backward", "layernorm_backward", "adam_step",
+            "cross_entropy_forward"} <= set(calls)
+    tol = TOL[dtype]
+    assert fused_loss == pytest.approx(loss, rel=tol["rtol"])
+    assert fused_grads.keys() == grads.keys()
+    for name in grads:
+        scale = max(1.0, float(np.abs(grads[name]).max()))
+        np.testing.assert_allclose(fused_grads[name], grads[name], rtol=tol["rtol"],
+                                   atol=tol["atol"] * scale, err_msg=name)
+        np.testing.assert_allclose(fused_params[name], params[name], err_msg=name, **tol)
+
+
+# --- the switch itself -----------------------------------------------------------------------
+def test_set_backend_and_get_backend():
+    for name in ("numpy", "numba", "numpy"):
+        minigrad.set_backend(name)
+        assert minigrad.get_backend() == name == backend.get_backend()
+
+
+def test_an_unknown_backend_is_refused_naming_the_choices():
+    before = minigrad.get_backend()
+    with pytest.raises(ValueError, match=r"unknown kernel backend 'torch'; expected one of "
+                                         r"'numpy', 'numba'"):
+        minigrad.set_backend("torch")
+    assert minigrad.get_backend() == before
+
+
+def test_use_numba_takes_numpy_float32_or_float64_arrays_of_one_dtype():
+    minigrad.set_backend("numba")
+    f32, f64 = np.ones(3, np.float32), np.ones(3)
+    assert backend.use_numba(f32) and backend.use_numba(f64, None, f64)
+    assert not backend.use_numba(f32, f64)  # mixed dtypes
+    assert not backend.use_numba(np.ones(3, np.float16))
+    assert not backend.use_numba(np.ones(3, np.int64))
+    assert not backend.use_numba([1.0, 2.0])  # not an ndarray (a CuPy array is not either)
+    minigrad.set_backend("numpy")
+    assert not backend.use_numba(f32)
+
+
+def python(code: str, **env: str) -> subprocess.CompletedProcess:
+    """Run ``code`` in a fresh interpreter with the given environment variables set or, where
+    the value is empty, removed."""
+    environ = {k: v for k, v in os.environ.items()
+               if k not in ("MINIGRAD_BACKEND", "NUMBA_DISABLE_JIT")}
+    environ.update({k: v for k, v in env.items() if v})
+    return subprocess.run([sys.executable, "-c", code], env=environ, capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_the_environment_variable_sets_the_backend_and_the_default_is_numba():
+    code = "import minigrad; print(minigrad.get_backend())"
+    assert python(code, MINIGRAD_BACKEND="numpy").stdout.split() == ["numpy"]
+    assert python(code, MINIGRAD_BACKEND="numba").stdout.split() == ["numba"]
+    assert python(code).stdout.split() == ["numba"]
+    # with the JIT off the kernels are Python loops: the default falls back to numpy
+    assert python(code, NUMBA_DISABLE_JIT="1").stdout.split() == ["numpy"]
+
+
+def test_an_unknown_environment_value_fails_at_import_naming_the_variable():
+    result = python("import minigrad", MINIGRAD_BACKEND="cuda")
+    assert result.returncode != 0
+    assert ("MINIGRAD_BACKEND: unknown kernel backend 'cuda'; expected one of 'numpy', 'numba'"
+            in result.stderr)
+
+
+def test_import_minigrad_does_not_import_numba_until_a_kernel_runs():
+    code = ("import sys, numpy as np, minigrad\n"
+            "print('numba' in sys.modules)\n"
+            "minigrad.nn.functional.softmax(minigrad.tensor(np.ones((2, 3))))\n"
+            "print('numba' in sys.modules)")
+    assert python(code, MINIGRAD_BACKEND="numba").stdout.split() == ["False", "True"]
