@@ -279,11 +279,14 @@ def pretrain(texts: Sequence[str], config: PretrainConfig | None = None,
 
     # --- the data: token ids, split into train and held-out lines ----------------------------
     encoded = tokenizer(texts, truncation=True, max_length=config.max_length)["input_ids"]
+    encoded = [ids for ids in encoded if len(ids) > 2]  # a line with no token: [CLS] [SEP]
+    if not encoded:
+        raise ValueError(f"pretrain: none of the {len(texts)} line(s) holds a token")
     order = np.random.default_rng(config.seed).permutation(len(encoded))
     n_valid = min(int(len(encoded) * config.valid_fraction), 1000)
     train = [encoded[i] for i in order[n_valid:]]
     if not train:
-        raise ValueError(f"pretrain: {len(texts)} line(s) leave nothing to train on after "
+        raise ValueError(f"pretrain: {len(encoded)} line(s) leave nothing to train on after "
                          f"holding out {n_valid}")
     masking = {"mask_token_id": tokenizer.mask_token_id, "special_ids": tokenizer.all_special_ids,
                "vocab_size": tokenizer.vocab_size, "mlm_probability": config.mlm_probability}

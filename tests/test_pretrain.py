@@ -311,6 +311,8 @@ def test_bad_settings_are_refused_with_their_names(tokenizer):
         pretrain(corpus(10), tiny_config(max_length=600), tokenizer=tokenizer)
     with pytest.raises(ValueError, match="no text"):
         pretrain([], tiny_config(), tokenizer=tokenizer)
+    with pytest.raises(ValueError, match="none of the 2 line"):
+        pretrain(["\x00", "\u200b"], tiny_config(), tokenizer=tokenizer)
 
 
 # --- the text file and the command ----------------------------------------------------------------
