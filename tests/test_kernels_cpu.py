@@ -87,7 +87,7 @@ def gradcheck(f, args, grads, dy):
 
 
 # --- vecmath: the SIMD-friendly exp and erf ----------------------------------------------------
-@numba.njit
+@numba.njit(cache=True)
 def _apply(fn_id, x):
     y = np.empty_like(x)
     for i in range(x.size):
@@ -165,8 +165,8 @@ def test_softmax_2d_rows_without_mask():
 
 def test_softmax_gradcheck():
     rng = np.random.default_rng(2)
-    x = rng.standard_normal((2, 2, 3, 9))
-    mask = np.array([[1, 1, 0, 1, 1, 1, 1, 1, 0], [1, 0, 0, 0, 0, 0, 0, 0, 1]])
+    x = rng.standard_normal((2, 1, 2, 9))
+    mask = np.array([[1, 1, 0, 1, 1, 1, 1, 1, 0], [0, 0, 0, 0, 0, 0, 0, 0, 0]])
     dy = rng.standard_normal(x.shape)
     y = sm.softmax_forward(x, 0.7, mask)
     gradcheck(lambda x: sm.softmax_forward(x, 0.7, mask), [x],
@@ -343,9 +343,9 @@ def test_attention_heads_merge_without_a_copy():
 
 def test_attention_gradcheck():
     rng = np.random.default_rng(7)
-    q, k, v = (rng.standard_normal((2, 2, 5, 3)) for _ in range(3))
-    mask = np.array([[1, 1, 1, 0, 1], [0, 0, 0, 0, 0]])
-    drop = (rng.random((2, 2, 5, 5)) > 0.3) / 0.7
+    q, k, v = (rng.standard_normal((2, 1, 4, 3)) for _ in range(3))
+    mask = np.array([[1, 1, 0, 1], [0, 0, 0, 0]])
+    drop = (rng.random((2, 1, 4, 4)) > 0.3) / 0.7
     dout = rng.standard_normal(q.shape)
     _, probs = att.attention_forward(q, k, v, mask, 0.6, drop)
     gradcheck(lambda q, k, v: att.attention_forward(q, k, v, mask, 0.6, drop)[0], [q, k, v],

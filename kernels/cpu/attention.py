@@ -20,10 +20,12 @@ to memory and streams them through 7 more passes. Blocks are split across the th
 ``prange``, and BLAS is held to 1 thread while they run: two levels of threads on 2 cores fight
 (measured here: 100x slower at worst).
 
-Layout: q, k, v may be any strided (B, A, S, D) views, e.g. the free view
-``x.reshape(B, S, A, D).transpose(0, 2, 1, 3)`` of a (B, S, H) projection. out, dq, dk and dv
-come back as (B, A, S, D) views of (B, S, A, D) buffers, so merging the heads again,
-``out.transpose(0, 2, 1, 3).reshape(B, S, H)``, is also free.
+Layout: the kernels work on (B, S, A, D) buffers, the layout of a (B, S, H) projection. Pass q,
+k, v as the free view ``x.reshape(B, S, A, D).transpose(0, 2, 1, 3)`` of such a projection and
+nothing is copied (any other layout is copied once). out, dq, dk and dv come back as
+(B, A, S, D) views of (B, S, A, D) buffers, so merging the heads again,
+``out.transpose(0, 2, 1, 3).reshape(B, S, H)``, is free too. (One layout also means one Numba
+compilation per dtype instead of one per combination of layouts.)
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from typing import Any
 import numpy as np
 from numba import prange
 
-from .common import check_float, check_shape, jit_parallel, key_mask
+from .common import check_float, check_shape, jit, jit_parallel, key_mask
 from .softmax import (
     softmax_backward_reference,
     softmax_forward_reference,
@@ -89,61 +91,81 @@ def attention_backward_reference(dout: np.ndarray, q: np.ndarray, k: np.ndarray,
 
 
 # --- the fused kernels ------------------------------------------------------------------------
+@jit
+def attention_block(q: np.ndarray, k: np.ndarray, v: np.ndarray, keep: np.ndarray, scale: Any,
+                    drop: np.ndarray, use_dropout: bool, p: np.ndarray, out: np.ndarray) -> None:
+    """One (batch, head): p = softmax(scale·qkᵀ, keep), out = (p ⊙ drop)·v; q, k, v contiguous."""
+    S = q.shape[0]  # noqa: N806  # q, k, v, out (S, D); keep (S,); p, drop (S, S)
+    scores = np.dot(q, k.T)  # (S, S), BLAS
+    for i in range(S):  # fused scale + mask + softmax, row by row, in cache
+        softmax_row(scores[i], keep, scale, p[i])
+    if use_dropout:
+        for i in range(S):  # reuse the scores' buffer for p ⊙ drop
+            for j in range(S):
+                scores[i, j] = p[i, j] * drop[i, j]
+        out[:, :] = np.dot(scores, v)  # (S, D), BLAS
+    else:
+        out[:, :] = np.dot(p, v)
+
+
+@jit
+def attention_block_backward(dout: np.ndarray, q: np.ndarray, k: np.ndarray, v: np.ndarray,
+                             p: np.ndarray, keep: np.ndarray, scale: Any, drop: np.ndarray,
+                             use_dropout: bool, dq: np.ndarray, dk: np.ndarray,
+                             dv: np.ndarray) -> None:
+    """One (batch, head): dq, dk, dv from dout and the forward's p; inputs contiguous."""
+    S = q.shape[0]  # noqa: N806
+    dp = np.dot(dout, v.T)  # (S, S) = dO·Vᵀ, BLAS
+    if use_dropout:
+        pd = np.empty_like(p)
+        for i in range(S):
+            for j in range(S):
+                pd[i, j] = p[i, j] * drop[i, j]
+                dp[i, j] *= drop[i, j]
+        dv[:, :] = np.dot(pd.T, dout)  # (S, D)
+    else:
+        dv[:, :] = np.dot(p.T, dout)
+    for i in range(S):  # dS = scale·P ⊙ (dP - rowsum(dP ⊙ P)), in place in dp
+        softmax_row_backward(p[i], dp[i], keep, scale, dp[i])
+    dq[:, :] = np.dot(dp, k)
+    dk[:, :] = np.dot(dp.T, q)
+
+
 @jit_parallel
 def _forward_kernel(q: np.ndarray, k: np.ndarray, v: np.ndarray, keep: np.ndarray, scale: Any,
                     drop: np.ndarray, use_dropout: bool, probs: np.ndarray,
                     out: np.ndarray) -> None:
-    B, A, S, _ = q.shape  # noqa: N806  # q, k, v, out (B, A, S, D); probs, drop (B, A, S, S)
+    B, _, A, _ = q.shape  # noqa: N806  # q, k, v, out (B, S, A, D); probs, drop (B, A, S, S)
     for ba in prange(B * A):
         b, a = ba // A, ba % A
-        qb = np.ascontiguousarray(q[b, a])  # (S, D): a copy only if q is a strided view
-        kb = np.ascontiguousarray(k[b, a])
-        vb = np.ascontiguousarray(v[b, a])
-        scores = np.dot(qb, kb.T)  # (S, S), BLAS
-        p = probs[b, a]
-        for i in range(S):  # fused scale + mask + softmax, row by row, in cache
-            softmax_row(scores[i], keep[b], scale, p[i])
-        if use_dropout:
-            pd = scores  # reuse the scores' buffer for P ⊙ M
-            for i in range(S):
-                for j in range(S):
-                    pd[i, j] = p[i, j] * drop[b, a, i, j]
-            out[b, a] = np.dot(pd, vb)  # (S, D), BLAS
-        else:
-            out[b, a] = np.dot(p, vb)
+        attention_block(np.ascontiguousarray(q[b, :, a]), np.ascontiguousarray(k[b, :, a]),
+                        np.ascontiguousarray(v[b, :, a]), keep[b], scale,
+                        drop[b, a] if use_dropout else drop[0, 0], use_dropout, probs[b, a],
+                        out[b, :, a])
 
 
 @jit_parallel
 def _backward_kernel(dout: np.ndarray, q: np.ndarray, k: np.ndarray, v: np.ndarray,
                      probs: np.ndarray, keep: np.ndarray, scale: Any, drop: np.ndarray,
                      use_dropout: bool, dq: np.ndarray, dk: np.ndarray, dv: np.ndarray) -> None:
-    B, A, S, _ = q.shape  # noqa: N806
+    B, _, A, _ = q.shape  # noqa: N806  # dout, q, k, v, dq, dk, dv (B, S, A, D)
     for ba in prange(B * A):
         b, a = ba // A, ba % A
-        qb = np.ascontiguousarray(q[b, a])  # (S, D)
-        kb = np.ascontiguousarray(k[b, a])
-        vb = np.ascontiguousarray(v[b, a])
-        dob = np.ascontiguousarray(dout[b, a])
-        p = probs[b, a]  # (S, S)
-        dp = np.dot(dob, vb.T)  # (S, S) = dO·Vᵀ, BLAS
-        if use_dropout:
-            pd = np.empty_like(p)
-            for i in range(S):
-                for j in range(S):
-                    pd[i, j] = p[i, j] * drop[b, a, i, j]
-                    dp[i, j] *= drop[b, a, i, j]
-            dv[b, a] = np.dot(pd.T, dob)  # (S, D)
-        else:
-            dv[b, a] = np.dot(p.T, dob)
-        for i in range(S):  # dS = scale·P ⊙ (dP - rowsum(dP ⊙ P)), in place in dp
-            softmax_row_backward(p[i], dp[i], keep[b], scale, dp[i])
-        dq[b, a] = np.dot(dp, kb)
-        dk[b, a] = np.dot(dp.T, qb)
+        attention_block_backward(np.ascontiguousarray(dout[b, :, a]),
+                                 np.ascontiguousarray(q[b, :, a]),
+                                 np.ascontiguousarray(k[b, :, a]),
+                                 np.ascontiguousarray(v[b, :, a]), probs[b, a], keep[b], scale,
+                                 drop[b, a] if use_dropout else drop[0, 0], use_dropout,
+                                 dq[b, :, a], dk[b, :, a], dv[b, :, a])
 
 
-def _heads_view(B: int, A: int, S: int, D: int, dtype: np.dtype) -> np.ndarray:  # noqa: N803
-    """A (B, A, S, D) view of a new (B, S, A, D) buffer (merging heads after is free)."""
-    return np.empty((B, S, A, D), dtype=dtype).transpose(0, 2, 1, 3)
+def _bsad(x: np.ndarray) -> np.ndarray:
+    """A (B, A, S, D) array as the C-contiguous (B, S, A, D) array the kernels take.
+
+    Free for the view ``y.reshape(B, S, A, D).transpose(0, 2, 1, 3)`` of a (B, S, H)
+    projection; a copy for any other layout. One layout means one compilation per dtype.
+    """
+    return np.ascontiguousarray(x.transpose(0, 2, 1, 3))
 
 
 def _check(name: str, q: np.ndarray, k: np.ndarray, v: np.ndarray,
@@ -165,20 +187,21 @@ def attention_forward(q: np.ndarray, k: np.ndarray, v: np.ndarray,
                       dropout_mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(out, probs): out = (P ⊙ dropout_mask)·V, P = masked softmax(scale·QKᵀ), per (b, a).
 
-    q, k, v (B, A, S, D), any strides; mask (B, S) 1 = keep / 0 = padding, or None; scale
-    defaults to 1/√D; dropout_mask (B, A, S, S) of 0 and 1/(1-p), or None. probs (B, A, S, S)
-    is P before dropout, for :func:`attention_backward`.
+    q, k, v (B, A, S, D), any strides (the module docstring names the free one); mask (B, S)
+    1 = keep / 0 = padding, or None; scale defaults to 1/√D; dropout_mask (B, A, S, S) of 0
+    and 1/(1-p), or None. probs (B, A, S, S) is P before dropout, for
+    :func:`attention_backward`.
     """
     _check("attention_forward", q, k, v, dropout_mask)
     B, A, S, D = q.shape  # noqa: N806
     keep = key_mask("attention_forward", mask, B, S)
     scale = 1.0 / math.sqrt(D) if scale is None else scale
     probs = np.empty((B, A, S, S), dtype=q.dtype)
-    out = _heads_view(B, A, S, D, q.dtype)
+    out = np.empty((B, S, A, D), dtype=q.dtype)
     with _single_threaded_blas():
-        _forward_kernel(q, k, v, keep, q.dtype.type(scale), _drop(dropout_mask, q.dtype),
-                        dropout_mask is not None, probs, out)
-    return out, probs
+        _forward_kernel(_bsad(q), _bsad(k), _bsad(v), keep, q.dtype.type(scale),
+                        _drop(dropout_mask, q.dtype), dropout_mask is not None, probs, out)
+    return out.transpose(0, 2, 1, 3), probs
 
 
 def attention_backward(dout: np.ndarray, q: np.ndarray, k: np.ndarray, v: np.ndarray,
@@ -193,8 +216,9 @@ def attention_backward(dout: np.ndarray, q: np.ndarray, k: np.ndarray, v: np.nda
     check_shape("attention_backward", "probs", probs, (B, A, S, S))
     keep = key_mask("attention_backward", mask, B, S)
     scale = 1.0 / math.sqrt(D) if scale is None else scale
-    dq, dk, dv = (_heads_view(B, A, S, D, q.dtype) for _ in range(3))
+    dq, dk, dv = (np.empty((B, S, A, D), dtype=q.dtype) for _ in range(3))
     with _single_threaded_blas():
-        _backward_kernel(dout, q, k, v, np.ascontiguousarray(probs), keep, q.dtype.type(scale),
-                         _drop(dropout_mask, q.dtype), dropout_mask is not None, dq, dk, dv)
-    return dq, dk, dv
+        _backward_kernel(_bsad(dout), _bsad(q), _bsad(k), _bsad(v), np.ascontiguousarray(probs),
+                         keep, q.dtype.type(scale), _drop(dropout_mask, q.dtype),
+                         dropout_mask is not None, dq, dk, dv)
+    return dq.transpose(0, 2, 1, 3), dk.transpose(0, 2, 1, 3), dv.transpose(0, 2, 1, 3)

@@ -1,19 +1,32 @@
 """What every CPU kernel shares: the JIT decorators, argument checks and row reductions.
 
 Every kernel is compiled with ``fastmath=False``: LLVM keeps IEEE semantics, so it may not
-reorder a floating-point sum or fuse a multiply and an add. Two consequences shape the kernels:
+reorder a floating-point sum or fuse a multiply and an add. The speed of a kernel is then
+whether LLVM vectorizes its loops (8 float32 lanes to an AVX2 instruction), and these rules,
+each found by reading the generated assembly, decide it:
 
-* A loop whose iterations are independent (``y[j] = f(x[j])``) still vectorizes, 8 float32
-  lanes to an AVX2 register, as long as ``f`` is plain arithmetic: a call into libm (``math.exp``)
-  cannot be vectorized, which is why :mod:`.vecmath` exists.
+* A loop whose iterations are independent (``y[j] = f(x[j])``) vectorizes as long as ``f`` is
+  plain arithmetic inlined into the loop: a call into libm (``math.exp``) cannot be vectorized,
+  which is why :mod:`.vecmath` exists, and a helper LLVM declines to inline stays a call, which
+  is why the scalar helpers use :func:`jit_inline`.
+* The loop index must start from 0 over a view (``xs = x[lo:hi]; for i in range(hi - lo)``),
+  not run from ``lo`` to ``hi``: Numba wraps negative indices around (``x[-1]``), and when LLVM
+  cannot prove an index is ≥ 0 that check makes the addresses non-affine and the loop stays
+  scalar. A ``prange`` loop starts each thread at a runtime offset, so elementwise kernels loop
+  over chunks in parallel and over each chunk's view from 0.
+* ``error_model="numpy"``: x / 0 gives inf or NaN as in NumPy. Numba's default, Python's
+  model, tests every divisor to raise ZeroDivisionError, and that branch alone keeps a loop
+  with a division in it from vectorizing.
 * A reduction (``s += x[j]``) may not be reordered, so it runs one add at a time, each waiting
   ~3 cycles for the previous one. :func:`row_sum`, :func:`row_max` and :func:`row_dot` keep 8
   independent partial results instead: a fixed, documented summation order whose 8 chains run
   at once (about 5x faster than one chain on this machine).
 
 ``cache=True`` writes the machine code to ``__pycache__`` so a second process loads it instead of
-compiling. With ``NUMBA_DISABLE_JIT=1`` every kernel runs as the plain Python it is written in
-(``prange`` becomes ``range``), which is how the tests check the loops' semantics.
+compiling. Numba checks only the cached function's own file for changes: after editing this file
+or :mod:`.vecmath`, delete ``kernels/cpu/__pycache__`` so the kernels that call them recompile.
+With ``NUMBA_DISABLE_JIT=1`` every kernel runs as the plain Python it is written in (``prange``
+becomes ``range``), which is how the tests check the loops' semantics.
 """
 
 from __future__ import annotations
@@ -26,6 +39,9 @@ from numba import njit
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
+# Elements per parallel task of the elementwise kernels (64 KiB of float32 per array).
+CHUNK = 1 << 14
+
 # Rows of work for the reductions across rows (LayerNorm dW, bias gradients): a fixed count of
 # chunks, not the thread count, so the summation order and result do not depend on the machine.
 REDUCE_CHUNKS = 8
@@ -33,12 +49,21 @@ REDUCE_CHUNKS = 8
 
 def jit(fn: Callable) -> Callable:
     """Compile ``fn`` for the CPU: cached, IEEE-exact (no fastmath), single-threaded."""
-    return njit(cache=True, fastmath=False)(fn)
+    return njit(cache=True, fastmath=False, error_model="numpy")(fn)
+
+
+def jit_inline(fn: Callable) -> Callable:
+    """Like :func:`jit`, for scalar helpers (exp, erf, GELU): inlined into every caller.
+
+    LLVM's own inliner declines a helper past a size threshold; the loop then holds a call and
+    stays scalar. Numba's ``inline="always"`` pastes the helper in before LLVM sees it.
+    """
+    return njit(cache=True, fastmath=False, error_model="numpy", inline="always")(fn)
 
 
 def jit_parallel(fn: Callable) -> Callable:
     """Like :func:`jit`, and each ``prange`` loop is split across the Numba threads."""
-    return njit(cache=True, fastmath=False, parallel=True)(fn)
+    return njit(cache=True, fastmath=False, error_model="numpy", parallel=True)(fn)
 
 
 def check_float(name: str, **arrays: Any) -> np.dtype:
@@ -70,6 +95,12 @@ def key_mask(name: str, mask: Any, batch: int, keys: int) -> np.ndarray:
         raise ValueError(f"{name}: mask has shape {mask.shape}, expected (B, S) = "
                          f"{(batch, keys)}: one row of keys per batch element")
     return mask != 0
+
+
+@jit
+def n_chunks(n: int) -> int:
+    """How many CHUNK-sized tasks cover n elements."""
+    return (n + CHUNK - 1) // CHUNK
 
 
 @jit

@@ -34,12 +34,15 @@ from numba import prange
 
 from . import vecmath
 from .common import (
+    CHUNK,
     REDUCE_CHUNKS,
     check_float,
     check_shape,
     contiguous,
     jit,
+    jit_inline,
     jit_parallel,
+    n_chunks,
 )
 
 SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
@@ -83,7 +86,7 @@ def bias_gelu_backward_reference(x: np.ndarray, b: np.ndarray, dy: np.ndarray,
 
 
 # --- one element, both forms ------------------------------------------------------------------
-@jit
+@jit_inline
 def gelu(x: Any, use_tanh: bool) -> Any:
     T = type(x)  # noqa: N806
     if use_tanh:  # ½(1 + tanh u) = σ(2u) = 1/(1 + e^(-2u))
@@ -92,7 +95,7 @@ def gelu(x: Any, use_tanh: bool) -> Any:
     return T(0.5) * x * (T(1.0) + vecmath.erf(x * T(INV_SQRT_2)))
 
 
-@jit
+@jit_inline
 def gelu_grad(x: Any, use_tanh: bool) -> Any:
     """GELU'(x)."""
     T = type(x)  # noqa: N806
@@ -108,41 +111,69 @@ def gelu_grad(x: Any, use_tanh: bool) -> Any:
 
 
 # --- the fused kernels ------------------------------------------------------------------------
-# ``use_tanh`` is tested outside the element loops, so each loop body is branch-free and
-# vectorizes.
+# One serial function per span of elements or row, called by a thin parallel loop: ``use_tanh``
+# is tested outside the element loops, so each loop body is branch-free and vectorizes (and
+# Numba's parallel compiler, slow on big loop bodies, only sees a call).
+@jit
+def gelu_span(x: np.ndarray, b: np.ndarray, y: np.ndarray, use_tanh: bool) -> None:
+    """y = GELU(x + b) over 1-D views; b of length 0 means no bias."""
+    if b.shape[0] == 0:
+        if use_tanh:
+            for i in range(x.shape[0]):
+                y[i] = gelu(x[i], True)
+        else:
+            for i in range(x.shape[0]):
+                y[i] = gelu(x[i], False)
+    elif use_tanh:
+        for i in range(x.shape[0]):
+            y[i] = gelu(x[i] + b[i], True)
+    else:
+        for i in range(x.shape[0]):
+            y[i] = gelu(x[i] + b[i], False)
+
+
+@jit
+def gelu_span_backward(x: np.ndarray, b: np.ndarray, dy: np.ndarray, dx: np.ndarray,
+                       use_tanh: bool) -> None:
+    """dx = dy·GELU'(x + b) over 1-D views; b of length 0 means no bias."""
+    if b.shape[0] == 0:
+        if use_tanh:
+            for i in range(x.shape[0]):
+                dx[i] = dy[i] * gelu_grad(x[i], True)
+        else:
+            for i in range(x.shape[0]):
+                dx[i] = dy[i] * gelu_grad(x[i], False)
+    elif use_tanh:
+        for i in range(x.shape[0]):
+            dx[i] = dy[i] * gelu_grad(x[i] + b[i], True)
+    else:
+        for i in range(x.shape[0]):
+            dx[i] = dy[i] * gelu_grad(x[i] + b[i], False)
+
+
 @jit_parallel
 def _forward_kernel(x: np.ndarray, y: np.ndarray, use_tanh: bool) -> None:
     n = x.shape[0]  # x, y (n,) flat
-    if use_tanh:
-        for i in prange(n):
-            y[i] = gelu(x[i], True)
-    else:
-        for i in prange(n):
-            y[i] = gelu(x[i], False)
+    no_bias = x[:0]
+    for task in prange(n_chunks(n)):  # CHUNK-sized views, indexed from 0 (see .common)
+        lo, hi = task * CHUNK, min(n, (task + 1) * CHUNK)
+        gelu_span(x[lo:hi], no_bias, y[lo:hi], use_tanh)
 
 
 @jit_parallel
 def _backward_kernel(x: np.ndarray, dy: np.ndarray, dx: np.ndarray, use_tanh: bool) -> None:
     n = x.shape[0]
-    if use_tanh:
-        for i in prange(n):
-            dx[i] = dy[i] * gelu_grad(x[i], True)
-    else:
-        for i in prange(n):
-            dx[i] = dy[i] * gelu_grad(x[i], False)
+    no_bias = x[:0]
+    for task in prange(n_chunks(n)):
+        lo, hi = task * CHUNK, min(n, (task + 1) * CHUNK)
+        gelu_span_backward(x[lo:hi], no_bias, dy[lo:hi], dx[lo:hi], use_tanh)
 
 
 @jit_parallel
 def _bias_forward_kernel(x: np.ndarray, b: np.ndarray, y: np.ndarray, use_tanh: bool) -> None:
-    M, F = x.shape  # noqa: N806  # x, y (M, F); b (F,)
+    M = x.shape[0]  # noqa: N806  # x, y (M, F); b (F,)
     for i in prange(M):
-        xi, yi = x[i], y[i]
-        if use_tanh:
-            for j in range(F):
-                yi[j] = gelu(xi[j] + b[j], True)
-        else:
-            for j in range(F):
-                yi[j] = gelu(xi[j] + b[j], False)
+        gelu_span(x[i], b, y[i], use_tanh)
 
 
 @jit_parallel
@@ -150,18 +181,13 @@ def _bias_backward_kernel(x: np.ndarray, b: np.ndarray, dy: np.ndarray, dx: np.n
                           db_part: np.ndarray, use_tanh: bool) -> None:
     M, F = x.shape  # noqa: N806  # x, dy, dx (M, F); b (F,); db_part (chunks, F)
     chunks = db_part.shape[0]
-    for c in prange(chunks):
+    for c in prange(chunks):  # each chunk of rows sums its own row of db
         dbc = db_part[c]
         for i in range(c * M // chunks, (c + 1) * M // chunks):
-            xi, dyi, dxi = x[i], dy[i], dx[i]
-            if use_tanh:
-                for j in range(F):
-                    dxi[j] = dyi[j] * gelu_grad(xi[j] + b[j], True)
-                    dbc[j] += dxi[j]
-            else:
-                for j in range(F):
-                    dxi[j] = dyi[j] * gelu_grad(xi[j] + b[j], False)
-                    dbc[j] += dxi[j]
+            dxi = dx[i]
+            gelu_span_backward(x[i], b, dy[i], dxi, use_tanh)
+            for j in range(F):
+                dbc[j] += dxi[j]
 
 
 def _use_tanh(name: str, approximate: str) -> bool:

@@ -88,10 +88,12 @@ def matmul_v2_blocked(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         for p0 in range(0, K, KC):
             p1 = min(K, p0 + KC)
             for i in range(M):
+                ci = c[i, j0:j1]  # row views indexed from 0, so the j loop vectorizes
                 for p in range(p0, p1):
                     aip = a[i, p]
-                    for j in range(j0, j1):
-                        c[i, j] += aip * b[p, j]
+                    bp = b[p, j0:j1]
+                    for j in range(j1 - j0):
+                        ci[j] += aip * bp[j]
     return c
 
 
@@ -99,8 +101,9 @@ def matmul_v2_blocked(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def _pack_tile(b: np.ndarray, p0: int, p1: int, j0: int, j1: int, tile: np.ndarray) -> None:
     """tile[:p1-p0, :j1-j0] = b[p0:p1, j0:j1]: the strided tile of B made contiguous."""
     for p in range(p1 - p0):
+        src, dst = b[p0 + p, j0:j1], tile[p]
         for j in range(j1 - j0):
-            tile[p, j] = b[p0 + p, j0 + j]
+            dst[j] = src[j]
 
 
 @jit

@@ -28,12 +28,11 @@ from typing import Any
 import numpy as np
 from numba import prange
 
-from .common import check_float, check_shape, jit, jit_parallel
+from .common import CHUNK, check_float, check_shape, jit, jit_parallel, n_chunks
 
 # Below this many elements a parameter is updated on one thread: starting the thread pool costs
 # more than the update (bias vectors, LayerNorm weights).
 PARALLEL_MIN_SIZE = 1 << 15
-CHUNK = 1 << 14  # elements per parallel task
 
 
 # --- the naive references: torch.optim's single-tensor code, in NumPy ------------------------
@@ -77,14 +76,15 @@ def _adam_range(p: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray, lo: 
     one = type(lr)(1.0)
     shrink = one - lr * weight_decay if decoupled else one
     l2 = weight_decay if not decoupled else type(lr)(0.0)
-    for i in range(lo, hi):
-        theta = p[i] * shrink
-        gi = g[i] + l2 * theta
-        mi = m[i] + (one - beta1) * (gi - m[i])
-        vi = beta2 * v[i] + (one - beta2) * gi * gi
-        m[i] = mi
-        v[i] = vi
-        p[i] = theta - step_size * mi / (math.sqrt(vi) / sqrt_bc2 + eps)
+    ps, gs, ms, vs = p[lo:hi], g[lo:hi], m[lo:hi], v[lo:hi]  # views indexed from 0: see .common
+    for i in range(hi - lo):
+        theta = ps[i] * shrink
+        gi = gs[i] + l2 * theta
+        mi = ms[i] + (one - beta1) * (gi - ms[i])
+        vi = beta2 * vs[i] + (one - beta2) * gi * gi
+        ms[i] = mi
+        vs[i] = vi
+        ps[i] = theta - step_size * mi / (math.sqrt(vi) / sqrt_bc2 + eps)
 
 
 @jit_parallel
@@ -92,7 +92,7 @@ def _adam_parallel(p: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray, l
                    beta1: Any, beta2: Any, eps: Any, weight_decay: Any, step_size: Any,
                    sqrt_bc2: Any, decoupled: bool) -> None:
     n = p.shape[0]
-    for task in prange((n + CHUNK - 1) // CHUNK):
+    for task in prange(n_chunks(n)):
         _adam_range(p, g, m, v, task * CHUNK, min(n, (task + 1) * CHUNK), lr, beta1, beta2,
                     eps, weight_decay, step_size, sqrt_bc2, decoupled)
 
@@ -102,21 +102,28 @@ def _sgd_range(p: np.ndarray, g: np.ndarray, buf: np.ndarray, lo: int, hi: int, 
                momentum: Any, dampening: Any, weight_decay: Any, nesterov: bool,
                first: bool) -> None:
     one = type(lr)(1.0)
-    use_momentum = momentum != type(lr)(0.0)
-    for i in range(lo, hi):
-        gi = g[i] + weight_decay * p[i]
-        if use_momentum:
-            b = gi if first else momentum * buf[i] + (one - dampening) * gi
-            buf[i] = b
-            gi = gi + momentum * b if nesterov else b
-        p[i] -= lr * gi
+    ps, gs = p[lo:hi], g[lo:hi]
+    if momentum == type(lr)(0.0):
+        for i in range(hi - lo):
+            ps[i] -= lr * (gs[i] + weight_decay * ps[i])
+        return
+    bs = buf[lo:hi]
+    zero = type(lr)(0.0)
+    damp = one if first else one - dampening  # the first buffer is the gradient itself
+    g_coef = one if nesterov else zero  # d = g_coef·g + b_coef·b
+    b_coef = momentum if nesterov else one
+    for i in range(hi - lo):  # the flags became coefficients and a select: it vectorizes
+        gi = gs[i] + weight_decay * ps[i]
+        b = damp * gi + (zero if first else momentum * bs[i])
+        bs[i] = b
+        ps[i] -= lr * (g_coef * gi + b_coef * b)
 
 
 @jit_parallel
 def _sgd_parallel(p: np.ndarray, g: np.ndarray, buf: np.ndarray, lr: Any, momentum: Any,
                   dampening: Any, weight_decay: Any, nesterov: bool, first: bool) -> None:
     n = p.shape[0]
-    for task in prange((n + CHUNK - 1) // CHUNK):
+    for task in prange(n_chunks(n)):
         _sgd_range(p, g, buf, task * CHUNK, min(n, (task + 1) * CHUNK), lr, momentum,
                    dampening, weight_decay, nesterov, first)
 

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from .common import jit
+from .common import jit_inline
 
 LOG2E = 1.4426950408889634
 # ln 2 split in two: LN2_HI has 16 significant bits, so n·LN2_HI is exact for |n| ≤ 1024 and
@@ -36,7 +36,7 @@ LN2_HI = 6.93145751953125e-1
 LN2_LO = 1.42860682030941723212e-6
 
 
-@jit
+@jit_inline
 def pow2(n: Any) -> Any:
     """2ⁿ for an integer-valued float n in the normal range, by building its bit pattern.
 
@@ -48,7 +48,7 @@ def pow2(n: Any) -> Any:
     return np.int64((np.int64(np.int32(n)) + np.int64(1023)) << np.int64(52)).view(np.float64)
 
 
-@jit
+@jit_inline
 def exp(x: Any) -> Any:
     """e^x = 2ⁿ · e^r with n = round(x / ln2), r = x - n·ln2 ∈ [-ln2/2, ln2/2]."""
     T = type(x)  # noqa: N806 (np.float32 or np.float64: every constant takes x's precision)
@@ -75,7 +75,7 @@ def exp(x: Any) -> Any:
     return p * pow2(n) if x == x else x  # x != x: NaN, which propagates
 
 
-@jit
+@jit_inline
 def erf(x: Any) -> Any:
     """erf(x) = 2/√π ∫₀ˣ e^(-t²) dt; float32: x·P(x²)/Q(x²) on [-4, 4] (erf(±4) = ±1 in float32)."""
     if isinstance(x, np.float64):
