@@ -118,8 +118,27 @@ def scatter_add(target: Array, index: Any, values: Array) -> None:
         import cupyx
 
         cupyx.scatter_add(target, index, values)
+    elif isinstance(index, np.ndarray) and index.dtype.kind in "iu" and index.size > 1:
+        _scatter_add_rows(target, index, values)
     else:
         np.add.at(target, index, values)
+
+
+def _scatter_add_rows(target: np.ndarray, index: np.ndarray, values: np.ndarray) -> None:
+    """``np.add.at(target, index, values)`` for integer ids of rows, summed segment by segment.
+
+    ``np.add.at`` adds one element at a time; an embedding's gradient (4096 ids of 256-wide
+    rows, or 4096 copies of token type 0) is much faster as: sort the ids, sum each run of equal
+    ids with one ``np.add.reduceat`` over the sorted rows, add each sum to its row once.
+    """
+    n = target.shape[0]
+    ids = index.reshape(-1)
+    ids = np.where(ids < 0, ids + n, ids)  # -1 and n-1 are one row
+    rows = values.reshape((ids.size,) + target.shape[1:])
+    order = np.argsort(ids, kind="stable")
+    sorted_ids = ids[order]
+    starts = np.flatnonzero(np.concatenate(([True], sorted_ids[1:] != sorted_ids[:-1])))
+    target[sorted_ids[starts]] += np.add.reduceat(rows[order], starts, axis=0)
 
 
 def manual_seed(seed: int) -> None:
@@ -141,6 +160,8 @@ def random_uniform(shape: tuple[int, ...], dtype: Any, device: str) -> Array:
     """Uniform draws in [0, 1) from minigrad's generator, on ``device``."""
     if device == "cuda":
         return cupy().random.random(shape, dtype=dtype)
+    if np.dtype(dtype) == np.float32:  # drawn as float32: faster than float64 and a cast
+        return _rng.random(shape, dtype=np.float32)
     return _rng.random(shape, dtype=np.float64).astype(dtype, copy=False)
 
 

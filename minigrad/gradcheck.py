@@ -409,7 +409,7 @@ def _dropout_with_mask(x: Tensor, mask: np.ndarray, p: float) -> Tensor:
     """Dropout with a given keep-mask, so finite differences see the same mask every call."""
     from minigrad.ops.nn import Dropout
 
-    return Dropout.apply(x, mask=x.xp.asarray(mask) * x.dtype.type(1 / (1 - p)))
+    return Dropout.apply(x, keep=x.xp.asarray(mask), p=p)
 
 
 def _attention_with_dropout_mask(q: Tensor, k: Tensor, v: Tensor, key_padding_mask: Any,
@@ -420,8 +420,7 @@ def _attention_with_dropout_mask(q: Tensor, k: Tensor, v: Tensor, key_padding_ma
 
     padding = None if key_padding_mask is None else q.xp.asarray(key_padding_mask)
     return ScaledDotProductAttention.apply(
-        q, k, v, key_padding_mask=padding,
-        dropout_mask=q.xp.asarray(mask) * q.dtype.type(1 / (1 - p)),
+        q, k, v, key_padding_mask=padding, dropout_keep=q.xp.asarray(mask), dropout_p=p,
         scale=1 / np.sqrt(q.shape[-1]) if scale is None else scale)
 
 

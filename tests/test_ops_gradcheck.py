@@ -85,7 +85,7 @@ ISSUE_OPS = {
     "F.softmax": ("softmax", "Softmax"), "F.log_softmax": ("log_softmax", "LogSoftmax"),
     "F.gelu": ("gelu", "Gelu"), "F.gelu tanh": ("gelu_tanh", "Gelu"),
     "F.layer_norm": ("layer_norm", "LayerNorm"), "F.embedding": ("embedding", "Embedding"),
-    "F.dropout": ("dropout", "Dropout"), "F.linear": ("linear", "MatMul"),
+    "F.dropout": ("dropout", "Dropout"), "F.linear": ("linear", "Linear"),
     "F.linear_gelu": ("linear_gelu", "BiasGelu"),
     "F.scaled_dot_product_attention": ("scaled_dot_product_attention",
                                        "ScaledDotProductAttention"),

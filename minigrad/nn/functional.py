@@ -15,11 +15,10 @@ from minigrad.ops import (
     embedding,
     gelu,
     layer_norm,
+    linear,
     log_softmax,
-    matmul,
     mse_loss,
     relu,
-    reshape,
     scaled_dot_product_attention,
     sigmoid,
     softmax,
@@ -34,38 +33,13 @@ __all__ = [
 ]
 
 
-def _check_linear(op: str, x: Tensor, weight: Tensor, bias: Tensor | None) -> None:
-    if weight.ndim != 2 or x.shape[-1:] != weight.shape[1:]:
-        raise ValueError(f"{op}: input of shape {x.shape} does not fit weight of shape "
-                         f"{weight.shape} (expected input (..., {weight.shape[-1]}))")
-    if bias is not None and bias.shape != weight.shape[:1]:
-        raise ValueError(f"{op}: bias has shape {bias.shape}, expected "
-                         f"({weight.shape[0]},) for weight {weight.shape}")
-
-
-def _matmul_rows(x: Tensor, weight: Tensor) -> Tensor:
-    """x Wᵀ with the leading dims of x flattened into rows: one (M, in) @ (in, out) product,
-    whose weight gradient is one (out, M) @ (M, in) product, not a batch of them summed."""
-    if x.ndim <= 2:
-        return matmul(x, weight.T)
-    rows = matmul(reshape(x, (-1, x.shape[-1])), weight.T)  # (M, out)
-    return reshape(rows, x.shape[:-1] + weight.shape[:1])  # (..., out)
-
-
-def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
-    """y = x Wᵀ + b, with W of shape (out_features, in_features) as in PyTorch.
-
-    x (..., in) @ Wᵀ (in, out) -> (..., out); the gradients come from matmul and add.
-    """
-    _check_linear("linear", x, weight, bias)
-    y = _matmul_rows(x, weight)
-    return y if bias is None else y + bias
-
-
 def linear_gelu(x: Tensor, weight: Tensor, bias: Tensor | None = None,
                 approximate: str = "none") -> Tensor:
     """GELU(x Wᵀ + b): a linear layer and its activation, the bias add fused into the GELU
     (:func:`bias_gelu`), as in BERT's feed-forward. The same values as ``gelu(linear(...))``."""
-    _check_linear("linear_gelu", x, weight, bias)
-    y = _matmul_rows(x, weight)
-    return gelu(y, approximate) if bias is None else bias_gelu(y, bias, approximate)
+    if bias is None:
+        return gelu(linear(x, weight), approximate)
+    if bias.shape != weight.shape[:1]:
+        raise ValueError(f"linear_gelu: bias has shape {bias.shape}, expected "
+                         f"({weight.shape[0]},) for weight {weight.shape}")
+    return bias_gelu(linear(x, weight), bias, approximate)

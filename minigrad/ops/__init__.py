@@ -9,8 +9,8 @@ in the submodules, forward and backward side by side:
 * :mod:`.reduce`: ``sum mean max min var``;
 * :mod:`.shape`: ``reshape permute expand`` indexing, ``cat stack``;
 * :mod:`.matmul`: ``@``;
-* :mod:`.nn`: ``softmax log_softmax gelu bias_gelu layer_norm scaled_dot_product_attention
-  embedding dropout``;
+* :mod:`.nn`: ``linear softmax log_softmax gelu bias_gelu layer_norm
+  scaled_dot_product_attention embedding dropout``;
 * :mod:`.loss`: ``cross_entropy binary_cross_entropy binary_cross_entropy_with_logits``.
 """
 
@@ -334,6 +334,17 @@ def gelu(x: Tensor, approximate: str = "none") -> Tensor:
     return N.Gelu.apply(x, approximate=approximate)
 
 
+def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """y = x Wᵀ + b, with W of shape (out_features, in_features) as in PyTorch."""
+    if weight.ndim != 2 or x.ndim < 1 or x.shape[-1:] != weight.shape[1:]:
+        raise ValueError(f"linear: input of shape {x.shape} does not fit weight of shape "
+                         f"{weight.shape} (expected input (..., {weight.shape[-1]}))")
+    if bias is not None and bias.shape != weight.shape[:1]:
+        raise ValueError(f"linear: bias has shape {bias.shape}, expected "
+                         f"({weight.shape[0]},) for weight {weight.shape}")
+    return N.Linear.apply(_tensor(x), weight, bias)
+
+
 def bias_gelu(x: Tensor, bias: Tensor, approximate: str = "none") -> Tensor:
     """GELU(x + bias) for x (..., F) and bias (F,), in one op (one pass with the Numba kernel)."""
     if approximate not in ("none", "tanh"):
@@ -394,14 +405,13 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
         if tuple(padded.shape) != (b, s):
             raise ValueError(f"scaled_dot_product_attention: key_padding_mask has shape "
                              f"{tuple(padded.shape)}, expected (B, S) = {(b, s)} for {shapes}")
-    drop = None
+    keep = None
     if training and dropout_p > 0.0:
         shape = query.shape[:3] + (key.shape[2],)  # (B, A, L, S)
         keep = backend.random_uniform(shape, query.dtype, query.device) >= dropout_p
-        drop = keep * query.dtype.type(0.0 if dropout_p == 1.0 else 1.0 / (1.0 - dropout_p))
     scale = 1.0 / math.sqrt(builtins.max(query.shape[3], 1)) if scale is None else float(scale)
     return N.ScaledDotProductAttention.apply(query, key, value, key_padding_mask=padded,
-                                             dropout_mask=drop, scale=scale)
+                                             dropout_keep=keep, dropout_p=dropout_p, scale=scale)
 
 
 def embedding(idx: Any, weight: Tensor) -> Tensor:
@@ -428,7 +438,7 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
     if p == 1.0:
         return x * 0.0
     keep = backend.random_uniform(x.shape, x.dtype, x.device) >= p
-    return N.Dropout.apply(x, mask=keep * x.dtype.type(1.0 / (1.0 - p)))
+    return N.Dropout.apply(x, keep=keep, p=p)
 
 
 # --- losses --------------------------------------------------------------------------------

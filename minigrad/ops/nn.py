@@ -1,5 +1,5 @@
-"""The neural-network ops: softmax, log-softmax, GELU, bias + GELU, LayerNorm, attention,
-embedding, dropout.
+"""The neural-network ops: linear, softmax, log-softmax, GELU, bias + GELU, LayerNorm,
+attention, embedding, dropout.
 
 Each backward is the O(n) closed form, never a Jacobian. Where a fused Numba kernel exists
 (:mod:`minigrad.kernels.cpu`), the forward picks it or the NumPy composite in one place,
@@ -20,6 +20,36 @@ SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 INV_SQRT_2 = 1.0 / math.sqrt(2.0)
 INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 GELU_TANH_COEF = 0.044715
+
+
+class Linear(Function):
+    """y = x·Wᵀ + b for x (..., in), W (out, in), b (out,) or None;  y is (..., out).
+
+    The leading dims of x are flattened into M rows, so each product is one BLAS call:
+        forward  Y = X·Wᵀ   (M, in)@(in, out), then Y += b in place
+        backward dX = G·W   (M, out)@(out, in),   dW = Gᵀ·X   (out, M)@(M, in),   db = Σ_rows G
+    One op instead of matmul, transpose and add: no (M, out) product is kept apart from the
+    output, and dW comes out in W's own layout.
+    """
+
+    @staticmethod
+    def forward(ctx: Context, x: Any, w: Any, b: Any) -> Any:
+        x2 = x.reshape(-1, x.shape[-1])  # (M, in), a view when x is contiguous
+        y = x2 @ w.T  # (M, out)
+        if b is not None:
+            y += b
+        ctx.save_for_backward(x2, w)
+        ctx.x_shape = x.shape
+        return y.reshape(x.shape[:-1] + w.shape[:1])
+
+    @staticmethod
+    def backward(ctx: Context, g: Any) -> tuple:
+        x2, w = ctx.saved
+        g2 = g.reshape(-1, w.shape[0])  # (M, out)
+        gx = (g2 @ w).reshape(ctx.x_shape) if ctx.needs_input_grad[0] else None
+        gw = g2.T @ x2 if ctx.needs_input_grad[1] else None
+        gb = g2.sum(axis=0) if ctx.needs_input_grad[2] else None
+        return gx, gw, gb
 
 
 class Softmax(Function):
@@ -197,7 +227,8 @@ class ScaledDotProductAttention(Function):
 
     for Q (B, A, L, D), K (B, A, S, D), V (B, A, S, Dv) and O (B, A, L, Dv). A padded key gets
     weight 0 (a row whose every key is padded attends uniformly: every score is finfo.min). M
-    (B, A, L, S) is an optional dropout mask of 0 and 1/(1-p) on the weights. With dO given:
+    (B, A, L, S) is an optional dropout mask on the weights, keep/(1-p) from a boolean
+    keep-mask (saved as booleans; M is made again for backward). With dO given:
 
         dV = (P ⊙ M)ᵀ·dO,   dP = (dO·Vᵀ) ⊙ M,   dS = P ⊙ (dP - Σ_j dP_j·P_j), 0 at padded keys
         dQ = scale·dS·K,    dK = scale·dSᵀ·Q                  (the softmax backward of Softmax)
@@ -208,10 +239,11 @@ class ScaledDotProductAttention(Function):
     """
 
     @staticmethod
-    def forward(ctx: Context, q: Any, k: Any, v: Any, key_padding_mask: Any, dropout_mask: Any,
-                scale: float) -> Any:
-        ctx.scale = scale
-        ctx.key_padding_mask, ctx.dropout_mask = key_padding_mask, dropout_mask
+    def forward(ctx: Context, q: Any, k: Any, v: Any, key_padding_mask: Any, dropout_keep: Any,
+                dropout_p: float, scale: float) -> Any:
+        ctx.scale, ctx.dropout_p = scale, dropout_p
+        ctx.key_padding_mask, ctx.dropout_keep = key_padding_mask, dropout_keep
+        dropout_mask = _dropout_mask(dropout_keep, dropout_p, q.dtype)  # (B, A, L, S) or None
         ctx.fused = backend.use_numba(q, k, v, dropout_mask) and q.shape == k.shape == v.shape
         if ctx.fused:  # QKᵀ, scale, mask, softmax and ·V per (b, a) block
             keep = None if key_padding_mask is None else ~key_padding_mask  # (B, S)
@@ -232,7 +264,8 @@ class ScaledDotProductAttention(Function):
     @staticmethod
     def backward(ctx: Context, g: Any) -> tuple:
         q, k, v, probs = ctx.saved
-        pad, drop = ctx.key_padding_mask, ctx.dropout_mask
+        pad = ctx.key_padding_mask
+        drop = _dropout_mask(ctx.dropout_keep, ctx.dropout_p, q.dtype)
         if ctx.fused:
             keep = None if pad is None else ~pad
             return backend.cpu_kernels().attention_backward(g, q, k, v, probs, keep, ctx.scale,
@@ -247,6 +280,13 @@ class ScaledDotProductAttention(Function):
         if pad is not None:
             gs = xp.where(pad[:, None, None, :], 0, gs)
         return gs @ k, gs.swapaxes(-1, -2) @ q, gv
+
+
+def _dropout_mask(keep: Any, p: float, dtype: Any) -> Any:
+    """keep/(1-p) as ``dtype`` (the kernels' dropout mask), or None without a keep-mask."""
+    if keep is None:
+        return None
+    return keep * dtype.type(0.0 if p == 1.0 else 1.0 / (1.0 - p))
 
 
 class Embedding(Function):
@@ -271,14 +311,22 @@ class Embedding(Function):
 
 
 class Dropout(Function):
-    """z = x·m, with m_i = 1/(1-p) kept with probability 1-p and 0 otherwise;  dx = g·m."""
+    """z = x·m/(1-p), with m_i = 1 (kept, probability 1-p) or 0;  dx = g·m/(1-p).
+
+    The keep-mask m is saved as booleans, a quarter of a float32 mask's memory.
+    """
 
     @staticmethod
-    def forward(ctx: Context, x: Any, mask: Any) -> Any:
-        ctx.save_for_backward(mask)
-        return x * mask
+    def forward(ctx: Context, x: Any, keep: Any, p: float) -> Any:
+        ctx.save_for_backward(keep)
+        ctx.scale = x.dtype.type(1.0 / (1.0 - p))
+        z = x * ctx.scale
+        z *= keep
+        return z
 
     @staticmethod
     def backward(ctx: Context, g: Any) -> Any:
-        (mask,) = ctx.saved
-        return g * mask
+        (keep,) = ctx.saved
+        gx = g * ctx.scale
+        gx *= keep
+        return gx

@@ -1,0 +1,443 @@
+"""A BERT training step (or forward pass) in minigrad against the same model in PyTorch eager.
+
+    python benchmarks/bert_step.py --size mini --batch 32 --seq 128 --threads 2
+    python benchmarks/bert_step.py --size mini --threads 2 --mode forward --json
+    python benchmarks/bert_step.py --size tiny --threads 1 --backend numpy --profile
+
+The model is ``BertForSequenceClassification`` (2 labels, vocabulary 30522, post-LN, exact GELU,
+dropout 0.1), float32, at bert-tiny (L=2, H=128, A=2, FFN=512) or bert-mini (L=4, H=256, A=4,
+FFN=1024). PyTorch runs the same model written below with ``torch.nn`` (its
+``F.scaled_dot_product_attention``, ``nn.LayerNorm``, ``F.gelu``...), loaded with minigrad's
+initial weights by their Hugging Face names; the script checks that both give the same logits.
+
+* ``--mode train`` (default): one step is ``zero_grad``, forward in train mode (dropout on),
+  cross-entropy on the labels, backward, ``AdamW.step()``, on each side.
+* ``--mode forward``: inference, ``eval()`` and no graph (``minigrad.no_grad`` /
+  ``torch.no_grad``).
+
+Timing: both models live in this process and take turns step by step (minigrad first on even
+steps, PyTorch first on odd ones), so a change of load on a shared machine hits both alike;
+after ``--warmup`` steps each, the figure is the median of ``--steps`` steps. ``ratio`` is
+minigrad's median over PyTorch's; ``ratio_of_pairs`` is the median of the step-by-step ratios.
+NumPy's BLAS, Numba, PyTorch and OpenMP all get ``--threads`` threads (set before they load).
+
+Memory: each side runs again alone in a fresh process (minigrad's without torch imported,
+PyTorch's without minigrad or NumPy's model), a few steps; ``peak_rss_mb`` is that process's
+peak resident set (``VmHWM``: libraries, weights, optimizer state, activations and the
+allocator's slack) and ``step_rss_mb`` the peak minus the resident set just before the first
+step (what the steps themselves add). minigrad's figure comes from a process whose Numba cache
+is warm: compiling a kernel makes LLVM allocate, which is a one-time cost reported apart.
+
+Compile time (Numba backend): two fresh processes share an empty ``NUMBA_CACHE_DIR``; the first
+step of the first compiles every kernel the step uses, the second loads them from the cache.
+Both first-step times are in the JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+ARGS = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+ARGS.add_argument("--size", choices=["tiny", "mini"], default="mini")
+ARGS.add_argument("--batch", type=int, default=32)
+ARGS.add_argument("--seq", type=int, default=128)
+ARGS.add_argument("--threads", type=int, default=2)
+ARGS.add_argument("--mode", choices=["train", "forward"], default="train")
+ARGS.add_argument("--backend", choices=["numpy", "numba"], default=None,
+                  help="minigrad's kernel backend (default: minigrad's default)")
+ARGS.add_argument("--steps", type=int, default=10, help="timed steps per side (median)")
+ARGS.add_argument("--warmup", type=int, default=2, help="untimed steps per side first")
+ARGS.add_argument("--json", action="store_true", help="print one JSON object")
+ARGS.add_argument("--out", default=None, help="also write the JSON object to this file")
+ARGS.add_argument("--no-memory", action="store_true", help="skip the RSS/compile processes")
+ARGS.add_argument("--profile", action="store_true",
+                  help="print where minigrad's time goes, op by op (cProfile)")
+ARGS.add_argument("--child", choices=["minigrad", "torch"], help=argparse.SUPPRESS)
+
+if __name__ == "__main__":
+    _args = ARGS.parse_args()
+    for _var in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                 "MKL_NUM_THREADS"):
+        os.environ[_var] = str(_args.threads)  # before NumPy, Numba and torch start threads
+    if _args.backend:
+        os.environ["MINIGRAD_BACKEND"] = _args.backend
+
+import json  # noqa: E402
+import platform  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from typing import Any  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+# The compact BERTs of minigrad.models.NAMED_CONFIGS, here so that PyTorch's process need not
+# import minigrad.
+SIZES = {
+    "tiny": {"num_hidden_layers": 2, "hidden_size": 128, "num_attention_heads": 2,
+             "intermediate_size": 512},
+    "mini": {"num_hidden_layers": 4, "hidden_size": 256, "num_attention_heads": 4,
+             "intermediate_size": 1024},
+}
+VOCAB, LABELS, DROPOUT = 30522, 2, 0.1
+
+
+def inputs(batch: int, seq: int) -> dict[str, np.ndarray]:
+    """Random token ids, lengths in [seq/2, seq] (the rest padding), binary labels."""
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(seq // 2, seq + 1, batch)
+    mask = (np.arange(seq)[None, :] < lengths[:, None]).astype(np.int64)  # (B, S)
+    ids = rng.integers(1000, VOCAB, (batch, seq)) * mask  # (B, S), 0 = [PAD]
+    return {"input_ids": ids, "attention_mask": mask, "labels": rng.integers(0, LABELS, batch)}
+
+
+# --- minigrad --------------------------------------------------------------------------------
+def minigrad_model(size: str) -> Any:
+    import minigrad
+    from minigrad.models import BertConfig, BertForSequenceClassification
+
+    minigrad.manual_seed(0)
+    config = BertConfig(**SIZES[size], vocab_size=VOCAB, num_labels=LABELS,
+                        hidden_dropout_prob=DROPOUT, attention_probs_dropout_prob=DROPOUT)
+    return BertForSequenceClassification(config)
+
+
+def minigrad_step(model: Any, batch: dict, mode: str) -> Callable[[], None]:
+    import minigrad
+    from minigrad import optim
+
+    if mode == "forward":
+        model.eval()
+
+        def forward() -> None:
+            with minigrad.no_grad():
+                model(batch["input_ids"], batch["attention_mask"])
+        return forward
+
+    model.train()
+    opt = optim.AdamW(model.parameters(), lr=1e-4)
+
+    def step() -> None:
+        opt.zero_grad()
+        model(batch["input_ids"], batch["attention_mask"], labels=batch["labels"]).loss.backward()
+        opt.step()
+    return step
+
+
+# --- the same model in PyTorch -----------------------------------------------------------------
+def torch_model(size: str, weights: dict[str, np.ndarray] | None) -> Any:
+    """minigrad's BertForSequenceClassification in torch.nn, with Hugging Face's module names
+    (so minigrad's ``named_parameters`` load by name). ``weights=None``: torch's own init."""
+    import torch
+    from torch import nn
+    from torch.nn import functional as F
+
+    cfg = SIZES[size]
+    H, A, FFN = cfg["hidden_size"], cfg["num_attention_heads"], cfg["intermediate_size"]  # noqa: N806
+
+    def module(**children: nn.Module) -> nn.Module:
+        m = nn.Module()
+        for name, child in children.items():
+            m.add_module(name, child)
+        return m
+
+    class Layer(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.attention = module(
+                self=module(query=nn.Linear(H, H), key=nn.Linear(H, H), value=nn.Linear(H, H)),
+                output=module(dense=nn.Linear(H, H), LayerNorm=nn.LayerNorm(H, eps=1e-12)))
+            self.intermediate = module(dense=nn.Linear(H, FFN))
+            self.output = module(dense=nn.Linear(FFN, H), LayerNorm=nn.LayerNorm(H, eps=1e-12))
+
+        def forward(self, x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+            B, S, _ = x.shape  # noqa: N806
+            s = self.attention.self
+
+            def heads(t: torch.Tensor) -> torch.Tensor:
+                return t.view(B, S, A, H // A).transpose(1, 2)  # (B, A, S, D)
+
+            ctx = F.scaled_dot_product_attention(
+                heads(s.query(x)), heads(s.key(x)), heads(s.value(x)), attn_mask=keep,
+                dropout_p=DROPOUT if self.training else 0.0)  # (B, A, S, D)
+            ctx = ctx.transpose(1, 2).reshape(B, S, H)
+            o = self.attention.output
+            x = o.LayerNorm(x + F.dropout(o.dense(ctx), DROPOUT, self.training))
+            u = F.gelu(self.intermediate.dense(x))
+            return self.output.LayerNorm(
+                x + F.dropout(self.output.dense(u), DROPOUT, self.training))
+
+    class Bert(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.bert = module(
+                embeddings=module(word_embeddings=nn.Embedding(VOCAB, H, padding_idx=0),
+                                  position_embeddings=nn.Embedding(512, H),
+                                  token_type_embeddings=nn.Embedding(2, H),
+                                  LayerNorm=nn.LayerNorm(H, eps=1e-12)),
+                encoder=module(layer=nn.ModuleList(
+                    Layer() for _ in range(cfg["num_hidden_layers"]))),
+                pooler=module(dense=nn.Linear(H, H)))
+            self.classifier = nn.Linear(H, LABELS)
+
+        def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+            e = self.bert.embeddings
+            x = (e.word_embeddings(ids) + e.position_embeddings(torch.arange(ids.shape[1]))
+                 + e.token_type_embeddings(torch.zeros_like(ids)))
+            x = F.dropout(e.LayerNorm(x), DROPOUT, self.training)
+            keep = (mask != 0)[:, None, None, :]  # (B, 1, 1, S), True = attend
+            for layer in self.bert.encoder.layer:
+                x = layer(x, keep)
+            pooled = torch.tanh(self.bert.pooler.dense(x[:, 0]))
+            return self.classifier(F.dropout(pooled, DROPOUT, self.training))
+
+    model = Bert()
+    if weights is not None:
+        state = {k: torch.from_numpy(v.copy()) for k, v in weights.items()}
+        model.load_state_dict(state, strict=True)
+    return model
+
+
+def torch_step(model: Any, batch: dict, mode: str) -> Callable[[], None]:
+    import torch
+    from torch.nn import functional as F
+
+    ids, mask = torch.from_numpy(batch["input_ids"]), torch.from_numpy(batch["attention_mask"])
+    labels = torch.from_numpy(batch["labels"])
+    if mode == "forward":
+        model.eval()
+
+        def forward() -> None:
+            with torch.no_grad():
+                model(ids, mask)
+        return forward
+
+    model.train()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+
+    def step() -> None:
+        opt.zero_grad()
+        F.cross_entropy(model(ids, mask), labels).backward()
+        opt.step()
+    return step
+
+
+def same_logits(mg_model: Any, th_model: Any, batch: dict) -> float:
+    """The largest |logit difference| of the two models in eval mode (they share weights)."""
+    import torch
+
+    import minigrad
+
+    mg_model.eval()
+    th_model.eval()
+    with minigrad.no_grad(), torch.no_grad():
+        ours = mg_model(batch["input_ids"], batch["attention_mask"]).logits.data
+        theirs = th_model(torch.from_numpy(batch["input_ids"]),
+                          torch.from_numpy(batch["attention_mask"])).numpy()
+    return float(np.abs(ours - theirs).max())
+
+
+# --- timing ------------------------------------------------------------------------------------
+def race(steps: dict[str, Callable[[], None]], warmup: int, n: int) -> dict[str, list[float]]:
+    """Milliseconds of each side's timed steps, the sides taking turns (order alternating)."""
+    times: dict[str, list[float]] = {name: [] for name in steps}
+    names = list(steps)
+    for i in range(warmup + n):
+        for name in names if i % 2 == 0 else names[::-1]:
+            t0 = time.perf_counter()
+            steps[name]()
+            if i >= warmup:
+                times[name].append((time.perf_counter() - t0) * 1e3)
+    return times
+
+
+def profile_minigrad(step: Callable[[], None], n: int = 3) -> dict[str, list[float]]:
+    """Milliseconds per step by op: {name: [forward, backward]}, from the cumulative cProfile
+    time of each Function's forward and backward; also the dropout masks' random draws, the
+    optimizer, and "other" (the rest of the step: Python, the graph walk, small ops)."""
+    import cProfile
+    import pstats
+
+    from minigrad import backend
+    from minigrad.autograd import Function
+    from minigrad.optim.optimizer import Optimizer
+
+    where: dict[tuple[str, int], tuple[str, int]] = {}
+    classes = list(Function.__subclasses__())
+    while classes:
+        cls = classes.pop()
+        classes.extend(cls.__subclasses__())
+        for k, meth in enumerate(("forward", "backward")):
+            fn = cls.__dict__.get(meth)
+            if fn is not None:
+                code = fn.__func__.__code__
+                where[(code.co_filename, code.co_firstlineno)] = (cls.__name__, k)
+    for name, fn in (("optimizer step", Optimizer.step),
+                     ("random draws (dropout masks)", backend.random_uniform)):
+        where[(fn.__code__.co_filename, fn.__code__.co_firstlineno)] = (name, 0)
+
+    profiler = cProfile.Profile()
+    t0 = time.perf_counter()
+    profiler.enable()
+    for _ in range(n):
+        step()
+    profiler.disable()
+    total = (time.perf_counter() - t0) * 1e3 / n
+    table: dict[str, list[float]] = {}
+    for (file, line, _), (_, _, _, cumulative, _) in pstats.Stats(profiler).stats.items():
+        if (file, line) in where:
+            name, k = where[(file, line)]
+            table.setdefault(name, [0.0, 0.0])[k] += cumulative * 1e3 / n
+    table = dict(sorted(table.items(), key=lambda kv: -sum(kv[1])))
+    table["other"] = [total - sum(map(sum, table.values())), 0.0]
+    table["step (profiled)"] = [total, 0.0]
+    return {name: [round(f, 1), round(b, 1)] for name, (f, b) in table.items()}
+
+
+# --- memory and compile time, each side alone in a fresh process ---------------------------------
+def status_mb(field: str) -> float:
+    """VmRSS (resident now) or VmHWM (peak resident) of this process, from /proc (Linux).
+
+    Not ``ru_maxrss``: that survives ``exec``, so a child would report its parent's peak."""
+    with open("/proc/self/status") as f:
+        line = next(line for line in f if line.startswith(field + ":"))
+    return int(line.split()[1]) / 1024
+
+
+def child(args: argparse.Namespace) -> None:
+    """Build one side's model, run warm-up + 3 steps, print its memory and first-step time."""
+    t0 = time.perf_counter()
+    batch = inputs(args.batch, args.seq)
+    if args.child == "minigrad":
+        step = minigrad_step(minigrad_model(args.size), batch, args.mode)
+    else:
+        import torch
+
+        torch.set_num_threads(args.threads)
+        step = torch_step(torch_model(args.size, None), batch, args.mode)
+    setup_s = time.perf_counter() - t0
+    baseline = status_mb("VmRSS")
+    t0 = time.perf_counter()
+    step()
+    first_step_s = time.perf_counter() - t0
+    for _ in range(args.warmup + 3):
+        step()
+    peak = status_mb("VmHWM")
+    print(json.dumps({"setup_s": setup_s, "first_step_s": first_step_s,
+                      "rss_before_steps_mb": baseline, "peak_rss_mb": peak}))
+
+
+def run_child(args: argparse.Namespace, side: str, env: dict[str, str]) -> dict:
+    cmd = [sys.executable, __file__, "--child", side, "--size", args.size, "--batch",
+           str(args.batch), "--seq", str(args.seq), "--threads", str(args.threads),
+           "--mode", args.mode, "--warmup", str(args.warmup)]
+    if args.backend:
+        cmd += ["--backend", args.backend]
+    out = subprocess.run(cmd, env={**os.environ, **env}, check=True, capture_output=True,
+                         text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def memory_and_compile(args: argparse.Namespace) -> dict:
+    with tempfile.TemporaryDirectory() as cache:
+        cold = run_child(args, "minigrad", {"NUMBA_CACHE_DIR": cache})
+        warm = run_child(args, "minigrad", {"NUMBA_CACHE_DIR": cache})
+    theirs = run_child(args, "torch", {})
+    return {
+        "minigrad_peak_rss_mb": round(warm["peak_rss_mb"], 1),
+        "torch_peak_rss_mb": round(theirs["peak_rss_mb"], 1),
+        "minigrad_step_rss_mb": round(warm["peak_rss_mb"] - warm["rss_before_steps_mb"], 1),
+        "torch_step_rss_mb": round(theirs["peak_rss_mb"] - theirs["rss_before_steps_mb"], 1),
+        "minigrad_peak_rss_mb_compiling": round(cold["peak_rss_mb"], 1),
+        "minigrad_first_step_s_empty_cache": round(cold["first_step_s"], 2),
+        "minigrad_first_step_s_cached": round(warm["first_step_s"], 2),
+        "torch_first_step_s": round(theirs["first_step_s"], 2),
+    }
+
+
+def machine() -> dict:
+    import numba
+    import torch
+
+    import minigrad
+
+    cpu, cores = platform.processor(), os.cpu_count()
+    try:
+        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+        fields = dict(line.split(":", 1) for line in lscpu.splitlines() if ":" in line)
+        cpu, cores = fields.get("Model name", cpu).strip(), int(fields.get("CPU(s)", cores))
+    except (OSError, subprocess.CalledProcessError, ValueError):
+        pass
+    try:
+        layer = numba.threading_layer()
+    except ValueError:  # no parallel kernel ran (numpy backend)
+        layer = "not started"
+    return {"cpu": cpu, "cores": cores, "python": platform.python_version(),
+            "numpy": np.__version__, "numba": numba.__version__, "torch": torch.__version__,
+            "minigrad_backend": minigrad.get_backend(), "numba_threading_layer": layer}
+
+
+def main() -> None:
+    args = ARGS.parse_args()
+    if args.child:
+        child(args)
+        return
+    import torch
+
+    import minigrad
+
+    torch.set_num_threads(args.threads)
+    load_before = [round(x, 2) for x in os.getloadavg()]
+    batch = inputs(args.batch, args.seq)
+    ours = minigrad_model(args.size)
+    weights = {name: p.data for name, p in ours.named_parameters()}
+    theirs = torch_model(args.size, weights)
+    logit_diff = same_logits(ours, theirs, batch)
+    steps = {"minigrad": minigrad_step(ours, batch, args.mode),
+             "torch": torch_step(theirs, batch, args.mode)}
+    times = race(steps, args.warmup, args.steps)
+    mg_ms, th_ms = statistics.median(times["minigrad"]), statistics.median(times["torch"])
+    result: dict[str, Any] = {
+        "command": "python benchmarks/bert_step.py " + " ".join(sys.argv[1:]),
+        "size": f"bert-{args.size}", "batch": args.batch, "seq": args.seq,
+        "threads": args.threads, "mode": args.mode, "backend": minigrad.get_backend(),
+        "steps": args.steps, "warmup": args.warmup,
+        "minigrad_ms": round(mg_ms, 1), "torch_ms": round(th_ms, 1),
+        "ratio": round(mg_ms / th_ms, 3),
+        "ratio_of_pairs": round(statistics.median(
+            m / t for m, t in zip(times["minigrad"], times["torch"], strict=True)), 3),
+        "minigrad_ms_each": [round(t, 1) for t in times["minigrad"]],
+        "torch_ms_each": [round(t, 1) for t in times["torch"]],
+        "max_abs_logit_diff": logit_diff,
+    }
+    if args.profile:
+        result["minigrad_profile_ms"] = profile_minigrad(steps["minigrad"])
+    result["load_before"] = load_before
+    result["load_after"] = [round(x, 2) for x in os.getloadavg()]
+    result["machine"] = machine()
+    if not args.no_memory:
+        result.update(memory_and_compile(args))
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(json.dumps(result, indent=2) + "\n")
+    if args.json:
+        print(json.dumps(result))
+        return
+    for key in ("minigrad_ms", "torch_ms", "ratio", "ratio_of_pairs", "minigrad_peak_rss_mb",
+                "torch_peak_rss_mb", "minigrad_step_rss_mb", "torch_step_rss_mb",
+                "minigrad_first_step_s_empty_cache", "minigrad_first_step_s_cached",
+                "max_abs_logit_diff", "load_before", "load_after"):
+        if key in result:
+            print(f"{key:36s} {result[key]}")
+    if args.profile:
+        print(f"\nminigrad, ms per {args.mode} step      forward  backward")
+        for name, (f, b) in result["minigrad_profile_ms"].items():
+            print(f"  {name:32s} {f:8.1f} {b:9.1f}")
+
+
+if __name__ == "__main__":
+    main()
