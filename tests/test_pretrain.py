@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_limits
 
 import minigrad
 from minigrad.cli import main
@@ -24,6 +25,11 @@ from minigrad.pretrain import (
     pretrain,
     read_lines,
 )
+
+try:
+    import numba
+except ImportError:  # the NumPy backend alone
+    numba = None
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -60,6 +66,21 @@ def draw(ids, mask, seed, vocab_size, p=0.15):
 def within(count: int, n: int, p: float, sigmas: float = 5.0) -> bool:
     """count/n is within `sigmas` binomial standard deviations of p."""
     return abs(count - n * p) <= sigmas * np.sqrt(n * p * (1 - p))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One OpenBLAS and one Numba thread: on a busy 2-core machine, threads that spin waiting
+    for each other make these small models ten times slower."""
+    if numba is None:
+        with threadpool_limits(1):
+            yield
+        return
+    before = numba.get_num_threads()
+    numba.set_num_threads(1)
+    with threadpool_limits(1):
+        yield
+    numba.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
