@@ -218,10 +218,24 @@ def _check_config(c: PretrainConfig) -> None:
                          f"{c.valid_fraction}")
 
 
+def masked_batches(sequences: Sequence[list[int]], batch_size: int, pad_id: int,
+                   rng: np.random.Generator, **masking: Any,
+                   ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Fixed batches for held-out scoring, masked once: ``(corrupted ids, attention mask,
+    labels)``, each (B, S). ``masking`` is :func:`mask_tokens`' keyword arguments."""
+    batches = []
+    for rows in batch_indices(len(sequences), batch_size):
+        ids, mask = _pad([sequences[i] for i in rows], pad_id)  # (B, S)
+        corrupted, labels = mask_tokens(ids, mask, rng=rng, **masking)
+        batches.append((corrupted, mask, labels))
+    return batches
+
+
 def evaluate_mlm(model: BertForMaskedLM, batches: Sequence[tuple[np.ndarray, ...]]
                  ) -> dict[str, float]:
     """Held-out MLM loss (mean over the selected tokens) and accuracy (the share of selected
-    tokens whose most likely id is the original one), over fixed, pre-masked batches."""
+    tokens whose most likely id is the original one), over the batches of
+    :func:`masked_batches`: the model reads the corrupted ids, never the originals."""
     was_training = model.training
     model.eval()
     total_loss, correct, count = 0.0, 0, 0
@@ -290,12 +304,9 @@ def pretrain(texts: Sequence[str], config: PretrainConfig | None = None,
                          f"holding out {n_valid}")
     masking = {"mask_token_id": tokenizer.mask_token_id, "special_ids": tokenizer.all_special_ids,
                "vocab_size": tokenizer.vocab_size, "mlm_probability": config.mlm_probability}
-    valid_rng = np.random.default_rng([config.seed, 1])
-    valid_batches = []
-    for rows in batch_indices(n_valid, config.batch_size):
-        ids, mask = _pad([encoded[order[i]] for i in rows], tokenizer.pad_token_id)
-        valid_batches.append((ids, mask, *mask_tokens(ids, mask, rng=valid_rng,
-                                                      **masking)[1:]))
+    valid_batches = masked_batches([encoded[i] for i in order[:n_valid]], config.batch_size,
+                                   tokenizer.pad_token_id, np.random.default_rng([config.seed, 1]),
+                                   **masking)
 
     # --- the model and the optimizer ----------------------------------------------------------
     seed_everything(config.seed)
