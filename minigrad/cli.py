@@ -115,7 +115,8 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
           f"{summary['final_loss_mean_last_50']:.3f} (mean of the last 50 steps)")
     if "val_mlm_loss" in summary:
         print(f"held-out ({summary['valid_sequences']} lines): MLM loss "
-              f"{summary['val_mlm_loss']:.3f}, masked-token accuracy "
+              f"{summary['val_mlm_loss']:.3f} (word frequencies alone: "
+              f"{summary['unigram_val_mlm_loss']:.3f}), masked-token accuracy "
               f"{summary['val_mlm_accuracy']:.1%}")
     print(f"checkpoint: {args.out} (minigrad finetune --model {args.out} ...)")
     return 0

@@ -200,6 +200,7 @@ class PretrainResult:
     num_valid_sequences: int
     num_train_tokens: int           # real tokens ([CLS]/[SEP] included) in one pass
     seconds: float
+    unigram_val_loss: float | None = None  # the held-out loss of word frequencies alone
 
 
 def _check_config(c: PretrainConfig) -> None:
@@ -229,6 +230,19 @@ def masked_batches(sequences: Sequence[list[int]], batch_size: int, pad_id: int,
         corrupted, labels = mask_tokens(ids, mask, rng=rng, **masking)
         batches.append((corrupted, mask, labels))
     return batches
+
+
+def unigram_loss(train: Sequence[list[int]], batches: Sequence[tuple[np.ndarray, ...]],
+                 vocab_size: int) -> float:
+    """The held-out MLM loss of a model that ignores the context: −mean log p(y) with p the
+    token frequencies of the training text (add-one smoothed). A pre-trained model has learnt
+    something from the context only when it scores below this."""
+    counts = np.ones(vocab_size)
+    for ids in train:
+        np.add.at(counts, ids[1:-1], 1)  # the text's tokens, not [CLS] and [SEP]
+    log_p = np.log(counts / counts.sum())
+    targets = np.concatenate([labels[labels != IGNORE_INDEX] for _, _, labels in batches])
+    return float(-log_p[targets].mean())
 
 
 def evaluate_mlm(model: BertForMaskedLM, batches: Sequence[tuple[np.ndarray, ...]]
@@ -374,7 +388,10 @@ def pretrain(texts: Sequence[str], config: PretrainConfig | None = None,
     return PretrainResult(model=model.eval(), tokenizer=tokenizer, history=history,
                           num_train_sequences=len(train), num_valid_sequences=n_valid,
                           num_train_tokens=sum(len(s) for s in train),
-                          seconds=time.perf_counter() - started)
+                          seconds=time.perf_counter() - started,
+                          unigram_val_loss=unigram_loss(train, valid_batches,
+                                                        tokenizer.vocab_size)
+                          if valid_batches else None)
 
 
 def describe(result: PretrainResult) -> dict[str, Any]:
@@ -391,5 +408,6 @@ def describe(result: PretrainResult) -> dict[str, Any]:
         "first_loss": steps[0]["loss"],
         "final_loss_mean_last_50": float(np.mean([s["loss"] for s in tail])),
         **{k: v for k, v in last.items() if k.startswith("val_")},
+        "unigram_val_mlm_loss": result.unigram_val_loss,
         "seconds": result.seconds,
     }

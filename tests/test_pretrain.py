@@ -26,6 +26,7 @@ from minigrad.pretrain import (
     mlm_loss,
     pretrain,
     read_lines,
+    unigram_loss,
 )
 
 try:
@@ -256,6 +257,16 @@ def test_held_out_scores_of_an_untrained_model_are_at_chance():
     assert scores["val_mlm_accuracy"] < 0.05
 
 
+def test_the_unigram_reference_is_the_cross_entropy_of_the_training_frequencies():
+    train = [[CLS, 5, 5, 6, SEP], [CLS, 5, 7, SEP]]  # 5 three times, 6 and 7 once
+    labels = np.full((1, 4), IGNORE_INDEX)
+    labels[0, 1:3] = [5, 8]  # 8 never occurs: add-one smoothing keeps it finite
+    counts = np.ones(10)
+    counts[[5, 6, 7]] += [3, 1, 1]
+    expected = -np.mean(np.log(counts[[5, 8]] / counts.sum()))
+    assert unigram_loss(train, [(None, None, labels)], vocab_size=10) == pytest.approx(expected)
+
+
 # --- the loss ------------------------------------------------------------------------------------
 
 def test_mlm_loss_on_the_selected_rows_equals_the_full_head_loss_and_gradient():
@@ -306,6 +317,7 @@ def test_a_tiny_pretraining_run_lowers_the_loss(tiny_run):
     # selected tokens left unchanged a little more; a model that read the hidden tokens would
     # score near 1.
     assert 0.2 < last["val_mlm_accuracy"] < 0.6
+    assert last["val_mlm_loss"] < result.unigram_val_loss - 0.5  # it reads the context
     assert [e["epoch"] for e in result.history.epochs] == list(range(1, 7))
 
 
