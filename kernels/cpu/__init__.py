@@ -17,6 +17,29 @@ module              kernels
 :mod:`.matmul`      ``matmul.matmul(a, b, version)``: the educational matmul, v0 to v3
 :mod:`.vecmath`     exp and erf as plain arithmetic, so the loops that call them vectorize
 ==================  ==========================================================================
+
+Wiring a kernel into an op (the ops choose the kernel; a kernel knows nothing of autograd): the
+Function's forward calls ``*_forward`` and saves what ``*_backward`` takes, for example
+
+.. code-block:: python
+
+    class LayerNorm(Function):
+        @staticmethod
+        def forward(ctx, x, w, b, eps):
+            y, mean, rstd = cpu.layernorm_forward(x, w, b, eps)
+            ctx.save_for_backward(x, w, mean, rstd)
+            return y
+
+        @staticmethod
+        def backward(ctx, g):
+            x, w, mean, rstd = ctx.saved
+            return cpu.layernorm_backward(g, x, w, mean, rstd)  # (dx, dw, db)
+
+What each forward keeps for its backward: softmax its output y; LayerNorm mean and rstd (with
+x and w); GELU its input x (bias-GELU x and b); attention probs (with q, k, v, the mask and
+the dropout mask); cross-entropy row_max and log_sum (with the logits and targets). Inputs are
+float32 or float64 NumPy arrays of one dtype; outputs are new arrays of that dtype, except the
+optimizer steps, which update their arrays in place.
 """
 
 from .attention import attention_backward, attention_forward

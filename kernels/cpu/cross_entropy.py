@@ -36,6 +36,7 @@ from .common import (
     check_float,
     check_shape,
     contiguous,
+    jit,
     jit_parallel,
     row_max,
     row_sum,
@@ -80,29 +81,33 @@ def cross_entropy_backward_reference(dloss: np.ndarray, logits: np.ndarray, targ
 
 
 # --- the fused kernels ------------------------------------------------------------------------
+@jit
+def cross_entropy_row(z: np.ndarray, t: int, eps: Any, e: np.ndarray) -> tuple[Any, Any, Any]:
+    """(loss, m, ls) of one row z (C,) with class t; e (C,) is scratch."""
+    T = type(eps)  # noqa: N806
+    C = z.shape[0]  # noqa: N806
+    m = row_max(z)
+    for c in range(C):  # vectorized
+        e[c] = z[c] - m
+    shifted_sum = row_sum(e) if eps != T(0.0) else T(0.0)
+    for c in range(C):  # vectorized
+        e[c] = vecmath.exp(e[c])
+    ls = T(math.log(row_sum(e)))
+    return ls - (T(1.0) - eps) * (z[t] - m) - eps / T(C) * shifted_sum, m, ls
+
+
 @jit_parallel
 def _forward_kernel(z: np.ndarray, target: np.ndarray, ignore_index: int, eps: Any,
                     loss: np.ndarray, zmax: np.ndarray, lsum: np.ndarray) -> None:
     M, C = z.shape  # noqa: N806  # z (M, C); target, loss, zmax, lsum (M,)
     T = type(eps)  # noqa: N806
     for task in prange((M + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
-        e = np.empty(C, dtype=z.dtype)  # scratch: z - m, then e^(z - m), of one row
+        e = np.empty(C, dtype=z.dtype)  # scratch row, one per task
         for i in range(task * ROWS_PER_TASK, min(M, (task + 1) * ROWS_PER_TASK)):
-            t = target[i]
-            if t == ignore_index:
+            if target[i] == ignore_index:
                 loss[i] = zmax[i] = lsum[i] = T(0.0)
-                continue
-            zi = z[i]
-            m = row_max(zi)
-            for c in range(C):  # vectorized
-                e[c] = zi[c] - m
-            shifted_sum = row_sum(e) if eps != T(0.0) else T(0.0)
-            for c in range(C):  # vectorized
-                e[c] = vecmath.exp(e[c])
-            ls = T(math.log(row_sum(e)))
-            loss[i] = ls - (T(1.0) - eps) * (zi[t] - m) - eps / T(C) * shifted_sum
-            zmax[i] = m
-            lsum[i] = ls
+            else:
+                loss[i], zmax[i], lsum[i] = cross_entropy_row(z[i], target[i], eps, e)
 
 
 @jit_parallel
