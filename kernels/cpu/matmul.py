@@ -13,8 +13,9 @@ Each version changes one thing:
   along rows: contiguous, independent, so it vectorizes (8 float32 per AVX2 instruction). Rows
   of C are split across the threads.
 * v2 :func:`matmul_v2_blocked`: cache blocking. A tile of B, KC rows × NB columns (64 KiB,
-  well inside the 512 KiB L2), is used for every row of A before moving on, so B is read from
-  memory once per column of tiles instead of once per row of A. The threads take column tiles.
+  well inside the 512 KiB L2), is used for a block of MB rows of A before moving on, so B is
+  read from memory once per block of rows instead of once per row. Each MB × NB block of C is a
+  parallel task: no two threads write the same element.
 * v3 :func:`matmul_v3_packed`: packing and register tiling. The B tile is first copied into a
   contiguous buffer (its rows are N floats apart in B: packing removes the stride, the TLB
   misses and the cache-set conflicts of power-of-two N). Then each pass of the inner loop works
@@ -43,6 +44,7 @@ from .common import check_float, jit, jit_parallel
 # for its setup. 128 × 64, 64 × 128, 32 × 256 and 32 × 512 measured within noise of it.
 KC = 64  # rows of a B tile (the depth summed per pass over C)
 NB = 256  # columns of a B tile
+MB = 128  # rows of A (and C) per parallel task: an n = 256 product still makes 2 tasks
 
 
 def matmul_reference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -83,17 +85,18 @@ def matmul_v1_loop_order(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 @jit_parallel
 def matmul_v2_blocked(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """v2: v1 on KC × NB tiles of B, each reused by every row of A while it sits in L1."""
+    """v2: v1 on KC × NB tiles of B, each reused by a block of MB rows of A while it is cached."""
     M, K = a.shape  # noqa: N806
     N = b.shape[1]  # noqa: N806
     c = np.zeros((M, N), dtype=a.dtype)
-    for jt in prange((N + NB - 1) // NB):  # a column of tiles per task: no shared writes
-        j0, j1 = jt * NB, min(N, (jt + 1) * NB)
+    col_tiles = (N + NB - 1) // NB
+    for task in prange(((M + MB - 1) // MB) * col_tiles):  # an MB × NB block of C per task
+        i0, j0 = (task // col_tiles) * MB, (task % col_tiles) * NB
+        i1, j1 = min(M, i0 + MB), min(N, j0 + NB)
         for p0 in range(0, K, KC):
-            p1 = min(K, p0 + KC)
-            for i in range(M):
+            for i in range(i0, i1):
                 ci = c[i, j0:j1]  # row views indexed from 0, so the j loop vectorizes
-                for p in range(p0, p1):
+                for p in range(p0, min(K, p0 + KC)):
                     aip = a[i, p]
                     bp = b[p, j0:j1]
                     for j in range(j1 - j0):
@@ -145,13 +148,15 @@ def matmul_v3_packed(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     M, K = a.shape  # noqa: N806
     N = b.shape[1]  # noqa: N806
     c = np.zeros((M, N), dtype=a.dtype)
-    for jt in prange((N + NB - 1) // NB):
-        j0, j1 = jt * NB, min(N, (jt + 1) * NB)
+    col_tiles = (N + NB - 1) // NB
+    for task in prange(((M + MB - 1) // MB) * col_tiles):
+        i0, j0 = (task // col_tiles) * MB, (task % col_tiles) * NB
+        i1, j1 = min(M, i0 + MB), min(N, j0 + NB)
         tile = np.empty((KC, NB), dtype=a.dtype)  # (KC, NB), one per task
         for p0 in range(0, K, KC):
             p1 = min(K, p0 + KC)
             _pack_tile(b, p0, p1, j0, j1, tile)
-            _tile_2x4(a, tile, c, p0, p1 - p0, j0, j1 - j0)
+            _tile_2x4(a[i0:i1], tile, c[i0:i1], p0, p1 - p0, j0, j1 - j0)
     return c
 
 
