@@ -242,14 +242,13 @@ class ScaledDotProductAttention(Function):
     def forward(ctx: Context, q: Any, k: Any, v: Any, key_padding_mask: Any, dropout_keep: Any,
                 dropout_p: float, scale: float) -> Any:
         ctx.scale, ctx.dropout_p = scale, dropout_p
-        ctx.key_padding_mask, ctx.dropout_keep = key_padding_mask, dropout_keep
         dropout_mask = _dropout_mask(dropout_keep, dropout_p, q.dtype)  # (B, A, L, S) or None
         ctx.fused = backend.use_numba(q, k, v, dropout_mask) and q.shape == k.shape == v.shape
         if ctx.fused:  # QKᵀ, scale, mask, softmax and ·V per (b, a) block
             keep = None if key_padding_mask is None else ~key_padding_mask  # (B, S)
             out, probs = backend.cpu_kernels().attention_forward(q, k, v, keep, scale,
                                                                  dropout_mask)
-            ctx.save_for_backward(q, k, v, probs)
+            ctx.save_for_backward(q, k, v, probs, key_padding_mask, dropout_keep)
             return out
         xp = backend.array_module(q)
         scores = (q @ k.swapaxes(-1, -2)) * q.dtype.type(scale)  # (B, A, L, S)
@@ -258,14 +257,13 @@ class ScaledDotProductAttention(Function):
             scores = xp.where(padded, xp.finfo(scores.dtype).min, scores)
         e = xp.exp(scores - scores.max(axis=-1, keepdims=True))
         probs = e / e.sum(axis=-1, keepdims=True)  # (B, A, L, S)
-        ctx.save_for_backward(q, k, v, probs)
+        ctx.save_for_backward(q, k, v, probs, key_padding_mask, dropout_keep)
         return (probs if dropout_mask is None else probs * dropout_mask) @ v  # (B, A, L, Dv)
 
     @staticmethod
     def backward(ctx: Context, g: Any) -> tuple:
-        q, k, v, probs = ctx.saved
-        pad = ctx.key_padding_mask
-        drop = _dropout_mask(ctx.dropout_keep, ctx.dropout_p, q.dtype)
+        q, k, v, probs, pad, dropout_keep = ctx.saved
+        drop = _dropout_mask(dropout_keep, ctx.dropout_p, q.dtype)
         if ctx.fused:
             keep = None if pad is None else ~pad
             return backend.cpu_kernels().attention_backward(g, q, k, v, probs, keep, ctx.scale,
