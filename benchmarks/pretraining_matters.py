@@ -205,7 +205,7 @@ def arm_minigrad_mlm(settings: Settings, split: tuple, work: Path, progress: boo
     checkpoint_dir = work / "pretrained"
     pretrained = pretrain(texts, config, out_dir=checkpoint_dir)
     summary = describe(pretrained)
-    summary.pop("config")
+    summary["vocab_size"] = summary.pop("config")["vocab_size"]
     row = _choose_lr(str(checkpoint_dir), settings, split, work, progress)
     return {**row, "pretraining": {"text_lines": len(texts),
                                    "review_lines": len(split[0]),
@@ -363,12 +363,22 @@ def markdown(results: dict[str, Any]) -> str:
                   f"({p['parameters']:,} parameters), {p['steps']} steps of "
                   f"{s['pretrain_batch_size']} sequences ({p['review_lines']:,} training reviews "
                   f"+ {p['plot_summary_pieces']:,} plot-summary pieces, "
-                  f"{p['train_tokens_per_epoch']:,} tokens a pass), lr {p['lr']:g}: MLM loss "
-                  f"{p['first_loss']:.2f} → {p['final_loss_mean_last_50']:.2f}; held-out "
-                  f"masked-token accuracy {p.get('val_mlm_accuracy', float('nan')):.1%}."]
+                  f"{p['train_tokens_per_epoch']:,} tokens a pass), lr {p['lr']:g}: training "
+                  f"MLM loss {p['first_loss']:.2f} → {p['final_loss_mean_last_50']:.2f} (mean "
+                  f"of the last 50 steps)."]
+        if p.get("val_mlm_loss") is not None:
+            lines[-1] += (f" On {p['valid_sequences']} held-out lines: MLM loss "
+                          f"{p['val_mlm_loss']:.2f}, against {p['unigram_val_mlm_loss']:.2f} for "
+                          f"word frequencies alone (ln V = {np.log(p['vocab_size']):.2f}); "
+                          f"masked-token accuracy {p['val_mlm_accuracy']:.1%}.")
+        if p.get("note"):
+            lines[-1] += f" {p['note']}"
     lines += ["", f"Command: `{results['command']}`", "",
               f"Machine: {results['machine']['processor']}, {results['machine']['cpu_count']} "
-              f"cores shared with other jobs, {results['machine']['platform']}, NumPy "
+              f"cores shared with other engineers' jobs (load average "
+              f"{results['machine']['load_average_at_start'][1]:.1f} at the start, "
+              f"{results['machine']['load_average_at_end'][1]:.1f} at the end), "
+              f"{results['machine']['platform']}, NumPy "
               f"{results['machine']['numpy']} (OpenBLAS threads: "
               f"{results['machine']['OPENBLAS_NUM_THREADS']}); total wall time "
               f"{_minutes(results['wall_seconds'])} with {results['jobs']} workers.", ""]
@@ -483,6 +493,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "minilm_beats_frozen_minilm":
                 minilm["test_accuracy"] > done["frozen_minilm"]["test_accuracy"],
         }
+    if hasattr(os, "getloadavg"):
+        machine["load_average_at_end"] = list(os.getloadavg())
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / f"{NAME}.json").write_text(json.dumps(results, indent=2) + "\n")
     (out_dir / f"{NAME}.md").write_text(markdown(results))
