@@ -42,6 +42,15 @@ float32 or float64 NumPy arrays of one dtype; outputs are new arrays of that dty
 optimizer steps, which update their arrays in place.
 """
 
+import os
+
+# Numba runs its parallel loops on the OpenMP threading layer (GNU libgomp). By default
+# libgomp's idle threads spin for a while after each parallel loop, and on a machine with few
+# cores they take the cores from the OpenBLAS threads of the matmul that follows: a bert-mini
+# forward pass ran 1.6x slower (benchmarks/bert_step.py, 2 threads). Passive waiting puts them
+# to sleep at once. libgomp reads this when it loads, at the first parallel kernel call.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 from .attention import attention_backward, attention_forward
 from .cross_entropy import cross_entropy_backward, cross_entropy_forward
 from .gelu import bias_gelu_backward, bias_gelu_forward, gelu_backward, gelu_forward
