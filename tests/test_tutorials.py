@@ -16,7 +16,8 @@ import pytest
 
 TUTORIALS = Path(__file__).resolve().parent.parent / "tutorials"
 SCRIPTS = sorted(TUTORIALS.glob("[0-9][0-9]_*.py"))
-FIGURES = {"01_derivations.py": ["01_sigmoid_worked_example.png"]}
+FIGURES = {"01_derivations.py": ["01_sigmoid_worked_example.png"],
+           "05_attention_and_bert.py": ["05_attention_maps.png"]}
 
 
 def test_there_are_tutorials():
