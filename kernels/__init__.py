@@ -4,3 +4,12 @@ Kernels are pure array functions: arrays in, arrays out. They know nothing of Te
 autograd; the ops in :mod:`minigrad.ops` choose a kernel and wire its forward to its backward.
 Each fast kernel sits beside the naive reference it is tested against.
 """
+
+import numpy as np
+
+if not hasattr(np, "row_stack"):
+    # Numba 0.68.0 registers a typing overload for np.row_stack, which NumPy 2.5 removed, the
+    # first time it compiles anything ("module 'numpy' has no attribute 'row_stack'", seen on a
+    # GPU machine with numba 0.68.0, numba-cuda 0.30.4 and NumPy 2.5.2); Numba 0.68.1 checks
+    # first. row_stack was NumPy's alias of vstack: the alias gives that Numba what it expects.
+    np.row_stack = np.vstack
