@@ -1,21 +1,31 @@
-"""The array namespace (NumPy on the CPU, CuPy on a GPU) and the CPU kernel switch.
+"""The array namespace (NumPy on the CPU, CuPy on a GPU) and the kernel switch.
 
 Every op gets its array module with ``xp = array_module(x)`` (DeZero's ``get_array_module``), so one
 code path serves both devices. This is the only file that decides between NumPy and CuPy, and the
 only one that imports CuPy, lazily, so the CPU path works where CuPy is not installed.
 
-The kernel backend decides how an op computes on NumPy arrays:
+The kernel backend decides how an op computes, one choice per device. On NumPy arrays:
 
 * ``"numpy"``: every op is its NumPy composite, the reference the tests check against;
 * ``"numba"``: the ops that have a fused Numba kernel (:mod:`minigrad.kernels.cpu`: softmax,
   LayerNorm, GELU, bias + GELU, attention, cross-entropy, the AdamW/SGD updates) call it.
 
-Choose it with :func:`set_backend` or the ``MINIGRAD_BACKEND`` environment variable. The default
-is ``"numba"``, the faster of the two on a BERT training step (``benchmarks/bert_step.py``),
-unless Numba is missing or ``NUMBA_DISABLE_JIT=1`` turns its kernels into slow Python loops.
-Each op asks :func:`use_numba` about its arrays in one place; CuPy arrays, integer arrays and
-other float dtypes always take the composite path. The kernels are imported on first use only
-(:func:`cpu_kernels`), so ``import minigrad`` does not wait for Numba.
+On CuPy arrays:
+
+* ``"cupy"``: every op is the same composite on CuPy (matmuls on cuBLAS);
+* ``"cuda"``: softmax, LayerNorm, attention and the AdamW update call minigrad's own CUDA
+  kernels (:mod:`minigrad.kernels.cuda`, numba.cuda, on the CuPy arrays in place); the rest
+  stays on CuPy.
+
+Choose with :func:`set_backend` (``set_backend("numba")`` sets the CPU's, ``set_backend("cuda")``
+the GPU's) or the ``MINIGRAD_BACKEND`` environment variable (``numpy``, ``cuda``, or one of each
+with a comma: ``numpy,cupy``). The defaults are ``"numba"``, the faster CPU path on a BERT
+training step (``benchmarks/bert_step.py``), unless Numba is missing or ``NUMBA_DISABLE_JIT=1``
+turns its kernels into slow Python loops; and ``"cuda"``, the faster GPU path
+(``benchmarks/gpu.py``). Each op asks :func:`use_numba` or :func:`use_cuda` about its arrays in
+one place; integer arrays and other float dtypes always take the composite path. The kernels are
+imported on first use only (:func:`cpu_kernels`, :func:`cuda_kernels`), so ``import minigrad``
+waits for neither Numba nor numba.cuda.
 """
 
 from __future__ import annotations
@@ -23,6 +33,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import types
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -32,9 +43,12 @@ Array = Any  # a numpy.ndarray or a cupy.ndarray
 
 _cupy: types.ModuleType | None = None
 _kernels: types.ModuleType | None = None
+_cuda_kernels: types.ModuleType | None = None
 _rng = np.random.default_rng()
 
-KERNEL_BACKENDS = ("numpy", "numba")
+CPU_BACKENDS = ("numpy", "numba")
+GPU_BACKENDS = ("cupy", "cuda")
+KERNEL_BACKENDS = CPU_BACKENDS + GPU_BACKENDS
 _KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
@@ -95,12 +109,51 @@ def device_of(a: Array) -> str:
 
 
 def to_device(a: Array, device: str) -> Array:
-    """Copy an array to ``device`` (a no-op when it is already there)."""
+    """Copy an array to ``device`` (a no-op when it is already there). A copy to the host reads
+    the pending checks (:func:`check`) in the same transfer and raises the first that failed."""
     if device_of(a) == device:
         return a
     if device == "cpu":
-        return a.get()
+        return _to_host_checked(a)
     return cupy().asarray(a)
+
+
+# --- input checks that read device data ---------------------------------------------------------
+_pending_checks: list[tuple[Array, Callable[[], Exception]]] = []
+
+
+def check(failed: Array, error: Callable[[], Exception]) -> None:
+    """Raise ``error()`` if the 0-d boolean array ``failed`` is true.
+
+    On the CPU the check runs at once. On a GPU, reading ``failed`` would cost a device→host
+    transfer, and a wait for the GPU, on every call (every embedding's id range, every loss's
+    targets). The flag stays on the device instead; the next copy to the host (``loss.item()``,
+    ``Tensor.cpu()``, :func:`to_device`) carries every pending flag in the same transfer as its
+    data and raises the first failure before it returns any number. Bad input still never
+    reaches the host as a result: it fails at the next synchronisation, as PyTorch's device-side
+    asserts do.
+    """
+    if device_of(failed) == "cpu":
+        if bool(failed):
+            raise error()
+    else:
+        _pending_checks.append((failed, error))
+
+
+def _to_host_checked(a: Array) -> np.ndarray:
+    """``a.get()``, with the pending checks' flags in the same copy: one transfer."""
+    if not _pending_checks:
+        return a.get()
+    cp = cupy()
+    checks = list(_pending_checks)
+    _pending_checks.clear()
+    flags = cp.stack([cp.asarray(f, dtype=cp.bool_).reshape(()) for f, _ in checks])  # (n,)
+    data = cp.ascontiguousarray(a)
+    blob = cp.concatenate([flags.view(cp.uint8), data.reshape(-1).view(cp.uint8)]).get()
+    for failed, (_, error) in zip(blob[:len(checks)], checks, strict=True):
+        if failed:
+            raise error()
+    return blob[len(checks):].view(data.dtype).reshape(a.shape)  # (a view of the bytes copied)
 
 
 def erf(x: Array) -> Array:
@@ -174,7 +227,7 @@ def set_rng_state(state: dict) -> None:
     _rng.bit_generator.state = state
 
 
-# --- the CPU kernel backend ------------------------------------------------------------------
+# --- the kernel backends ----------------------------------------------------------------------
 def _check_backend(name: Any, where: str) -> str:
     if name not in KERNEL_BACKENDS:
         raise ValueError(f"{where}: unknown kernel backend {name!r}; expected one of "
@@ -182,41 +235,49 @@ def _check_backend(name: Any, where: str) -> str:
     return name
 
 
-def _default_backend() -> str:
-    """``MINIGRAD_BACKEND`` if set, else "numba" where its kernels can run compiled."""
-    chosen = os.environ.get("MINIGRAD_BACKEND")
-    if chosen:
-        return _check_backend(chosen, "the environment variable MINIGRAD_BACKEND")
+def _device_of_backend(name: str) -> str:
+    return "cpu" if name in CPU_BACKENDS else "cuda"
+
+
+def _default_backends() -> dict[str, str]:
+    """{"cpu": ..., "cuda": ...}: ``MINIGRAD_BACKEND``'s choices where it makes them, else
+    "numba" where its kernels can run compiled (else "numpy") and "cuda"."""
     jit_disabled = os.environ.get("NUMBA_DISABLE_JIT", "0") not in ("", "0")
-    if jit_disabled or importlib.util.find_spec("numba") is None:
-        return "numpy"
-    return "numba"
+    numba_ok = not jit_disabled and importlib.util.find_spec("numba") is not None
+    chosen = {"cpu": "numba" if numba_ok else "numpy", "cuda": "cuda"}
+    where = "the environment variable MINIGRAD_BACKEND"
+    for name in filter(None, os.environ.get("MINIGRAD_BACKEND", "").split(",")):
+        name = _check_backend(name.strip(), where)
+        chosen[_device_of_backend(name)] = name
+    return chosen
 
 
-_backend = _default_backend()
+_backends = _default_backends()
 
 
 def set_backend(name: str) -> None:
-    """Compute the ops on NumPy arrays with ``"numpy"`` composites or fused ``"numba"`` kernels.
+    """Compute the ops with ``"numpy"`` composites or fused ``"numba"`` kernels on NumPy arrays,
+    or with ``"cupy"`` composites or minigrad's ``"cuda"`` kernels on CuPy arrays.
 
-    Takes effect for the next op; a backward pass follows the choice its forward made.
+    A name sets its own device's choice and leaves the other's. Takes effect for the next op; a
+    backward pass follows the choice its forward made.
     """
-    global _backend
-    _backend = _check_backend(name, "set_backend")
+    _check_backend(name, "set_backend")
+    _backends[_device_of_backend(name)] = name
 
 
-def get_backend() -> str:
-    """The kernel backend in use: "numpy" or "numba"."""
-    return _backend
+def get_backend(device: str = "cpu") -> str:
+    """The kernel backend in use on ``device``: "numpy" or "numba" ("cpu"), "cupy" or "cuda"."""
+    return _backends[normalize_device(device)]
 
 
 def use_numba(*arrays: Any) -> bool:
     """True when the backend is "numba" and the arrays are NumPy arrays of one float dtype
     (float32 or float64), as the kernels take them. ``None`` entries (an absent bias) are skipped.
 
-    CuPy arrays are not ``np.ndarray``, so they always take the NumPy/CuPy composite path.
+    CuPy arrays are not ``np.ndarray``: :func:`use_cuda` decides for them.
     """
-    if _backend != "numba":
+    if _backends["cpu"] != "numba":
         return False
     present = [a for a in arrays if a is not None]
     if not all(isinstance(a, np.ndarray) for a in present):
@@ -233,3 +294,33 @@ def cpu_kernels() -> types.ModuleType:
 
         _kernels = kernels
     return _kernels
+
+
+def use_cuda(*arrays: Any) -> bool:
+    """True when the GPU backend is "cuda" and the arrays are CuPy arrays of one float dtype
+    (float32 or float64), as minigrad's CUDA kernels take them. ``None`` entries are skipped."""
+    if _backends["cuda"] != "cuda":
+        return False
+    present = [a for a in arrays if a is not None]
+    if not present or not all(device_of(a) == "cuda" for a in present):
+        return False
+    dtypes = {a.dtype for a in present}
+    return len(dtypes) == 1 and dtypes <= set(_KERNEL_DTYPES)
+
+
+def cuda_kernels() -> types.ModuleType:
+    """:mod:`minigrad.kernels.cuda` (numba.cuda with it), imported on first use, its outputs
+    allocated from CuPy's memory pool like every other array of the engine."""
+    global _cuda_kernels
+    if _cuda_kernels is None:
+        import minigrad.kernels.cuda as kernels
+
+        kernels.set_allocator(lambda shape, dtype: cupy().empty(shape, dtype=dtype))
+        _cuda_kernels = kernels
+    return _cuda_kernels
+
+
+def from_kernel(a: Any) -> Any:
+    """A CUDA kernel's output (a numba device array over CuPy's memory) as a CuPy array: a view,
+    no copy."""
+    return cupy().asarray(a)

@@ -295,13 +295,41 @@ def test_bert_loss_gradients_and_update_agree_across_backends(dtype, head, train
 def test_set_backend_and_get_backend():
     for name in ("numpy", "numba", "numpy"):
         minigrad.set_backend(name)
-        assert minigrad.get_backend() == name == backend.get_backend()
+        assert minigrad.get_backend() == name == backend.get_backend("cpu")
+
+
+def test_a_gpu_backend_sets_the_gpu_choice_and_leaves_the_cpu_one():
+    gpu_before = minigrad.get_backend("cuda")
+    try:
+        minigrad.set_backend("numba")
+        for name in ("cupy", "cuda", "cupy"):
+            minigrad.set_backend(name)
+            assert minigrad.get_backend("cuda") == name
+            assert minigrad.get_backend("cuda:0") == name
+            assert minigrad.get_backend() == "numba"
+        minigrad.set_backend("numpy")
+        assert minigrad.get_backend("cuda") == "cupy"
+    finally:
+        minigrad.set_backend(gpu_before)
+
+
+def test_use_cuda_refuses_numpy_arrays_and_needs_the_cuda_backend():
+    gpu_before = minigrad.get_backend("cuda")
+    try:
+        minigrad.set_backend("cuda")
+        assert not backend.use_cuda(np.ones(3, np.float32))  # NumPy arrays are use_numba's
+        assert not backend.use_cuda()
+        assert not backend.use_cuda(None)
+        minigrad.set_backend("cupy")
+        assert not backend.use_cuda(np.ones(3, np.float32))
+    finally:
+        minigrad.set_backend(gpu_before)
 
 
 def test_an_unknown_backend_is_refused_naming_the_choices():
     before = minigrad.get_backend()
     with pytest.raises(ValueError, match=r"unknown kernel backend 'torch'; expected one of "
-                                         r"'numpy', 'numba'"):
+                                         r"'numpy', 'numba', 'cupy', 'cuda'"):
         minigrad.set_backend("torch")
     assert minigrad.get_backend() == before
 
@@ -328,20 +356,22 @@ def python(code: str, **env: str) -> subprocess.CompletedProcess:
                           text=True, timeout=120)
 
 
-def test_the_environment_variable_sets_the_backend_and_the_default_is_numba():
-    code = "import minigrad; print(minigrad.get_backend())"
-    assert python(code, MINIGRAD_BACKEND="numpy").stdout.split() == ["numpy"]
-    assert python(code, MINIGRAD_BACKEND="numba").stdout.split() == ["numba"]
-    assert python(code).stdout.split() == ["numba"]
+def test_the_environment_variable_sets_the_backend_and_the_defaults_are_numba_and_cuda():
+    code = "import minigrad; print(minigrad.get_backend(), minigrad.get_backend('cuda'))"
+    assert python(code, MINIGRAD_BACKEND="numpy").stdout.split() == ["numpy", "cuda"]
+    assert python(code, MINIGRAD_BACKEND="numba").stdout.split() == ["numba", "cuda"]
+    assert python(code, MINIGRAD_BACKEND="cupy").stdout.split() == ["numba", "cupy"]
+    assert python(code, MINIGRAD_BACKEND="numpy,cupy").stdout.split() == ["numpy", "cupy"]
+    assert python(code).stdout.split() == ["numba", "cuda"]
     # with the JIT off the kernels are Python loops: the default falls back to numpy
-    assert python(code, NUMBA_DISABLE_JIT="1").stdout.split() == ["numpy"]
+    assert python(code, NUMBA_DISABLE_JIT="1").stdout.split() == ["numpy", "cuda"]
 
 
 def test_an_unknown_environment_value_fails_at_import_naming_the_variable():
-    result = python("import minigrad", MINIGRAD_BACKEND="cuda")
+    result = python("import minigrad", MINIGRAD_BACKEND="numba,torch")
     assert result.returncode != 0
-    assert ("MINIGRAD_BACKEND: unknown kernel backend 'cuda'; expected one of 'numpy', 'numba'"
-            in result.stderr)
+    assert ("MINIGRAD_BACKEND: unknown kernel backend 'torch'; expected one of 'numpy', "
+            "'numba', 'cupy', 'cuda'" in result.stderr)
 
 
 def test_import_minigrad_does_not_import_numba_until_a_kernel_runs():

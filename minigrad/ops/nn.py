@@ -4,8 +4,10 @@ attention, embedding, dropout.
 Each backward is the O(n) closed form, never a Jacobian. Where a fused Numba kernel exists
 (:mod:`minigrad.kernels.cpu`), the forward picks it or the NumPy composite in one place,
 ``if ctx.fused: ... else: ...`` with ``ctx.fused = backend.use_numba(...)``, and the backward
-follows the same choice. The composite is the reference: it is what the kernels are tested
-against, and what CuPy arrays and the ``"numpy"`` backend run.
+follows the same choice. On CuPy arrays ``ctx.cuda = backend.use_cuda(...)`` picks minigrad's
+CUDA kernels (:mod:`minigrad.kernels.cuda`: softmax, LayerNorm, attention) the same way. The
+composite is the reference: it is what the kernels are tested against, and what the ``"numpy"``
+and ``"cupy"`` backends run.
 """
 
 from __future__ import annotations
@@ -61,9 +63,13 @@ class Softmax(Function):
 
     @staticmethod
     def forward(ctx: Context, x: Any, dim: int) -> Any:
-        ctx.fused = backend.use_numba(x) and dim == x.ndim - 1
+        last = dim == x.ndim - 1
+        ctx.fused = backend.use_numba(x) and last
+        ctx.cuda = backend.use_cuda(x) and last and x.flags.c_contiguous
         if ctx.fused:  # one pass per row: max, exp, sum and scale in cache
             y = backend.cpu_kernels().softmax_forward(x)
+        elif ctx.cuda:  # one block per row, the row's max and sum by block reductions
+            y = backend.from_kernel(backend.cuda_kernels().softmax_forward(x))
         else:
             xp = backend.array_module(x)
             e = xp.exp(x - x.max(axis=dim, keepdims=True))
@@ -77,6 +83,9 @@ class Softmax(Function):
         (y,) = ctx.saved
         if ctx.fused:
             return backend.cpu_kernels().softmax_backward(y, g)
+        if ctx.cuda:
+            g = backend.cupy().ascontiguousarray(g)
+            return backend.from_kernel(backend.cuda_kernels().softmax_backward(y, g))
         return y * (g - (g * y).sum(axis=ctx.dim, keepdims=True))
 
 
@@ -186,9 +195,16 @@ class LayerNorm(Function):
 
     @staticmethod
     def forward(ctx: Context, x: Any, w: Any, b: Any, k: int, eps: float) -> Any:
-        ctx.fused = k == 1 and w is not None and b is not None and backend.use_numba(x, w, b)
+        affine = k == 1 and w is not None and b is not None
+        ctx.fused = affine and backend.use_numba(x, w, b)
+        ctx.cuda = affine and backend.use_cuda(x, w, b) and x.flags.c_contiguous
         if ctx.fused:  # one read of each row; saves the row statistics μ, r instead of x̂
             y, mean, rstd = backend.cpu_kernels().layernorm_forward(x, w, b, eps)
+            ctx.save_for_backward(x, w, mean, rstd)
+            return y
+        if ctx.cuda:  # one block per row; the same statistics saved
+            y, mean, rstd = map(backend.from_kernel,
+                                backend.cuda_kernels().layernorm_forward(x, w, b, eps))
             ctx.save_for_backward(x, w, mean, rstd)
             return y
         xp = backend.array_module(x)
@@ -210,6 +226,10 @@ class LayerNorm(Function):
     def backward(ctx: Context, g: Any) -> tuple:
         if ctx.fused:  # (dx, dw, db); autograd drops those no input needs
             return backend.cpu_kernels().layernorm_backward(g, *ctx.saved)
+        if ctx.cuda:
+            g = backend.cupy().ascontiguousarray(g)
+            return tuple(map(backend.from_kernel,
+                             backend.cuda_kernels().layernorm_backward(g, *ctx.saved)))
         xhat, rstd, w = ctx.saved
         axes = ctx.axes
         rows = tuple(range(g.ndim - len(axes)))
@@ -243,13 +263,30 @@ class ScaledDotProductAttention(Function):
                 dropout_p: float, scale: float) -> Any:
         ctx.scale, ctx.dropout_p = scale, dropout_p
         dropout_mask = _dropout_mask(dropout_keep, dropout_p, q.dtype)  # (B, A, L, S) or None
-        ctx.fused = backend.use_numba(q, k, v, dropout_mask) and q.shape == k.shape == v.shape
+        self_attention = q.shape == k.shape == v.shape
+        ctx.fused = backend.use_numba(q, k, v, dropout_mask) and self_attention
+        ctx.cuda = backend.use_cuda(q, k, v) and self_attention
+        ctx.flash = ctx.cuda and dropout_mask is None
+        keep = None if key_padding_mask is None else ~key_padding_mask  # (B, S)
         if ctx.fused:  # QKᵀ, scale, mask, softmax and ·V per (b, a) block
-            keep = None if key_padding_mask is None else ~key_padding_mask  # (B, S)
             out, probs = backend.cpu_kernels().attention_forward(q, k, v, keep, scale,
                                                                  dropout_mask)
             ctx.save_for_backward(q, k, v, probs, key_padding_mask, dropout_keep)
             return out
+        if ctx.cuda:  # the kernels read the keep-mask as bytes, 1 = attend
+            keep = None if keep is None else keep.view(backend.cupy().uint8)
+            q, k, v = (backend.cupy().ascontiguousarray(a) for a in (q, k, v))
+        if ctx.flash:  # online softmax over key tiles: no (B, A, L, S) array in memory
+            out, lse = map(backend.from_kernel,
+                           backend.cuda_kernels().attention_forward(q, k, v, keep, scale))
+            ctx.save_for_backward(q, k, v, out, lse, keep)
+            return out
+        if ctx.cuda:  # cuBLAS products around the fused scale + mask + softmax kernel
+            scores = q @ k.swapaxes(-1, -2)  # (B, A, L, S)
+            probs = backend.from_kernel(backend.cuda_kernels().softmax_forward(scores, scale,
+                                                                               keep))
+            ctx.save_for_backward(q, k, v, probs, keep, dropout_keep)
+            return (probs * dropout_mask) @ v  # (B, A, L, Dv)
         xp = backend.array_module(q)
         scores = (q @ k.swapaxes(-1, -2)) * q.dtype.type(scale)  # (B, A, L, S)
         if key_padding_mask is not None:
@@ -262,8 +299,19 @@ class ScaledDotProductAttention(Function):
 
     @staticmethod
     def backward(ctx: Context, g: Any) -> tuple:
+        if ctx.flash:
+            q, k, v, out, lse, keep = ctx.saved
+            g = backend.cupy().ascontiguousarray(g)
+            grads = backend.cuda_kernels().attention_backward(g, q, k, v, out, lse, keep,
+                                                              ctx.scale)
+            return tuple(map(backend.from_kernel, grads))
         q, k, v, probs, pad, dropout_keep = ctx.saved
         drop = _dropout_mask(dropout_keep, ctx.dropout_p, q.dtype)
+        if ctx.cuda:  # here ``pad`` holds the keep-mask bytes
+            gp = (g @ v.swapaxes(-1, -2)) * drop  # (B, A, L, S)
+            gs = backend.from_kernel(backend.cuda_kernels().softmax_backward(probs, gp,
+                                                                             ctx.scale, pad))
+            return gs @ k, gs.swapaxes(-1, -2) @ q, (probs * drop).swapaxes(-1, -2) @ g
         if ctx.fused:
             keep = None if pad is None else ~pad
             return backend.cpu_kernels().attention_backward(g, q, k, v, probs, keep, ctx.scale,

@@ -68,6 +68,11 @@ class Adam(Optimizer):
                                             weight_decay, t,
                                             decoupled=group["decoupled_weight_decay"])
             return
+        if (group["decoupled_weight_decay"] and backend.use_cuda(p.data, grad, m, v)
+                and all(a.flags.c_contiguous for a in (p.data, grad, m, v))):
+            backend.cuda_kernels().adamw_step(p.data, grad, m, v, lr, beta1, beta2, eps,
+                                              weight_decay, t)  # one kernel, in place
+            return
         if weight_decay != 0:
             if group["decoupled_weight_decay"]:
                 p.data *= 1 - lr * weight_decay
