@@ -121,7 +121,7 @@ class Tensor:
         return self.shape[0]
 
     def __repr__(self) -> str:
-        body = np.array2string(self.numpy() if self.device == "cpu" else self.data.get(),
+        body = np.array2string(backend.to_device(self.data, "cpu"),
                                separator=", ", prefix="tensor(")
         extras = []
         if self.dtype != float32 and self.dtype != int64:
@@ -196,10 +196,10 @@ class Tensor:
     def item(self) -> float | int | bool:
         if self.data.size != 1:
             raise ValueError(f"item() needs a single-element tensor, got shape {self.shape}")
-        return self.data.item()
+        return backend.to_device(self.data, "cpu").item()
 
     def tolist(self) -> Any:
-        return self.data.tolist()
+        return backend.to_device(self.data, "cpu").tolist()
 
     def to(self, target: Any) -> Tensor:
         """A copy on another device (``"cpu"``, ``"cuda"``) or in another dtype; differentiable."""

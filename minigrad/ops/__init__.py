@@ -422,10 +422,15 @@ def embedding(idx: Any, weight: Tensor) -> Tensor:
     if weight.ndim != 2:
         raise ValueError(f"embedding: weight must be (num_embeddings, dim), got {weight.shape}")
     v = weight.shape[0]
-    if ids.size and (int(ids.min()) < 0 or int(ids.max()) >= v):
-        bad = int(ids.min()) if int(ids.min()) < 0 else int(ids.max())
-        raise IndexError(f"embedding: id {bad} is out of range for a table of {v} rows "
-                         f"(weight shape {weight.shape}, ids shape {tuple(ids.shape)})")
+    if ids.size:
+        out_of_range = (ids < 0) | (ids >= v)
+
+        def error() -> IndexError:
+            bad = backend.to_device(ids[out_of_range], "cpu")[0]
+            return IndexError(f"embedding: id {bad} is out of range for a table of {v} rows "
+                              f"(weight shape {weight.shape}, ids shape {tuple(ids.shape)})")
+
+        backend.check(out_of_range.any(), error)
     return N.Embedding.apply(weight, idx=ids)
 
 
@@ -445,7 +450,7 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
 _REDUCTIONS = ("mean", "sum", "none")
 
 
-def _reduce(loss: Tensor, reduction: str, count: float | None = None) -> Tensor:
+def _reduce(loss: Tensor, reduction: str, count: Any = None) -> Tensor:
     if reduction == "none":
         return loss
     total = sum(loss)
@@ -528,5 +533,9 @@ def cross_entropy(input: Tensor, target: Any, ignore_index: int = -100,
                                    label_smoothing=label_smoothing)
     if reduction == "none":
         return reshape(per_row, t.shape)
-    count = builtins.max(int((t != ignore_index).sum()), 1)
+    if backend.device_of(t) == "cpu":
+        count = builtins.max(int((t != ignore_index).sum()), 1)
+    else:  # the count stays on the GPU: reading it would be a transfer per loss
+        xp = backend.array_module(t)
+        count = xp.maximum((t != ignore_index).sum(), 1).astype(input.dtype)
     return _reduce(per_row, reduction, count)

@@ -30,13 +30,16 @@ class CrossEntropy(Function):
         m, c = z.shape
         valid = target != ignore_index
         t = xp.where(valid, target, 0)
-        if bool(((t < 0) | (t >= c)).any()):
-            bad = backend.to_device(t[(t < 0) | (t >= c)], "cpu")
-            raise IndexError(
+        out_of_range = (t < 0) | (t >= c)
+
+        def error() -> IndexError:
+            bad = backend.to_device(t[out_of_range], "cpu")
+            return IndexError(
                 f"cross_entropy: target {int(bad[0])} is out of range for {c} classes "
                 f"(logits of shape {z.shape}, targets must be in [0, {c - 1}] or "
-                f"ignore_index={ignore_index})"
-            )
+                f"ignore_index={ignore_index})")
+
+        backend.check(out_of_range.any(), error)
         ctx.label_smoothing, ctx.ignore_index = label_smoothing, ignore_index
         ctx.fused = backend.use_numba(z)
         if ctx.fused:  # one read of each row; keeps its max and log-sum, not (M, C) log-probs
