@@ -30,9 +30,10 @@ GPU's L2 cache:
 **BERT step.** One training step (forward, cross-entropy, backward, AdamW) of a bert-base
 sequence classifier (L=12, H=768, A=12, 2 labels, dropout 0.1) on batch 32 × 128 tokens, with
 random ids and padding: minigrad and PyTorch (Hugging Face ``transformers``) on the CPU, then
-on the GPU. Wall-clock time, synchronised, median over steps after warm-up. minigrad's GPU path
-runs whatever the ops dispatch to on CuPy arrays at the time of the run; a path that cannot run
-is reported as "not available" with the reason.
+on the GPU. Wall-clock time, synchronised, median over steps after warm-up. minigrad runs on
+the GPU twice: with the ``"cupy"`` backend (CuPy composites) and with the ``"cuda"`` backend (its
+own softmax, LayerNorm, attention and AdamW kernels; attention with dropout takes cuBLAS products
+around the softmax kernel). A path that cannot run is reported as "not available" with the reason.
 
 Writes ``benchmarks/results/gpu_<device>_<date>.json``, ``.md`` (the tables) and ``.png``.
 """
@@ -500,6 +501,7 @@ class StepResult:
     ms: float | None = None
     steps: int = 0
     note: str = ""
+    backend: str = ""  # minigrad's kernel backend on that device
 
 
 def bert_batch() -> dict[str, np.ndarray]:
@@ -526,12 +528,14 @@ def time_steps(step: Callable[[], None], sync: Callable[[], None], warmup: int,
     return statistics.median(times)
 
 
-def minigrad_step(device: str, steps: int, warmup: int) -> StepResult:
-    result = StepResult("minigrad", device, steps=steps)
+def minigrad_step(device: str, steps: int, warmup: int, kernel_backend: str) -> StepResult:
+    result = StepResult("minigrad", device, steps=steps, backend=kernel_backend)
     try:
         import minigrad
         from minigrad.models.bert import BertConfig, BertForSequenceClassification
         from minigrad.optim import AdamW
+
+        minigrad.set_backend(kernel_backend)
 
         minigrad.manual_seed(0)
         model = BertForSequenceClassification(BertConfig(num_labels=2)).to(device)
@@ -609,7 +613,8 @@ def markdown(report: dict[str, Any]) -> str:
               "| framework | device | ms per step | steps | note |", "|---|---|---:|---:|---|"]
     for s in report["bert_step"]:
         ms = f"{s['ms']:.1f}" if s["ms"] is not None else "not available"
-        lines.append(f"| {s['framework']} | {s['device']} | {ms} | {s['steps']} | {s['note']} |")
+        framework = s["framework"] + (f" ({s['backend']} backend)" if s.get("backend") else "")
+        lines.append(f"| {framework} | {s['device']} | {ms} | {s['steps']} | {s['note']} |")
     return "\n".join(lines) + "\n"
 
 
@@ -639,7 +644,8 @@ def chart(report: dict[str, Any], path: Path) -> None:
     left.legend(fontsize=8)
     left.set_title(f"kernels on {report['device']['name']}")
     steps = [s for s in report["bert_step"] if s["ms"] is not None]
-    right.bar([f"{s['framework']}\n{s['device']}" for s in steps], [s["ms"] for s in steps],
+    right.bar([f"{s['framework']}\n{s['device']} {s.get('backend', '')}" for s in steps],
+              [s["ms"] for s in steps],
               color=["tab:blue" if s["device"] == "cpu" else "tab:green" for s in steps])
     right.set_yscale("log")
     right.set_ylabel("ms per training step")
@@ -724,14 +730,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         warmup = 1 if args.quick else 3
         runs: list[StepResult] = []
         if args.cpu_steps > 0:
-            runs.append(minigrad_step("cpu", args.cpu_steps, 1))
+            runs.append(minigrad_step("cpu", args.cpu_steps, 1, "numba"))
             if torch is not None:
                 runs.append(torch_step(torch, "cpu", args.cpu_steps, 1))
-        runs.append(minigrad_step("cuda", args.gpu_steps, warmup))
+        for kernel_backend in ("cupy", "cuda"):  # CuPy composites, then minigrad's kernels
+            runs.append(minigrad_step("cuda", args.gpu_steps, warmup, kernel_backend))
         if torch is not None:
             runs.append(torch_step(torch, "cuda", args.gpu_steps, warmup))
         for r in runs:
-            print(f"bert-base step {r.framework:8} {r.device:4} "
+            print(f"bert-base step {r.framework:8} {r.device:4} {r.backend:5} "
                   + (f"{r.ms:10.1f} ms" if r.ms is not None else r.note), flush=True)
         report["bert_step"] = [asdict(r) for r in runs]
     for path in write_reports(report, args.out):

@@ -1,6 +1,8 @@
 """The GPU suite, ``pytest -m gpu``: the CUDA kernels at real sizes on a real GPU, the whole op
-battery on CuPy (gradcheck in float64, and forward and gradients against PyTorch CUDA), and a
-quick run of ``benchmarks/gpu.py``.
+battery on CuPy under both GPU backends (gradcheck in float64, and forward and gradients against
+PyTorch CUDA), the engine's training step on the GPU (the same numbers under both backends and
+on the CPU, every parameter and optimizer state on the device, and no host-device copy but the
+batch and the loss, counted by the CUDA profiler), and a quick run of ``benchmarks/gpu.py``.
 
 Deselected by default (pyproject's addopts). Run it in a process of its own, on a machine with
 an NVIDIA GPU, CuPy, numba-cuda and a CUDA build of PyTorch::
@@ -318,10 +320,19 @@ def on_device(params: dict[str, Any], convert: Any) -> dict[str, Any]:
     return {k: move(v) for k, v in params.items()}
 
 
+@pytest.fixture(params=["cupy", "cuda"])
+def gpu_backend(request, engine_on_gpu) -> Iterator[str]:
+    """Each GPU kernel backend in turn: CuPy composites, then minigrad's own CUDA kernels."""
+    before = engine_on_gpu.get_backend("cuda")
+    engine_on_gpu.set_backend(request.param)
+    yield request.param
+    engine_on_gpu.set_backend(before)
+
+
 @pytest.mark.gpu
 @pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize("case", BATTERY, ids=[case.name for case in BATTERY])
-def test_battery_gradcheck_on_cupy(engine_on_gpu, gpu, case, seed):
+def test_battery_gradcheck_on_cupy(engine_on_gpu, gpu, gpu_backend, case, seed):
     """Every op's float64 gradient on CuPy arrays against central differences."""
     rng = np.random.default_rng(seed)
     arrays, params = case.build(rng, case_shape(case, case.example_shape))
@@ -339,7 +350,7 @@ def test_battery_gradcheck_on_cupy(engine_on_gpu, gpu, case, seed):
 @pytest.mark.gpu
 @pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize("case", BATTERY, ids=[case.name for case in BATTERY])
-def test_battery_matches_pytorch_cuda(engine_on_gpu, gpu, case, seed):
+def test_battery_matches_pytorch_cuda(engine_on_gpu, gpu, gpu_backend, case, seed):
     """Every op's forward and gradients on CuPy against PyTorch CUDA, in float64."""
     if not torch.cuda.is_available():
         pytest.skip(f"PyTorch {torch.__version__} has no CUDA here")
@@ -364,6 +375,154 @@ def test_battery_matches_pytorch_cuda(engine_on_gpu, gpu, case, seed):
         ref_grad = ref.grad.cpu().numpy() if ref.grad is not None else np.zeros(mine.shape)
         np.testing.assert_allclose(mine_grad, ref_grad, rtol=1e-5, atol=1e-12,
                                    err_msg=f"gradient of input {i}")
+
+
+# --- the engine's training step on the GPU ---------------------------------------------------
+def tiny_bert(mg: Any, dtype: Any, dropout: float) -> Any:
+    from minigrad.models import BertConfig, BertForSequenceClassification
+
+    config = BertConfig(vocab_size=97, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+                        intermediate_size=128, max_position_embeddings=32, num_labels=3,
+                        hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout)
+    mg.manual_seed(0)
+    model = BertForSequenceClassification(config)
+    return model.to(dtype) if dtype == mg.float64 else model
+
+
+def a_batch(seed: int = 0) -> dict[str, np.ndarray]:
+    """Four sequences of 24 ids, three padded at the end, and their labels: NumPy, on the host."""
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(1, 97, size=(4, 24))
+    mask = np.ones_like(ids)
+    for row, length in enumerate((24, 17, 9, 1)):
+        ids[row, length:], mask[row, length:] = 0, 0
+    return {"input_ids": ids, "attention_mask": mask, "labels": rng.integers(0, 3, size=4)}
+
+
+def train_steps(mg: Any, model: Any, steps: int, device: str) -> tuple[list[float], dict, Any]:
+    """``steps`` AdamW steps on the same batch; (losses, gradients of the last step, optimizer)."""
+    from minigrad import optim
+
+    model.to(device).train()
+    optimizer = optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01)
+    losses = []
+    for _ in range(steps):
+        mg.manual_seed(1)  # the same dropout masks on every device and backend
+        optimizer.zero_grad()
+        loss = model(**a_batch()).loss
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    grads = {name: host(p.grad) for name, p in model.named_parameters()}
+    return losses, grads, optimizer
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dropout", [0.0, 0.1], ids=["no-dropout", "dropout"])
+def test_training_steps_agree_on_both_gpu_backends_and_with_the_cpu(engine_on_gpu, gpu, dropout):
+    """Three float64 AdamW steps of a small BERT classifier with padding: the "cuda" backend
+    (flash attention without dropout; the softmax kernel with it; LayerNorm and AdamW kernels)
+    and the "cupy" composites give the same losses and gradients; without dropout, so does the
+    CPU (the GPU's dropout masks come from CuPy's generator, the CPU's from NumPy's)."""
+    mg = engine_on_gpu
+    before = mg.get_backend("cuda")
+    runs = {}
+    try:
+        for name in ("cupy", "cuda"):
+            mg.set_backend(name)
+            runs[name] = train_steps(mg, tiny_bert(mg, mg.float64, dropout), 3, "cuda")
+    finally:
+        mg.set_backend(before)
+    compared = [("cupy", runs["cupy"])]
+    if dropout == 0.0:
+        compared.append(("cpu", train_steps(mg, tiny_bert(mg, mg.float64, dropout), 3, "cpu")))
+    losses, grads, _ = runs["cuda"]
+    assert losses[-1] < losses[0]
+    for other, (their_losses, their_grads, _) in compared:
+        np.testing.assert_allclose(losses, their_losses, rtol=1e-7, err_msg=other)
+        for name, g in grads.items():
+            np.testing.assert_allclose(g, their_grads[name], rtol=1e-5, atol=1e-9,
+                                       err_msg=f"{name}: cuda backend against {other}")
+
+
+@pytest.mark.gpu
+def test_the_model_and_the_optimizer_state_live_on_the_gpu(engine_on_gpu, gpu):
+    mg = engine_on_gpu
+    model = tiny_bert(mg, mg.float32, 0.1)
+    _, _, optimizer = train_steps(mg, model, 1, "cuda")
+    for name, p in model.named_parameters():
+        assert p.device == "cuda" and isinstance(p.data, gpu.cp.ndarray), name
+        assert isinstance(p.grad, gpu.cp.ndarray), name
+    states = [s for s in optimizer.state.values() if s]
+    assert len(states) == len(list(model.parameters()))
+    for state in states:
+        assert isinstance(state["exp_avg"], gpu.cp.ndarray)
+        assert isinstance(state["exp_avg_sq"], gpu.cp.ndarray)
+
+
+def copies_in_one_step(mg: Any, model: Any, optimizer: Any) -> tuple[list[str], list[str]]:
+    """(host-device copies, kernels) that the CUDA profiler (CUPTI, through PyTorch's profiler:
+    it records every CUDA activity of the process, CuPy's and numba's too) sees in one step."""
+    from torch.profiler import ProfilerActivity, profile
+
+    torch.cuda.init()
+    gpu_sync = __import__("cupy").cuda.Device().synchronize
+    gpu_sync()
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        optimizer.zero_grad()
+        loss = model(**a_batch()).loss
+        loss.backward()
+        optimizer.step()
+        loss.item()
+        gpu_sync()
+    names = [e.name for e in prof.events()]
+    copies = [n for n in names if n.startswith("Memcpy") and ("HtoD" in n or "DtoH" in n)]
+    kernels = [n for n in names if not n.startswith(("Memcpy", "Memset"))]
+    return copies, kernels
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("name", ["cuda", "cupy"])
+def test_a_training_step_copies_only_the_batch_in_and_the_loss_out(engine_on_gpu, gpu, name):
+    """Inputs, mask and labels in (three host-to-device copies), the loss out (one copy back):
+    parameters, gradients, optimizer state and every intermediate stay on the GPU, and the
+    input checks (ids and labels in range) read no flag back until that last copy."""
+    from minigrad import optim
+
+    mg = engine_on_gpu
+    before = mg.get_backend("cuda")
+    mg.set_backend(name)
+    try:
+        model = tiny_bert(mg, mg.float32, 0.1).to("cuda").train()
+        optimizer = optim.AdamW(model.parameters(), lr=1e-3)
+        for _ in range(2):  # warm-up: kernels compiled, cached masks and optimizer state made
+            optimizer.zero_grad()
+            model(**a_batch()).loss.backward()
+            optimizer.step()
+        copies, kernels = copies_in_one_step(mg, model, optimizer)
+    finally:
+        mg.set_backend(before)
+    assert len(kernels) > 50, f"the profiler saw too few kernels to trust its count: {kernels}"
+    host_to_device = [c for c in copies if "HtoD" in c]
+    device_to_host = [c for c in copies if "DtoH" in c]
+    assert (len(host_to_device), len(device_to_host)) == (3, 1), copies
+
+
+@pytest.mark.gpu
+def test_a_bad_id_on_the_gpu_fails_at_the_next_copy_to_the_host(engine_on_gpu, gpu):
+    mg = engine_on_gpu
+    model = tiny_bert(mg, mg.float32, 0.0).to("cuda")
+    batch = a_batch()
+    batch["input_ids"][1, 3] = 97  # one past the vocabulary
+    loss = model(**batch).loss
+    with pytest.raises(IndexError, match=r"embedding: id 97 is out of range for a table of 97"):
+        loss.item()
+    batch = a_batch()
+    batch["labels"][2] = 3
+    loss = model(**batch).loss
+    with pytest.raises(IndexError, match=r"cross_entropy: target 3 is out of range for 3"):
+        loss.item()
+    assert math.isfinite(model(**a_batch()).loss.item())  # nothing left pending
 
 
 # --- the benchmark, quickly -----------------------------------------------------------------
