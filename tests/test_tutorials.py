@@ -18,6 +18,7 @@ TUTORIALS = Path(__file__).resolve().parent.parent / "tutorials"
 SCRIPTS = sorted(TUTORIALS.glob("[0-9][0-9]_*.py"))
 FIGURES = {"01_derivations.py": ["01_sigmoid_worked_example.png"],
            "05_attention_and_bert.py": ["05_attention_maps.png"],
+           "06_mlm_pretraining.py": ["06_masking.png", "06_mlm_loss_curve.png"],
            "08_kernels.py": ["08_sgemm_tiles.png", "08_online_softmax.png"],
            "09_benchmarks.py": ["09_roofline.png"]}
 
