@@ -252,9 +252,9 @@ print(f"{len(model.encoder.layer)} layers; walking them one by one gives BertMod
 # %% [markdown]
 # `BertModel` returns hidden states, not attention weights: the fused attention op does not
 # hand back the (B, A, S, S) matrix of weights. We recompute it from each layer's input with
-# that layer's own query and key projections, and then prove that these are the weights the layer used: feeding them
-# through the rest of the layer (values, merge, output projection, residual, LayerNorm,
-# feed-forward) must give the layer's output back.
+# that layer's own query and key projections, and then prove that these are the weights the
+# layer used: feeding them through the rest of the layer (values, merge, output projection,
+# residual, LayerNorm, feed-forward) must give the layer's output back.
 
 # %%
 def attention_probs(block, hidden):
