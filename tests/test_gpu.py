@@ -248,8 +248,12 @@ def test_layernorm_on_the_gpu(gpu, refs, naive, shape):
     for got, want in zip((y, mean, rstd), expected[:3], strict=False):
         np.testing.assert_allclose(host(got), want, rtol=1e-4, atol=1e-5)
     grads = backward(cp.asarray(dy), cp.asarray(x), cp.asarray(w), mean, rstd)
+    # With H = 1 the exact dx is 0, and the GPU's fused multiply-adds leave rounding of size
+    # r·|dy·w|·ulp there: the error is measured against that scale when it is the larger.
+    noise = float(expected[2].max() * np.abs(dy).max() * np.abs(w).max())
     for got, want in zip(grads, expected[3:], strict=True):
-        assert relative_error(host(got), want) < 1e-5
+        error = np.abs(host(got) - want).max()
+        assert error <= 1e-5 * max(float(np.abs(want).max()), noise)
 
 
 @pytest.mark.gpu
@@ -309,7 +313,7 @@ def engine_on_gpu(gpu) -> Any:
 def on_device(params: dict[str, Any], convert: Any) -> dict[str, Any]:
     """The case's constant parameters with every NumPy array (masks, indices, targets) moved."""
     def move(x: Any) -> Any:
-        if isinstance(x, np.ndarray):
+        if isinstance(x, np.ndarray | np.generic):
             return convert(x)
         if isinstance(x, tuple):
             return tuple(move(i) for i in x)
@@ -460,30 +464,48 @@ def test_the_model_and_the_optimizer_state_live_on_the_gpu(engine_on_gpu, gpu):
         assert isinstance(state["exp_avg_sq"], gpu.cp.ndarray)
 
 
-def copies_in_one_step(mg: Any, model: Any, optimizer: Any) -> tuple[list[str], list[str]]:
+def copies_in_one_step(mg: Any, model: Any, optimizer: Any, monkeypatch: Any
+                       ) -> tuple[list[str], list[str], list[str]]:
     """(host-device copies, kernels) that the CUDA profiler (CUPTI, through PyTorch's profiler:
-    it records every CUDA activity of the process, CuPy's and numba's too) sees in one step."""
+    it records every CUDA activity of the process, CuPy's and numba's too) sees in one step,
+    and where CuPy was handed host data in that step (the call stacks, to name a culprit)."""
+    import traceback
+
+    import cupy as cp
     from torch.profiler import ProfilerActivity, profile
 
+    from_host: list[str] = []
+
+    def watched(convert: Any) -> Any:
+        def wrapper(a: Any, *args: Any, **kwargs: Any) -> Any:
+            if not hasattr(a, "__cuda_array_interface__"):  # CuPy's, numba's: no copy
+                from_host.append(f"{type(a).__name__}: " + "".join(
+                    traceback.format_stack(limit=5)[:-1]))
+            return convert(a, *args, **kwargs)
+        return wrapper
+
     torch.cuda.init()
-    gpu_sync = __import__("cupy").cuda.Device().synchronize
-    gpu_sync()
-    with profile(activities=[ProfilerActivity.CUDA]) as prof:
-        optimizer.zero_grad()
-        loss = model(**a_batch()).loss
-        loss.backward()
-        optimizer.step()
-        loss.item()
-        gpu_sync()
+    cp.cuda.Device().synchronize()
+    with monkeypatch.context() as patch:
+        for name in ("asarray", "array", "ascontiguousarray"):
+            patch.setattr(cp, name, watched(getattr(cp, name)))
+        with profile(activities=[ProfilerActivity.CUDA]) as prof:
+            optimizer.zero_grad()
+            loss = model(**a_batch()).loss
+            loss.backward()
+            optimizer.step()
+            loss.item()
+            cp.cuda.Device().synchronize()
     names = [e.name for e in prof.events()]
     copies = [n for n in names if n.startswith("Memcpy") and ("HtoD" in n or "DtoH" in n)]
     kernels = [n for n in names if not n.startswith(("Memcpy", "Memset"))]
-    return copies, kernels
+    return copies, kernels, from_host
 
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("name", ["cuda", "cupy"])
-def test_a_training_step_copies_only_the_batch_in_and_the_loss_out(engine_on_gpu, gpu, name):
+def test_a_training_step_copies_only_the_batch_in_and_the_loss_out(engine_on_gpu, gpu, name,
+                                                                   monkeypatch):
     """Inputs, mask and labels in (three host-to-device copies), the loss out (one copy back):
     parameters, gradients, optimizer state and every intermediate stay on the GPU, and the
     input checks (ids and labels in range) read no flag back until that last copy."""
@@ -499,13 +521,13 @@ def test_a_training_step_copies_only_the_batch_in_and_the_loss_out(engine_on_gpu
             optimizer.zero_grad()
             model(**a_batch()).loss.backward()
             optimizer.step()
-        copies, kernels = copies_in_one_step(mg, model, optimizer)
+        copies, kernels, from_host = copies_in_one_step(mg, model, optimizer, monkeypatch)
     finally:
         mg.set_backend(before)
     assert len(kernels) > 50, f"the profiler saw too few kernels to trust its count: {kernels}"
     host_to_device = [c for c in copies if "HtoD" in c]
     device_to_host = [c for c in copies if "DtoH" in c]
-    assert (len(host_to_device), len(device_to_host)) == (3, 1), copies
+    assert (len(host_to_device), len(device_to_host)) == (3, 1), (copies, from_host)
 
 
 @pytest.mark.gpu

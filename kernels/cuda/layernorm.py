@@ -42,6 +42,9 @@ from .common import (
 NAIVE_THREADS = 128  # rows (or columns) per block for the one-thread-per-row kernels
 COLUMN_THREADS = 256  # columns per block for the dw/db column sums
 BACKWARD_BLOCKS = 256  # blocks of the fused backward: each sums dw, db over R/256 rows
+ROW_THREADS = 256  # at most, per row block: a BERT row (H = 768) is 3 elements a thread, and the
+# backward kernel's registers would not fit 1024 threads a block (CUDA_ERROR_LAUNCH_OUT_OF_
+# RESOURCES on an H100)
 
 
 @functools.cache
@@ -86,7 +89,7 @@ def _forward(dtype: np.dtype) -> Any:
     @cuda.jit
     def layernorm_forward_kernel(x: Any, w: Any, b: Any, eps: Any, y: Any, mean: Any,
                                  rstd: Any) -> None:
-        """Grid R blocks × T threads (T = row_threads(H) ≤ 1024), one row a block.
+        """Grid R blocks × T threads (T = row_threads(H) ≤ ROW_THREADS), one row a block.
 
         Two block sums give μ = Σx/H, then σ² = Σ(x - μ)²/H (two passes: stabler than
         ⟨x²⟩ - μ², and the second pass reads the row from L1); a third pass writes y.
@@ -259,7 +262,7 @@ def _forward_launch(naive: bool, x: Any, w: Any, b: Any, eps: float) -> tuple[An
     if naive:
         _forward_naive(dtype)[cdiv(R, NAIVE_THREADS), NAIVE_THREADS](*args)
     else:
-        _forward(dtype)[R, row_threads(H)](*args)
+        _forward(dtype)[R, min(row_threads(H), ROW_THREADS)](*args)
     host, rows = is_host(x), tuple(x.shape)[:-1]
     return (to_host(y.reshape(tuple(x.shape)), host), to_host(mean.reshape(rows), host),
             to_host(rstd.reshape(rows), host))
@@ -287,7 +290,8 @@ def _backward_launch(naive: bool, dy: Any, x: Any, w: Any, mean: Any, rstd: Any
     else:
         P = min(R, BACKWARD_BLOCKS)  # noqa: N806
         dw_part, db_part = empty((P, H), dtype), empty((P, H), dtype)
-        _backward(dtype)[P, row_threads(H)](dy2, x2, w_d, mean_d, rstd_d, dx, dw_part, db_part)
+        _backward(dtype)[P, min(row_threads(H), ROW_THREADS)](dy2, x2, w_d, mean_d, rstd_d, dx,
+                                                              dw_part, db_part)
         column_sum = _column_sum(dtype)
         column_sum[cdiv(H, COLUMN_THREADS), COLUMN_THREADS](dw_part, dw)
         column_sum[cdiv(H, COLUMN_THREADS), COLUMN_THREADS](db_part, db)
