@@ -46,9 +46,12 @@ def _tensor(x: Any) -> Tensor:
 
 
 def _array_on(x: Any, ref: Tensor) -> Any:
-    """A constant argument (mask, index, target) as an array on ``ref``'s device."""
+    """A constant argument (mask, index, target) as an array on ``ref``'s device. A host scalar
+    (a NumPy scalar or 0-d array) goes to the GPU beside a GPU tensor, as torch takes a 0-d CPU
+    tensor there; any other array must already be on ``ref``'s device."""
     data = x.data if _is_tensor(x) else x
-    if backend.device_of(data) != ref.device and hasattr(data, "shape"):
+    host_scalar = backend.device_of(data) == "cpu" and getattr(data, "shape", None) == ()
+    if backend.device_of(data) != ref.device and hasattr(data, "shape") and not host_scalar:
         raise backend.DeviceError(
             f"expected a {ref.device} array beside a {ref.device} tensor of shape {ref.shape}, "
             f"got a {backend.device_of(data)} array of shape {tuple(data.shape)}"

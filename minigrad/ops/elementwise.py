@@ -308,7 +308,7 @@ class MaskedFill(Function):
             )
         ctx.save_for_backward(mask)
         xp = backend.array_module(x)
-        return xp.where(mask, xp.asarray(value, dtype=x.dtype), x)
+        return xp.where(mask, x.dtype.type(value), x)  # a scalar: no copy to a GPU
 
     @staticmethod
     def backward(ctx: Context, g: Any) -> Any:
