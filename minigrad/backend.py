@@ -12,7 +12,8 @@ The kernel backend decides how an op computes, one choice per device. On NumPy a
 
 On CuPy arrays:
 
-* ``"cupy"``: every op is the same composite on CuPy (matmuls on cuBLAS);
+* ``"cupy"``: every op is the same composite on CuPy (matmuls on cuBLAS), and the AdamW update
+  one CuPy elementwise kernel (:func:`cupy_adamw_step`);
 * ``"cuda"``: softmax, LayerNorm, attention and the AdamW update call minigrad's own CUDA
   kernels (:mod:`minigrad.kernels.cuda`, numba.cuda, on the CuPy arrays in place); the rest
   stays on CuPy.
@@ -21,11 +22,13 @@ Choose with :func:`set_backend` (``set_backend("numba")`` sets the CPU's, ``set_
 the GPU's) or the ``MINIGRAD_BACKEND`` environment variable (``numpy``, ``cuda``, or one of each
 with a comma: ``numpy,cupy``). The defaults are ``"numba"``, the faster CPU path on a BERT
 training step (``benchmarks/bert_step.py``), unless Numba is missing or ``NUMBA_DISABLE_JIT=1``
-turns its kernels into slow Python loops; and ``"cuda"``, the faster GPU path
-(``benchmarks/gpu.py``). Each op asks :func:`use_numba` or :func:`use_cuda` about its arrays in
-one place; integer arrays and other float dtypes always take the composite path. The kernels are
-imported on first use only (:func:`cpu_kernels`, :func:`cuda_kernels`), so ``import minigrad``
-waits for neither Numba nor numba.cuda.
+turns its kernels into slow Python loops; and ``"cupy"``, the faster GPU path on a bert-base
+training step (``benchmarks/gpu.py``: minigrad's CUDA kernels are faster one by one, but each
+numba.cuda launch costs more host time than the CuPy operations it replaces, and a GPU step of
+this engine is bound by the host's launches). Each op asks :func:`use_numba` or
+:func:`use_cuda` about its arrays in one place; integer arrays and other float dtypes always
+take the composite path. The kernels are imported on first use only (:func:`cpu_kernels`,
+:func:`cuda_kernels`), so ``import minigrad`` waits for neither Numba nor numba.cuda.
 """
 
 from __future__ import annotations
@@ -119,7 +122,8 @@ def to_device(a: Array, device: str) -> Array:
 
 
 # --- input checks that read device data ---------------------------------------------------------
-_pending_checks: list[tuple[Array, Callable[[], Exception]]] = []
+_pending_checks: list[Callable[[], Exception]] = []  # the errors of the checks not yet read
+_check_flags: Array | None = None  # (capacity,) bool on the GPU: slot i is check i's flag
 
 
 def check(failed: Array, error: Callable[[], Exception]) -> None:
@@ -133,27 +137,41 @@ def check(failed: Array, error: Callable[[], Exception]) -> None:
     reaches the host as a result: it fails at the next synchronisation, as PyTorch's device-side
     asserts do.
     """
+    global _check_flags
     if device_of(failed) == "cpu":
         if bool(failed):
             raise error()
-    else:
-        _pending_checks.append((failed, error))
+        return
+    n = len(_pending_checks)
+    if _check_flags is None or n == _check_flags.size:  # grow on the device, by doubling
+        grown = cupy().zeros(max(16, 2 * n), dtype=bool)
+        if n:
+            grown[:n] = _check_flags[:n]
+        _check_flags = grown
+    _check_flags[n] = failed  # a copy on the device: no transfer
+    _pending_checks.append(error)
 
 
 def _to_host_checked(a: Array) -> np.ndarray:
-    """``a.get()``, with the pending checks' flags in the same copy: one transfer."""
+    """``a.get()``, with the pending checks' flags in the same copy: one transfer.
+
+    The flags and the data's bytes are put side by side in one device buffer by two copies on
+    the device (``cupy.concatenate`` of many arrays would copy a table of pointers to the GPU)."""
     if not _pending_checks:
         return a.get()
     cp = cupy()
-    checks = list(_pending_checks)
+    errors = list(_pending_checks)
     _pending_checks.clear()
-    flags = cp.stack([cp.asarray(f, dtype=cp.bool_).reshape(()) for f, _ in checks])  # (n,)
+    n = len(errors)
     data = cp.ascontiguousarray(a)
-    blob = cp.concatenate([flags.view(cp.uint8), data.reshape(-1).view(cp.uint8)]).get()
-    for failed, (_, error) in zip(blob[:len(checks)], checks, strict=True):
+    blob = cp.empty(n + data.nbytes, dtype=cp.uint8)
+    blob[:n] = _check_flags[:n].view(cp.uint8)
+    blob[n:] = data.reshape(-1).view(cp.uint8)
+    host = blob.get()
+    for failed, error in zip(host[:n], errors, strict=True):
         if failed:
             raise error()
-    return blob[len(checks):].view(data.dtype).reshape(a.shape)  # (a view of the bytes copied)
+    return host[n:].view(data.dtype).reshape(a.shape)  # (a view of the bytes copied)
 
 
 def erf(x: Array) -> Array:
@@ -241,10 +259,10 @@ def _device_of_backend(name: str) -> str:
 
 def _default_backends() -> dict[str, str]:
     """{"cpu": ..., "cuda": ...}: ``MINIGRAD_BACKEND``'s choices where it makes them, else
-    "numba" where its kernels can run compiled (else "numpy") and "cuda"."""
+    "numba" where its kernels can run compiled (else "numpy") and "cupy"."""
     jit_disabled = os.environ.get("NUMBA_DISABLE_JIT", "0") not in ("", "0")
     numba_ok = not jit_disabled and importlib.util.find_spec("numba") is not None
-    chosen = {"cpu": "numba" if numba_ok else "numpy", "cuda": "cuda"}
+    chosen = {"cpu": "numba" if numba_ok else "numpy", "cuda": "cupy"}
     where = "the environment variable MINIGRAD_BACKEND"
     for name in filter(None, os.environ.get("MINIGRAD_BACKEND", "").split(",")):
         name = _check_backend(name.strip(), where)
@@ -318,6 +336,33 @@ def cuda_kernels() -> types.ModuleType:
         kernels.set_allocator(lambda shape, dtype: cupy().empty(shape, dtype=dtype))
         _cuda_kernels = kernels
     return _cuda_kernels
+
+
+_cupy_adamw: Any = None
+
+
+def cupy_adamw_step(p: Array, g: Array, m: Array, v: Array, lr: float, beta1: float,
+                    beta2: float, eps: float, weight_decay: float, step: int) -> None:
+    """One AdamW update of the CuPy arrays p, m, v in place, as one CuPy elementwise kernel.
+
+    The math of :class:`minigrad.optim.AdamW`, in its order: p·(1 - lr·λ), then the moments,
+    then the bias-corrected step. Written as array expressions it is about ten kernel launches
+    per parameter; a bert-base step has 200 parameters, and on a GPU those 2,000 launches cost
+    more host time than the update costs the GPU. This is the ``"cupy"`` backend's form of the
+    update: CuPy generates and compiles the one kernel from the expression below.
+    """
+    global _cupy_adamw
+    cp = cupy()
+    if _cupy_adamw is None:
+        _cupy_adamw = cp.ElementwiseKernel(
+            "T g, T decay, T beta1, T beta2, T eps, T step_size, T sqrt_bc2", "T p, T m, T v",
+            """m = beta1 * m + (1 - beta1) * g;
+               v = beta2 * v + (1 - beta2) * g * g;
+               p = p * decay - step_size * m / (sqrt(v) / sqrt_bc2 + eps);""",
+            "minigrad_adamw")
+    t = p.dtype.type
+    _cupy_adamw(g, t(1 - lr * weight_decay), t(beta1), t(beta2), t(eps),
+                t(lr / (1 - beta1**step)), t((1 - beta2**step) ** 0.5), p, m, v)
 
 
 def from_kernel(a: Any) -> Any:

@@ -356,15 +356,15 @@ def python(code: str, **env: str) -> subprocess.CompletedProcess:
                           text=True, timeout=120)
 
 
-def test_the_environment_variable_sets_the_backend_and_the_defaults_are_numba_and_cuda():
+def test_the_environment_variable_sets_the_backend_and_the_defaults_are_numba_and_cupy():
     code = "import minigrad; print(minigrad.get_backend(), minigrad.get_backend('cuda'))"
-    assert python(code, MINIGRAD_BACKEND="numpy").stdout.split() == ["numpy", "cuda"]
-    assert python(code, MINIGRAD_BACKEND="numba").stdout.split() == ["numba", "cuda"]
-    assert python(code, MINIGRAD_BACKEND="cupy").stdout.split() == ["numba", "cupy"]
-    assert python(code, MINIGRAD_BACKEND="numpy,cupy").stdout.split() == ["numpy", "cupy"]
-    assert python(code).stdout.split() == ["numba", "cuda"]
+    assert python(code, MINIGRAD_BACKEND="numpy").stdout.split() == ["numpy", "cupy"]
+    assert python(code, MINIGRAD_BACKEND="numba").stdout.split() == ["numba", "cupy"]
+    assert python(code, MINIGRAD_BACKEND="cuda").stdout.split() == ["numba", "cuda"]
+    assert python(code, MINIGRAD_BACKEND="numpy,cuda").stdout.split() == ["numpy", "cuda"]
+    assert python(code).stdout.split() == ["numba", "cupy"]
     # with the JIT off the kernels are Python loops: the default falls back to numpy
-    assert python(code, NUMBA_DISABLE_JIT="1").stdout.split() == ["numpy", "cuda"]
+    assert python(code, NUMBA_DISABLE_JIT="1").stdout.split() == ["numpy", "cupy"]
 
 
 def test_an_unknown_environment_value_fails_at_import_naming_the_variable():

@@ -68,10 +68,11 @@ class Adam(Optimizer):
                                             weight_decay, t,
                                             decoupled=group["decoupled_weight_decay"])
             return
-        if (group["decoupled_weight_decay"] and backend.use_cuda(p.data, grad, m, v)
+        if (group["decoupled_weight_decay"] and p.device == "cuda"
                 and all(a.flags.c_contiguous for a in (p.data, grad, m, v))):
-            backend.cuda_kernels().adamw_step(p.data, grad, m, v, lr, beta1, beta2, eps,
-                                              weight_decay, t)  # one kernel, in place
+            step = (backend.cuda_kernels().adamw_step if backend.use_cuda(p.data, grad, m, v)
+                    else backend.cupy_adamw_step)  # one kernel, in place
+            step(p.data, grad, m, v, lr, beta1, beta2, eps, weight_decay, t)
             return
         if weight_decay != 0:
             if group["decoupled_weight_decay"]:
