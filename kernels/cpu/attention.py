@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 from numba import prange
+from threadpoolctl import ThreadpoolController
 
 from .common import check_float, check_shape, jit, jit_parallel, key_mask
 from .softmax import (
@@ -45,18 +46,12 @@ from .softmax import (
     softmax_row_backward,
 )
 
-try:  # limits BLAS's own threads while the kernel's threads call it
-    from threadpoolctl import ThreadpoolController
-except ImportError:  # then BLAS and prange oversubscribe the cores: slower, still correct
-    ThreadpoolController = None
-
 _blas_controller: Any = None
 
 
 def _single_threaded_blas() -> contextlib.AbstractContextManager:
+    """BLAS on one thread while the kernel's own threads call it (else they oversubscribe)."""
     global _blas_controller
-    if ThreadpoolController is None:
-        return contextlib.nullcontext()
     if _blas_controller is None:
         _blas_controller = ThreadpoolController().select(user_api="blas")
     return _blas_controller.limit(limits=1)
