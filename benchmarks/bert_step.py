@@ -20,6 +20,12 @@ steps, PyTorch first on odd ones), so a change of load on a shared machine hits 
 after ``--warmup`` steps each, the figure is the median of ``--steps`` steps. ``ratio`` is
 minigrad's median over PyTorch's; ``ratio_of_pairs`` is the median of the step-by-step ratios.
 NumPy's BLAS, Numba, PyTorch and OpenMP all get ``--threads`` threads (set before they load).
+Both OpenMP pools wait passively (``OMP_WAIT_POLICY=PASSIVE``, minigrad's default for Numba's):
+with torch's default, its idle threads spin after each of its steps and take the cores from
+minigrad's next one (a bert-mini forward pass measured 1.6× PyTorch's time that way, 1.0× with
+both passive, while PyTorch's own time rose 0-16%). So each side also runs alone in a process
+of its own with its own default (``*_solo_ms``, ``solo_ratio``): no contention, and PyTorch's
+threads spin as they do by default.
 
 Memory: each side runs again alone in a fresh process (minigrad's without torch imported,
 PyTorch's without minigrad), a few steps. ``peak_rss_mb`` is that process's peak resident set
@@ -63,6 +69,10 @@ if __name__ == "__main__":
     for _var in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                  "MKL_NUM_THREADS"):
         os.environ[_var] = str(_args.threads)  # before NumPy, Numba and torch start threads
+    # Both sides' OpenMP pools (torch's libgomp, Numba's) sleep when idle, as minigrad sets
+    # for Numba's: an idle pool that spins takes the cores from the other side's next step.
+    if _args.child != "torch":  # (PyTorch alone keeps its own default: see run_child)
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     if _args.backend:
         os.environ["MINIGRAD_BACKEND"] = _args.backend
 
@@ -328,21 +338,28 @@ def child(args: argparse.Namespace) -> None:
     t0 = time.perf_counter()
     step()  # loads (or compiles) minigrad's kernels; creates the optimizer's state
     first_step_s = time.perf_counter() - t0
-    for _ in range(args.warmup + 3):
+    for _ in range(args.warmup):
         step()
+    times = []
+    for _ in range(args.steps):
+        t0 = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t0)
     peak = status_mb("VmHWM")
     print(json.dumps({"first_step_s": first_step_s, "peak_rss_mb": peak,
-                      "step_rss_mb": peak - resting}))
+                      "step_rss_mb": peak - resting, "solo_ms": statistics.median(times) * 1e3}))
 
 
 def run_child(args: argparse.Namespace, side: str, env: dict[str, str]) -> dict:
     cmd = [sys.executable, __file__, "--child", side, "--size", args.size, "--batch",
            str(args.batch), "--seq", str(args.seq), "--threads", str(args.threads),
-           "--mode", args.mode, "--warmup", str(args.warmup)]
+           "--mode", args.mode, "--warmup", str(args.warmup), "--steps", str(args.steps)]
     if args.backend:
         cmd += ["--backend", args.backend]
-    out = subprocess.run(cmd, env={**os.environ, **env}, check=True, capture_output=True,
-                         text=True)
+    environ = {**os.environ, **env}
+    if side == "torch" and environ.get("OMP_WAIT_POLICY") == "PASSIVE":
+        del environ["OMP_WAIT_POLICY"]  # this script's setting, not PyTorch's default
+    out = subprocess.run(cmd, env=environ, check=True, capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -360,6 +377,9 @@ def memory_and_compile(args: argparse.Namespace) -> dict:
         "minigrad_first_step_s_empty_cache": round(cold["first_step_s"], 2),
         "minigrad_first_step_s_cached": round(warm["first_step_s"], 2),
         "torch_first_step_s": round(theirs["first_step_s"], 2),
+        "minigrad_solo_ms": round(warm["solo_ms"], 1),
+        "torch_solo_ms": round(theirs["solo_ms"], 1),
+        "solo_ratio": round(warm["solo_ms"] / theirs["solo_ms"], 3),
     }
 
 
