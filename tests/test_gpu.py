@@ -464,7 +464,7 @@ def test_the_model_and_the_optimizer_state_live_on_the_gpu(engine_on_gpu, gpu):
         assert isinstance(state["exp_avg_sq"], gpu.cp.ndarray)
 
 
-def copies_in_one_step(mg: Any, model: Any, optimizer: Any, monkeypatch: Any
+def copies_in_one_step(model: Any, optimizer: Any, monkeypatch: Any
                        ) -> tuple[list[str], list[str], list[str]]:
     """(host-device copies, kernels) that the CUDA profiler (CUPTI, through PyTorch's profiler:
     it records every CUDA activity of the process, CuPy's and numba's too) sees in one step,
@@ -521,7 +521,7 @@ def test_a_training_step_copies_only_the_batch_in_and_the_loss_out(engine_on_gpu
             optimizer.zero_grad()
             model(**a_batch()).loss.backward()
             optimizer.step()
-        copies, kernels, from_host = copies_in_one_step(mg, model, optimizer, monkeypatch)
+        copies, kernels, from_host = copies_in_one_step(model, optimizer, monkeypatch)
     finally:
         mg.set_backend(before)
     assert len(kernels) > 50, f"the profiler saw too few kernels to trust its count: {kernels}"
