@@ -124,6 +124,7 @@ def to_device(a: Array, device: str) -> Array:
 # --- input checks that read device data ---------------------------------------------------------
 _pending_checks: list[Callable[[], Exception]] = []  # the errors of the checks not yet read
 _check_flags: Array | None = None  # (capacity,) bool on the GPU: slot i is check i's flag
+MAX_PENDING_CHECKS = 256  # then the flags are read anyway: each pending check holds its arrays
 
 
 def check(failed: Array, error: Callable[[], Exception]) -> None:
@@ -135,7 +136,8 @@ def check(failed: Array, error: Callable[[], Exception]) -> None:
     ``Tensor.cpu()``, :func:`to_device`) carries every pending flag in the same transfer as its
     data and raises the first failure before it returns any number. Bad input still never
     reaches the host as a result: it fails at the next synchronisation, as PyTorch's device-side
-    asserts do.
+    asserts do. A loop that never copies anything to the host still has its flags read once
+    every ``MAX_PENDING_CHECKS`` checks, so that the pending checks' arrays do not pile up.
     """
     global _check_flags
     if device_of(failed) == "cpu":
@@ -150,20 +152,26 @@ def check(failed: Array, error: Callable[[], Exception]) -> None:
         _check_flags = grown
     _check_flags[n] = failed  # a copy on the device: no transfer
     _pending_checks.append(error)
+    if len(_pending_checks) >= MAX_PENDING_CHECKS:
+        _read_checks(None)
 
 
 def _to_host_checked(a: Array) -> np.ndarray:
-    """``a.get()``, with the pending checks' flags in the same copy: one transfer.
+    """``a.get()``, with the pending checks' flags in the same copy: one transfer."""
+    return _read_checks(a) if _pending_checks else a.get()
+
+
+def _read_checks(a: Array | None) -> np.ndarray | None:
+    """Copy the pending flags (and ``a``, if given) to the host in one transfer, raise the first
+    failed check, and return ``a`` on the host.
 
     The flags and the data's bytes are put side by side in one device buffer by two copies on
     the device (``cupy.concatenate`` of many arrays would copy a table of pointers to the GPU)."""
-    if not _pending_checks:
-        return a.get()
     cp = cupy()
     errors = list(_pending_checks)
     _pending_checks.clear()
     n = len(errors)
-    data = cp.ascontiguousarray(a)
+    data = cp.ascontiguousarray(a) if a is not None else cp.empty(0, dtype=cp.uint8)
     blob = cp.empty(n + data.nbytes, dtype=cp.uint8)
     blob[:n] = _check_flags[:n].view(cp.uint8)
     blob[n:] = data.reshape(-1).view(cp.uint8)
@@ -171,6 +179,8 @@ def _to_host_checked(a: Array) -> np.ndarray:
     for failed, error in zip(host[:n], errors, strict=True):
         if failed:
             raise error()
+    if a is None:
+        return None
     return host[n:].view(data.dtype).reshape(a.shape)  # (a view of the bytes copied)
 
 
