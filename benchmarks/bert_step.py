@@ -71,8 +71,9 @@ if __name__ == "__main__":
         os.environ[_var] = str(_args.threads)  # before NumPy, Numba and torch start threads
     # Both sides' OpenMP pools (torch's libgomp, Numba's) sleep when idle, as minigrad sets
     # for Numba's: an idle pool that spins takes the cores from the other side's next step.
-    if _args.child != "torch":  # (PyTorch alone keeps its own default: see run_child)
-        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    if _args.child != "torch" and "OMP_WAIT_POLICY" not in os.environ:
+        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"  # (PyTorch alone keeps its default: run_child)
+        os.environ["_BERT_STEP_SET_WAIT_POLICY"] = "1"
     if _args.backend:
         os.environ["MINIGRAD_BACKEND"] = _args.backend
 
@@ -357,7 +358,7 @@ def run_child(args: argparse.Namespace, side: str, env: dict[str, str]) -> dict:
     if args.backend:
         cmd += ["--backend", args.backend]
     environ = {**os.environ, **env}
-    if side == "torch" and environ.get("OMP_WAIT_POLICY") == "PASSIVE":
+    if side == "torch" and environ.pop("_BERT_STEP_SET_WAIT_POLICY", None):
         del environ["OMP_WAIT_POLICY"]  # this script's setting, not PyTorch's default
     out = subprocess.run(cmd, env=environ, check=True, capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
