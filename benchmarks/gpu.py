@@ -473,12 +473,16 @@ def measure_bench(bench: KernelBench, timer: DeviceTimer, copy_gbps: float) -> l
     return list(rows.values())
 
 
-def run_kernels(cp: Any, kc: Any, torch: Any, quick: bool) -> tuple[list[Row], float]:
+def run_kernels(cp: Any, kc: Any, torch: Any, quick: bool, only: list[str] | None = None
+                ) -> tuple[list[Row], float]:
+    """Every kernel bench (or those whose name starts with one of ``only``), measured."""
     timer = DeviceTimer(cp)
     copy_gbps = copy_bandwidth(cp, timer)
     print(f"device-to-device copy: {copy_gbps:.0f} GB/s (read + write)", flush=True)
     rows: list[Row] = []
     for name, build in kernel_benches(cp, kc, torch, quick):
+        if only is not None and not name.startswith(tuple(only)):
+            continue
         try:
             benches = build()
         except Exception as exc:  # report the failure, keep measuring the others
@@ -685,6 +689,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--skip-kernels", action="store_true", help="the BERT step only")
     parser.add_argument("--quick", action="store_true",
                         help="BERT shapes only, no SGEMM v1, fewer steps")
+    parser.add_argument("--only", nargs="+", metavar="KERNEL", default=None,
+                        help="time only these kernels (sgemm, softmax, layernorm, attention, "
+                             "adamw)")
     parser.add_argument("--cpu-steps", type=int, default=3,
                         help="timed CPU training steps (0 skips the CPU)")
     parser.add_argument("--gpu-steps", type=int, default=10, help="timed GPU training steps")
@@ -724,7 +731,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     }
     print(f"{report['device']['name']}: {report['device']}", flush=True)
     if not args.skip_kernels:
-        rows, report["copy_gbps"] = run_kernels(cp, kc, torch, args.quick)
+        rows, report["copy_gbps"] = run_kernels(cp, kc, torch, args.quick, args.only)
         report["kernels"] = [asdict(r) for r in rows]
     if not args.skip_bert:
         warmup = 1 if args.quick else 3

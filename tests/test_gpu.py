@@ -12,9 +12,10 @@ an NVIDIA GPU, CuPy, numba-cuda and a CUDA build of PyTorch::
 Each test skips with the reason when CuPy, a GPU, numba.cuda or PyTorch CUDA is missing, or
 when the engine cannot yet put tensors on the GPU.
 
-Four tests here need no GPU and run by default: they check that ``benchmarks/gpu.py`` says so and
-exits when there is no GPU (or when the simulator is on), that its CuPy composites compute what
-PyTorch computes (run on NumPy and PyTorch CPU), and that it writes its reports.
+Six tests here need no GPU and run by default: they check that ``benchmarks/gpu.py`` and
+``benchmarks/gpu_sgemm_sweep.py`` say so and exit when there is no GPU (or, for the first, when
+the simulator is on), that the CuPy composites of the first compute what PyTorch computes (run on
+NumPy and PyTorch CPU), and that both write their reports.
 """
 
 from __future__ import annotations
@@ -73,6 +74,16 @@ def test_benchmark_without_a_gpu_says_so_and_exits_with_status_1():
                          capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert run.returncode == 1
     assert "benchmarks/gpu.py: no GPU found:" in run.stderr
+    assert run.stdout == ""
+
+
+@pytest.mark.skipif(gpu_present(), reason="a GPU is present: the sweep would run")
+def test_sgemm_sweep_without_a_gpu_says_so_and_exits_with_status_1():
+    run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu_sgemm_sweep.py"),
+                          "--shapes", "64x64x64"], env=env_without_simulator(),
+                         capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert run.returncode == 1
+    assert "benchmarks/gpu_sgemm_sweep.py: no GPU found:" in run.stderr
     assert run.stdout == ""
 
 
@@ -154,6 +165,39 @@ def test_benchmark_writes_json_markdown_and_a_chart(tmp_path):
     assert paths[2].stat().st_size > 10_000
 
 
+def test_sgemm_sweep_parses_its_configurations_and_writes_a_table():
+    """The sweep's parsers and its Markdown table, on made-up rows (placeholders, not
+    results); importing it imports nothing heavy."""
+    spec = importlib.util.spec_from_file_location(
+        "gpu_sgemm_sweep", ROOT / "benchmarks" / "gpu_sgemm_sweep.py")
+    sweep = importlib.util.module_from_spec(spec)
+    sys.modules["gpu_sgemm_sweep"] = sweep  # before running it: dataclasses look it up
+    spec.loader.exec_module(sweep)
+
+    def fields(*values: int) -> tuple[int, ...]:
+        return values
+
+    assert sweep.parse_tile("128x64x8/8x4/u2", fields) == (128, 64, 8, 8, 4, 2)
+    assert all(len(sweep.parse_tile(config, fields)) == 6 for config in sweep.CONFIGS)
+    with pytest.raises(ValueError, match="BMxBNxBK/TMxTN/uU"):
+        sweep.parse_tile("128x128x8", fields)
+    assert sweep.parse_shape("4096x3072x768") == (4096, 3072, 768)
+    rows = [sweep.Row("8x8x8", "cuBLAS", "", ms=1.0, tflops=2.0, percent_of_cublas=100.0,
+                      max_rel_error=0.0, within_tolerance=True),
+            sweep.Row("8x8x8", "v5", "128x128x8/8x8/u2", ms=2.0, tflops=1.0,
+                      percent_of_cublas=50.0, max_rel_error=1e-7, within_tolerance=True,
+                      threads=256, registers=123, local_bytes=0, smem_bytes=16640,
+                      blocks_per_sm=2),
+            sweep.Row("8x8x8", "v5", "256x256x8/8x8/u2", threads=1024,
+                      error="CudaAPIError: too many resources requested for launch")]
+    report = {"date": "2000-01-01", "command": "test", "device": {"name": "Placeholder GPU"},
+              "reference": "cuBLAS", "rows": [vars(r) for r in rows]}
+    text = sweep.markdown(report)
+    assert "| v5 | 128x128x8/8x8/u2 | 256 | 123 | 0 | 16640 | 2 | 2.000 | 1.0 | 50% |" in text
+    assert "failed: CudaAPIError" in text
+    assert "Fastest v5: **128x128x8/8x8/u2**, 1.0 TFLOP/s (50% of cuBLAS)." in text
+
+
 # --- on the GPU -----------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def gpu() -> Iterator[types.SimpleNamespace]:
@@ -198,7 +242,7 @@ def relative_error(actual: np.ndarray, expected: np.ndarray) -> float:
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("version", [1, 2, 3, 4])
+@pytest.mark.parametrize("version", [1, 2, 3, 4, 5])
 @pytest.mark.parametrize("mnk", [(4096, 3072, 768), (1000, 1537, 333), (1, 129, 7)], ids=str)
 def test_sgemm_on_the_gpu(gpu, version, mnk):
     m, n, k = mnk

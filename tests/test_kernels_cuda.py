@@ -125,11 +125,13 @@ def attention_ref(q: np.ndarray, k: np.ndarray, v: np.ndarray, mask: np.ndarray 
 
 
 # --- SGEMM ----------------------------------------------------------------------------------
-# A multi-tile shape per version: more than one tile of C in both M and N, and a ragged K.
-MULTI_TILE = {1: (18, 17, 20), 2: (18, 17, 20), 3: (65, 66, 9), 4: (129, 130, 9)}
+# A multi-tile shape per version: more than one tile of C in both M and N, and a ragged K
+# (v5: three slices of K, so that both shared-memory stages are written and the first reused).
+MULTI_TILE = {1: (18, 17, 20), 2: (18, 17, 20), 3: (65, 66, 9), 4: (129, 130, 9),
+              5: (129, 130, 20)}
 
 
-@pytest.mark.parametrize("version", [1, 2, 3, 4])
+@pytest.mark.parametrize("version", [1, 2, 3, 4, 5])
 @pytest.mark.parametrize("mnk", [(1, 1, 1), (5, 7, 3), (17, 9, 13)], ids=str)
 def test_sgemm_matches_numpy_on_ragged_shapes(kc, version, mnk):
     m, n, k = mnk
@@ -138,25 +140,57 @@ def test_sgemm_matches_numpy_on_ragged_shapes(kc, version, mnk):
           np.float32, f"sgemm v{version} {mnk}")
 
 
-@pytest.mark.parametrize("version", [1, 2, 3, 4])
+@pytest.mark.parametrize("version", [1, 2, 3, 4, 5])
 def test_sgemm_crosses_tile_edges_in_float64(kc, version):
     m, n, k = MULTI_TILE[version]
     a, b = randn(m, k, dtype=np.float64), randn(k, n, dtype=np.float64)
     close(kc.SGEMM_VERSIONS[version](a, b), a @ b, np.float64, f"sgemm v{version}")
 
 
-def test_sgemm_fastest_is_v4(kc):
-    assert kc.sgemm is kc.sgemm_v4
+# Small v5 configurations (few threads, so the simulator is quick), each over several tiles of C
+# and several slices of K: another slice width, unroll factor and patch shape than the default.
+V5_TILES = [(32, 32, 4, 4, 4, 2), (32, 64, 16, 8, 4, 4), (64, 32, 2, 8, 8, 1)]
+
+
+@pytest.mark.parametrize("tile", V5_TILES, ids=lambda t: "x".join(map(str, t)))
+def test_sgemm_v5_configurations_cross_tile_edges(kc, tile):
+    from minigrad.kernels.cuda.sgemm import V5Tile
+
+    a, b = randn(70, 37, dtype=np.float64), randn(37, 67, dtype=np.float64)
+    close(kc.sgemm_v5(a, b, V5Tile(*tile)), a @ b, np.float64, f"sgemm v5 {tile}")
+
+
+def test_sgemm_v5_rejects_a_tile_its_threads_cannot_split(kc):
+    from minigrad.kernels.cuda.sgemm import V5Tile
+
+    with pytest.raises(ValueError, match="does not split evenly"):
+        kc.sgemm_v5(randn(4, 4), randn(4, 4), V5Tile(unroll=3))
+
+
+def test_sgemm_fastest_is_v5(kc):
+    assert kc.sgemm is kc.sgemm_v5
 
 
 # --- softmax --------------------------------------------------------------------------------
-@pytest.mark.parametrize("naive", [False, True], ids=["fast", "naive"])
+KERNELS = ["warp", "block", "naive"]  # a warp per row (rows ≤ 1024), a block per row, reference
+
+
+def pick(kc, monkeypatch, module: str, kernel: str, name: str) -> tuple:
+    """(forward, backward) of ``module`` for ``kernel``: "block" is the path of rows too long for
+    a warp's registers, forced here on short rows by allowing no columns per lane."""
+    if kernel == "naive":
+        return getattr(kc, f"{name}_forward_naive"), getattr(kc, f"{name}_backward_naive")
+    if kernel == "block":
+        monkeypatch.setattr(getattr(kc, module), "MAX_COLS_PER_LANE", 0)
+    return getattr(kc, f"{name}_forward"), getattr(kc, f"{name}_backward")
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
 @pytest.mark.parametrize("length", [1, 31, 33, 70])
-def test_softmax_forward_and_backward_with_scale_and_mask(kc, naive, length):
-    x, dy = randn(2, 2, length), randn(2, 2, length)
+def test_softmax_forward_and_backward_with_scale_and_mask(kc, monkeypatch, kernel, length):
+    x, dy = randn(2, 3, length), randn(2, 3, length)  # 6 rows: the warp kernel's 2nd block
     mask = keep_mask(2, length, padded_row=1)  # batch element 1: every key padded, uniform rows
-    forward = kc.softmax_forward_naive if naive else kc.softmax_forward
-    backward = kc.softmax_backward_naive if naive else kc.softmax_backward
+    forward, backward = pick(kc, monkeypatch, "softmax", kernel, "softmax")
     y = forward(x, 0.125, mask)
     close(y, softmax_ref(x, 0.125, mask).astype(np.float32), np.float32, "y")
     np.testing.assert_allclose(y[1], 1.0 / length, rtol=1e-6)
@@ -164,30 +198,29 @@ def test_softmax_forward_and_backward_with_scale_and_mask(kc, naive, length):
           .astype(np.float32), np.float32, "dx")
 
 
-@pytest.mark.parametrize("naive", [False, True], ids=["fast", "naive"])
-def test_softmax_float64_without_mask(kc, naive):
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_softmax_float64_without_mask(kc, monkeypatch, kernel):
     x, dy = randn(3, 70, dtype=np.float64), randn(3, 70, dtype=np.float64)
-    forward = kc.softmax_forward_naive if naive else kc.softmax_forward
-    backward = kc.softmax_backward_naive if naive else kc.softmax_backward
+    forward, backward = pick(kc, monkeypatch, "softmax", kernel, "softmax")
     y = forward(x)
     close(y, softmax_ref(x, 1.0, None), np.float64, "y")
     close(backward(y, dy), softmax_backward_ref(y, dy, 1.0, None), np.float64, "dx")
 
 
-def test_softmax_of_huge_logits_is_finite(kc):
+@pytest.mark.parametrize("kernel", ["warp", "block"])
+def test_softmax_of_huge_logits_is_finite(kc, monkeypatch, kernel):
     x = np.array([[1e30, -1e30, 0.0, 3e38]], dtype=np.float32)
-    y = kc.softmax_forward(x)
-    np.testing.assert_array_equal(y, [[0.0, 0.0, 0.0, 1.0]])
+    forward, _ = pick(kc, monkeypatch, "softmax", kernel, "softmax")
+    np.testing.assert_array_equal(forward(x), [[0.0, 0.0, 0.0, 1.0]])
 
 
 # --- LayerNorm ------------------------------------------------------------------------------
-@pytest.mark.parametrize("naive", [False, True], ids=["fast", "naive"])
-@pytest.mark.parametrize("shape", [(3, 1), (2, 3, 31), (4, 70), (33,)], ids=str)
-def test_layernorm_forward_and_backward(kc, naive, shape):
+@pytest.mark.parametrize("kernel", KERNELS)
+@pytest.mark.parametrize("shape", [(3, 1), (2, 3, 31), (5, 70), (33,)], ids=str)
+def test_layernorm_forward_and_backward(kc, monkeypatch, kernel, shape):
     x, dy = randn(*shape) * 3 + 1, randn(*shape)
     w, b = randn(shape[-1]), randn(shape[-1])
-    forward = kc.layernorm_forward_naive if naive else kc.layernorm_forward
-    backward = kc.layernorm_backward_naive if naive else kc.layernorm_backward
+    forward, backward = pick(kc, monkeypatch, "layernorm", kernel, "layernorm")
     y, mean, rstd = forward(x, w, b)
     expected = [e.astype(np.float32) for e in layernorm_ref(x, w, b, dy)]
     for name, got, want in zip(("y", "mean", "rstd"), (y, mean, rstd), expected, strict=False):
@@ -197,12 +230,11 @@ def test_layernorm_forward_and_backward(kc, naive, shape):
         np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-5, err_msg=name)
 
 
-@pytest.mark.parametrize("naive", [False, True], ids=["fast", "naive"])
-def test_layernorm_float64(kc, naive):
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_layernorm_float64(kc, monkeypatch, kernel):
     x, dy = randn(5, 33, dtype=np.float64), randn(5, 33, dtype=np.float64)
     w, b = randn(33, dtype=np.float64), randn(33, dtype=np.float64)
-    forward = kc.layernorm_forward_naive if naive else kc.layernorm_forward
-    backward = kc.layernorm_backward_naive if naive else kc.layernorm_backward
+    forward, backward = pick(kc, monkeypatch, "layernorm", kernel, "layernorm")
     y, mean, rstd = forward(x, w, b)
     expected = layernorm_ref(x, w, b, dy)
     for name, got, want in zip(("y", "mean", "rstd", "dx", "dw", "db"),
@@ -211,15 +243,33 @@ def test_layernorm_float64(kc, naive):
         close(got, want, np.float64, name)
 
 
-def test_layernorm_backward_blocks_that_sum_several_rows(kc, monkeypatch):
-    """With fewer blocks than rows, each block walks rows p, p + P... and sums their dw, db."""
-    monkeypatch.setattr(kc.layernorm, "BACKWARD_BLOCKS", 2)
+@pytest.mark.parametrize("kernel", ["warp", "block"])
+def test_layernorm_backward_sums_several_rows_per_partial_row(kc, monkeypatch, kernel):
+    """With fewer blocks (block kernel) or warps (warp kernel) than rows, each walks rows
+    p, p + P... and sums their dw, db; here 5 rows meet 2 blocks, or 4 warps that make two trips
+    (rows 0-3, then row 4 with three spare warps)."""
+    if kernel == "block":
+        monkeypatch.setattr(kc.layernorm, "MAX_COLS_PER_LANE", 0)
+        monkeypatch.setattr(kc.layernorm, "BACKWARD_BLOCKS", 2)
+    else:
+        monkeypatch.setattr(kc.layernorm, "BACKWARD_WARPS", 4)
+        monkeypatch.setattr(kc.layernorm, "ROWS_PER_WARP", 1)
     x, dy = randn(5, 7, dtype=np.float64), randn(5, 7, dtype=np.float64)
     w, b = randn(7, dtype=np.float64), randn(7, dtype=np.float64)
     _, mean, rstd = kc.layernorm_forward(x, w, b)
     for name, got, want in zip(("dx", "dw", "db"), kc.layernorm_backward(dy, x, w, mean, rstd),
                                layernorm_ref(x, w, b, dy)[3:], strict=True):
         close(got, want, np.float64, name)
+
+
+def test_column_sum_over_more_partial_rows_than_one_pass_of_loads(kc):
+    """600 partial rows: each of a column's 32 threads sums 19 rows, in 3 groups of 8 loads."""
+    part = randn(2, 600, 3, dtype=np.float64)
+    from numba import cuda
+    out = cuda.device_array((2, 3), dtype=np.float64)
+    kc.layernorm._column_sum(np.dtype(np.float64))[(1, 2), (32, kc.layernorm.COLUMN_SPLIT)](
+        cuda.to_device(part), out)
+    close(out.copy_to_host(), part.sum(axis=1), np.float64, "column sums")
 
 
 # --- attention ------------------------------------------------------------------------------
@@ -363,8 +413,12 @@ def test_every_float32_kernel_compiles_for_sm90_without_float64_arithmetic():
     compiled = {r["kernel"] for r in reports}
     expected = {
         "sgemm_v1_kernel", "sgemm_v2_kernel", "sgemm_v3_kernel", "sgemm_v4_kernel",
-        "softmax_forward_kernel", "softmax_backward_kernel", "softmax_forward_naive_kernel",
-        "softmax_backward_naive_kernel", "layernorm_forward_kernel", "layernorm_backward_kernel",
+        "sgemm_v5_kernel",
+        "softmax_forward_warp_kernel", "softmax_backward_warp_kernel",
+        "softmax_forward_block_kernel", "softmax_backward_block_kernel",
+        "softmax_forward_naive_kernel", "softmax_backward_naive_kernel",
+        "layernorm_forward_warp_kernel", "layernorm_backward_warp_kernel",
+        "layernorm_forward_block_kernel", "layernorm_backward_block_kernel",
         "column_sum_kernel", "layernorm_forward_naive_kernel",
         "layernorm_backward_dx_naive_kernel", "layernorm_backward_dwdb_naive_kernel",
         "attention_forward_kernel", "attention_backward_dq_kernel",

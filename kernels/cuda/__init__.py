@@ -4,7 +4,8 @@ Every public function here is a pure array function: NumPy arrays, numba device 
 arrays (anything with ``__cuda_array_interface__``) in, arrays out (see :mod:`.common`). They
 know nothing of Tensor or autograd; an op picks a kernel and wires its forward to its backward.
 
-* :mod:`.sgemm`: C = A·B, ``sgemm_v1`` (naive) → ``sgemm_v4`` (2-D register tiling);
+* :mod:`.sgemm`: C = A·B, ``sgemm_v1`` (naive) → ``sgemm_v4`` (2-D register tiling) →
+  ``sgemm_v5`` (v4 with cheap indices, an unrolled inner loop and prefetched tiles: ``sgemm``);
 * :mod:`.softmax`: fused scale + key-padding mask + row softmax, forward and backward;
 * :mod:`.layernorm`: LayerNorm forward (saving mean and rstd) and backward (dx, dw, db);
 * :mod:`.attention`: flash-style attention with online softmax and a padding mask, forward
@@ -34,7 +35,7 @@ from .layernorm import (
     layernorm_forward_naive,
 )
 from .sgemm import VERSIONS as SGEMM_VERSIONS
-from .sgemm import sgemm, sgemm_v1, sgemm_v2, sgemm_v3, sgemm_v4
+from .sgemm import sgemm, sgemm_v1, sgemm_v2, sgemm_v3, sgemm_v4, sgemm_v5
 from .softmax import (
     softmax_backward,
     softmax_backward_naive,
@@ -60,6 +61,7 @@ __all__ = [
     "sgemm_v2",
     "sgemm_v3",
     "sgemm_v4",
+    "sgemm_v5",
     "softmax_backward",
     "softmax_backward_naive",
     "softmax_forward",

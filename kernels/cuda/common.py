@@ -26,9 +26,14 @@ float64.
 
 **The simulator.** With ``NUMBA_ENABLE_CUDASIM=1`` (set before numba.cuda is first imported),
 numba.cuda runs every kernel on the CPU, one Python thread per CUDA thread, shared memory and
-``syncthreads`` included: that is how CI proves the kernels correct without a GPU. The simulator
-has no warp shuffles, so the block reductions here go through shared memory; on a GPU, a
-``shfl_down_sync`` tree would save the last five ``syncthreads`` of each reduction.
+``syncthreads`` included: that is how CI proves the kernels correct without a GPU.
+
+**Reductions.** A block that owns a row sums it with :func:`block_sum`, a tree in shared memory
+(2 + log₂T ``syncthreads``). A warp that owns a row sums it with :func:`warp_sum`, a butterfly of
+five register exchanges between lanes (``shfl_xor_sync``: no shared memory, no barrier). The
+simulator has no warp shuffles, so under it :func:`_exchange` swaps the lanes' values through
+shared memory instead, with the same butterfly and so the same additions in the same order; the
+shuffle itself is checked by the GPU tests and compiled for sm_90 by :mod:`.ptx` on every run.
 """
 
 from __future__ import annotations
@@ -43,6 +48,11 @@ from numba import cuda
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 MAX_THREADS = 1024  # threads per block on every NVIDIA GPU since Fermi
 WARP = 32
+FULL_MASK = 0xFFFFFFFF  # every lane of the warp takes part in a shuffle
+WARPS_PER_BLOCK = 4  # rows a block of the warp-per-row kernels owns ...
+WARP_ROWS_THREADS = WARPS_PER_BLOCK * WARP  # ... in 128 threads
+MAX_COLS_PER_LANE = 32  # a warp keeps a row of up to 32·32 = 1024 elements in registers
+SIMULATED = cuda.jit.__module__.startswith("numba.cuda.simulator")  # NUMBA_ENABLE_CUDASIM=1
 LEGACY_DEFAULT_STREAM = 1  # the CUDA array interface's "stream" value for the legacy stream
 
 # Numba 0.68's built-in CUDA target fails to type the builtins ``min`` and ``max`` (a "Signature
@@ -136,6 +146,11 @@ def cdiv(n: int, d: int) -> int:
     return -(-n // d)
 
 
+def cols_per_lane(n: int) -> int:
+    """How many elements of a row of n each of a warp's 32 lanes holds: ⌈n/32⌉."""
+    return cdiv(n, WARP)
+
+
 def row_threads(n: int) -> int:
     """Threads for a block that owns one row of n: a power of two (the tree sums need one),
     at least a warp, at most 1024, and no more than the row has elements."""
@@ -182,3 +197,49 @@ def block_max(buf: Any, value: Any) -> Any:
     total = buf[0]
     cuda.syncthreads()
     return total
+
+
+if SIMULATED:
+    @cuda.jit(device=True)
+    def _exchange(buf: Any, value: Any, lane_mask: int) -> Any:
+        """The value of lane (lane ^ lane_mask) of this warp, through shared memory ``buf``
+        (≥ blockDim.x slots). Every thread of the block must call it: it has two barriers."""
+        t = cuda.threadIdx.x
+        buf[t] = value
+        cuda.syncthreads()
+        other = buf[t ^ lane_mask]  # t ^ m stays in t's warp for m < 32
+        cuda.syncthreads()
+        return other
+else:
+    @cuda.jit(device=True)
+    def _exchange(buf: Any, value: Any, lane_mask: int) -> Any:
+        """The value of lane (lane ^ lane_mask) of this warp: one shuffle, register to register.
+        ``buf`` is unused here (the simulator needs it). Every lane of the warp must call it."""
+        return cuda.shfl_xor_sync(FULL_MASK, value, lane_mask)
+
+
+@cuda.jit(device=True)
+def warp_sum(buf: Any, value: Any) -> Any:
+    """Σ of ``value`` over the 32 lanes of the warp, returned to every lane.
+
+    A butterfly: in round m = 16, 8, 4, 2, 1 each lane adds the value of lane ``lane ^ m``.
+    After five rounds every lane holds the whole sum, and the same one in every lane (a + b is
+    b + a in floating point too). ``buf`` is shared scratch for the simulator (:func:`_exchange`).
+    """
+    lane_mask = WARP // 2
+    while lane_mask > 0:
+        value += _exchange(buf, value, lane_mask)
+        lane_mask //= 2
+    return value
+
+
+@cuda.jit(device=True)
+def warp_max(buf: Any, value: Any) -> Any:
+    """max of ``value`` over the 32 lanes of the warp, returned to every lane (as warp_sum)."""
+    lane_mask = WARP // 2
+    while lane_mask > 0:
+        other = _exchange(buf, value, lane_mask)
+        if other > value:
+            value = other
+        lane_mask //= 2
+    return value

@@ -11,9 +11,18 @@ Math, for a row x (H,) with weight w (H,) and bias b (H,):
 Shapes: x (..., H) seen as R rows (R, H); w and b (H,); mean and rstd (R,), returned with shape
 x.shape[:-1]. The same functions and conventions as :mod:`minigrad.kernels.cpu.layernorm`.
 
-The naive kernels give a row (dx) or a column (dw, db) to one thread and loop serially. The fast
-kernels give a row to a block, whose threads stride along it (coalesced) and meet in shared-memory
-tree sums; dw and db are summed in two stages so that no two threads ever add into one address.
+Three kernels for each direction, slowest first:
+
+* **naive** (the reference): a row (dx) or a column (dw, db) per thread, looping serially.
+* **block per row** (rows longer than 1024): a block's threads stride along a row (coalesced)
+  and meet in shared-memory tree sums.
+* **warp per row** (rows up to 1024: BERT's H = 256, 384, 768): lane l keeps the row's columns
+  l, l + 32, ... (⌈H/32⌉ of them) in registers, so x is read from memory once and both
+  statistics come from registers; the warp reduces with register shuffles, no barrier.
+
+In the backward kernels dw and db are sums over rows, made in two stages so that no two threads
+ever add into one address: each block (block kernel) or warp (warp kernel) sums its share of the
+rows into its own partial row, and :func:`column_sum_kernel` adds the partial rows.
 """
 
 from __future__ import annotations
@@ -26,22 +35,31 @@ import numpy as np
 from numba import cuda
 
 from .common import (
+    MAX_COLS_PER_LANE,
     MAX_THREADS,
+    WARP,
+    WARP_ROWS_THREADS,
+    WARPS_PER_BLOCK,
     block_sum,
     cdiv,
     check_contiguous,
     check_float,
     check_shape,
+    cols_per_lane,
     empty,
     is_host,
     row_threads,
     to_device,
     to_host,
+    warp_sum,
 )
 
 NAIVE_THREADS = 128  # rows (or columns) per block for the one-thread-per-row kernels
-COLUMN_THREADS = 256  # columns per block for the dw/db column sums
-BACKWARD_BLOCKS = 256  # blocks of the fused backward: each sums dw, db over R/256 rows
+BACKWARD_BLOCKS = 256  # blocks of the block-per-row backward: each sums dw, db over R/256 rows
+BACKWARD_WARPS = 1024  # at most, warps of the warp-per-row backward (all resident on an H100) ...
+ROWS_PER_WARP = 4  # ... each taking at least 4 rows, so the partial dw, db rows stay few
+COLUMN_SPLIT = 32  # threads that share a column in column_sum_kernel, each summing P/32 rows
+COLUMN_UNROLL = 8  # loads each of them keeps in flight
 ROW_THREADS = 256  # at most, per row block: a BERT row (H = 768) is 3 elements a thread, and the
 # backward kernel's registers would not fit 1024 threads a block (CUDA_ERROR_LAUNCH_OUT_OF_
 # RESOURCES on an H100)
@@ -82,12 +100,12 @@ def _forward_naive(dtype: np.dtype) -> Any:
 
 
 @functools.cache
-def _forward(dtype: np.dtype) -> Any:
+def _forward_block(dtype: np.dtype) -> Any:
     T = dtype.type  # noqa: N806 (np.float32 or np.float64: every constant in x's precision)
     zero, one = T(0), T(1)
 
     @cuda.jit
-    def layernorm_forward_kernel(x: Any, w: Any, b: Any, eps: Any, y: Any, mean: Any,
+    def layernorm_forward_block_kernel(x: Any, w: Any, b: Any, eps: Any, y: Any, mean: Any,
                                  rstd: Any) -> None:
         """Grid R blocks × T threads (T = row_threads(H) ≤ ROW_THREADS), one row a block.
 
@@ -115,7 +133,53 @@ def _forward(dtype: np.dtype) -> Any:
             mean[i] = mu
             rstd[i] = r
 
-    return layernorm_forward_kernel
+    return layernorm_forward_block_kernel
+
+
+@functools.cache
+def _forward_warp(dtype: np.dtype, cols: int) -> Any:
+    T = dtype.type  # noqa: N806
+    zero, one = T(0), T(1)
+
+    @cuda.jit
+    def layernorm_forward_warp_kernel(x: Any, w: Any, b: Any, eps: Any, y: Any, mean: Any,
+                                      rstd: Any) -> None:
+        """Grid ⌈R/4⌉ blocks × 128 threads: warp w of block g owns row i = 4g + w.
+
+        Lane l loads x[i, l + 32c] for c < cols into registers (0 past the row's end); a warp
+        sum gives μ, a second one Σ(x - μ)² from the registers (the stable two-pass variance,
+        without a second read), and y is written from the registers.
+
+        Traffic: x read once, y written once (8·R·H bytes in float32), w and b from L1/L2,
+        coalesced. Optimizes: one read of x, no shared memory, no barriers.
+        """
+        buf = cuda.shared.array(WARP_ROWS_THREADS, dtype)  # the simulator's shuffles
+        v = cuda.local.array(cols, dtype)  # this lane's columns of the row (registers)
+        t = cuda.threadIdx.x
+        lane, i = t % WARP, cuda.blockIdx.x * WARPS_PER_BLOCK + t // WARP
+        R, H = x.shape  # noqa: N806
+        valid = i < R  # the last block's spare warps compute on zeros and write nothing
+        inv_h = one / T(H)  # a float: dividing by the int64 H would promote to float64
+        total = zero
+        for c in range(cols):
+            j = lane + c * WARP
+            v[c] = x[i, j] if valid and j < H else zero
+            total += v[c]
+        mu = warp_sum(buf, total) * inv_h
+        total = zero
+        for c in range(cols):
+            if lane + c * WARP < H:
+                total += (v[c] - mu) * (v[c] - mu)
+        r = one / math.sqrt(warp_sum(buf, total) * inv_h + eps)
+        for c in range(cols):
+            j = lane + c * WARP
+            if valid and j < H:
+                y[i, j] = (v[c] - mu) * r * w[j] + b[j]
+        if valid and lane == 0:
+            mean[i] = mu
+            rstd[i] = r
+
+    return layernorm_forward_warp_kernel
 
 
 @functools.cache
@@ -174,12 +238,12 @@ def _backward_dwdb_naive(dtype: np.dtype) -> Any:
 
 
 @functools.cache
-def _backward(dtype: np.dtype) -> Any:
+def _backward_block(dtype: np.dtype) -> Any:
     T = dtype.type  # noqa: N806
     zero, one = T(0), T(1)
 
     @cuda.jit
-    def layernorm_backward_kernel(dy: Any, x: Any, w: Any, mean: Any, rstd: Any, dx: Any,
+    def layernorm_backward_block_kernel(dy: Any, x: Any, w: Any, mean: Any, rstd: Any, dx: Any,
                                   dw_part: Any, db_part: Any) -> None:
         """Grid P blocks × T threads (P = min(R, 256)): block p takes rows p, p + P, p + 2P...
 
@@ -213,23 +277,114 @@ def _backward(dtype: np.dtype) -> Any:
                 dw_part[p, j] += dy[i, j] * xhat
                 db_part[p, j] += dy[i, j]
 
-    return layernorm_backward_kernel
+    return layernorm_backward_block_kernel
+
+
+@functools.cache
+def _backward_warp(dtype: np.dtype, cols: int) -> Any:
+    T = dtype.type  # noqa: N806
+    zero, one = T(0), T(1)
+
+    @cuda.jit
+    def layernorm_backward_warp_kernel(dy: Any, x: Any, w: Any, mean: Any, rstd: Any, dx: Any,
+                                       dw_part: Any, db_part: Any) -> None:
+        """Grid G blocks × 128 threads; warp p = 4g + w (of P = 4G) takes rows p, p + P, ...
+
+        Per row, lane l keeps dy and x̂ at columns l + 32c in registers; two warp sums give ⟨ĝ⟩
+        and ⟨ĝ·x̂⟩ and dx is written from the registers. Each lane also adds dy·x̂ and dy into
+        its columns' running dw, db in registers, and writes them once, at the end, to row p of
+        dw_part and db_part (P, H): no two warps share a partial row, so no atomics.
+
+        Traffic: dy and x read once, dx written once (12·R·H bytes in float32), plus 2·P·H for
+        the partial rows (P ≤ R/8). The blocks step through the rows together, so every warp of
+        a block makes the same number of trips (the simulator's exchanges need the whole block).
+        """
+        buf = cuda.shared.array(WARP_ROWS_THREADS, dtype)  # the simulator's shuffles
+        w_reg = cuda.local.array(cols, dtype)
+        dy_reg = cuda.local.array(cols, dtype)
+        xhat = cuda.local.array(cols, dtype)
+        dw_acc = cuda.local.array(cols, dtype)
+        db_acc = cuda.local.array(cols, dtype)
+        t = cuda.threadIdx.x
+        lane, warp = t % WARP, t // WARP
+        p = cuda.blockIdx.x * WARPS_PER_BLOCK + warp
+        R, H = x.shape  # noqa: N806
+        inv_h = one / T(H)  # a float: dividing by the int64 H would promote to float64
+        for c in range(cols):
+            w_reg[c] = w[lane + c * WARP] if lane + c * WARP < H else zero
+            dw_acc[c], db_acc[c] = zero, zero
+        for first in range(cuda.blockIdx.x * WARPS_PER_BLOCK, R, cuda.gridDim.x * WARPS_PER_BLOCK):
+            i = first + warp
+            valid = i < R
+            mu = mean[i] if valid else zero
+            r = rstd[i] if valid else zero
+            for c in range(cols):  # every load first, none waiting on another: 2·cols in flight
+                j = lane + c * WARP
+                dy_reg[c] = dy[i, j] if valid and j < H else zero
+                xhat[c] = x[i, j] if valid and j < H else zero
+            g_sum, gx_sum = zero, zero
+            for c in range(cols):
+                xhat[c] = (xhat[c] - mu) * r  # past the row's end it meets dy = 0 only
+                g = dy_reg[c] * w_reg[c]
+                g_sum += g
+                gx_sum += g * xhat[c]
+            g_mean = warp_sum(buf, g_sum) * inv_h
+            gx_mean = warp_sum(buf, gx_sum) * inv_h
+            for c in range(cols):
+                j = lane + c * WARP
+                if valid and j < H:
+                    dx[i, j] = r * (dy_reg[c] * w_reg[c] - g_mean - xhat[c] * gx_mean)
+                dw_acc[c] += dy_reg[c] * xhat[c]  # dy = 0 past the row's end and for spare warps
+                db_acc[c] += dy_reg[c]
+        for c in range(cols):
+            j = lane + c * WARP
+            if j < H:
+                dw_part[p, j] = dw_acc[c]
+                db_part[p, j] = db_acc[c]
+
+    return layernorm_backward_warp_kernel
 
 
 @functools.cache
 def _column_sum(dtype: np.dtype) -> Any:
     zero = dtype.type(0)
+    split, unroll = COLUMN_SPLIT, COLUMN_UNROLL
 
     @cuda.jit
     def column_sum_kernel(part: Any, out: Any) -> None:
-        """out[j] = Σ_p part[p, j]. Grid ⌈H/256⌉ × 256, one column per thread; coalesced."""
-        j = cuda.grid(1)
-        if j >= part.shape[1]:
-            return
+        """out[q, j] = Σ_p part[q, p, j] for part (Q, P, H), out (Q, H): dw and db in one launch.
+
+        Grid (⌈H/32⌉, Q) blocks of 32 × 32 threads. Thread (tx, ty) sums column j = 32·bx + tx
+        over rows ty, ty + 32, ...; it keeps 8 running sums, one per row of each group of 8
+        rows it owns, so 8 independent loads are in flight (one sum would wait on each load).
+        Then the 32 threads of a column add their sums by a shared-memory tree over ty.
+        Traffic: part read once, coalesced (a warp reads 32 consecutive floats of a row).
+        """
+        sums = cuda.shared.array((split, WARP), dtype)
+        acc = cuda.local.array(unroll, dtype)
+        tx, ty = cuda.threadIdx.x, cuda.threadIdx.y
+        q, j = cuda.blockIdx.y, cuda.blockIdx.x * WARP + tx
+        P, H = part.shape[1], part.shape[2]  # noqa: N806
+        for u in range(unroll):
+            acc[u] = zero
+        if j < H:
+            for first in range(ty, P, split * unroll):
+                for u in range(unroll):
+                    if first + u * split < P:
+                        acc[u] += part[q, first + u * split, j]
         total = zero
-        for p in range(part.shape[0]):
-            total += part[p, j]
-        out[j] = total
+        for u in range(unroll):
+            total += acc[u]
+        sums[ty, tx] = total
+        cuda.syncthreads()
+        stride = split // 2
+        while stride > 0:
+            if ty < stride:
+                sums[ty, tx] += sums[ty + stride, tx]
+            cuda.syncthreads()
+            stride //= 2
+        if ty == 0 and j < H:
+            out[q, j] = sums[0, tx]
 
     return column_sum_kernel
 
@@ -261,8 +416,11 @@ def _forward_launch(naive: bool, x: Any, w: Any, b: Any, eps: float) -> tuple[An
     args = (x2, to_device(w, name), to_device(b, name), dtype.type(eps), y, mean, rstd)
     if naive:
         _forward_naive(dtype)[cdiv(R, NAIVE_THREADS), NAIVE_THREADS](*args)
+    elif cols_per_lane(H) <= MAX_COLS_PER_LANE:
+        _forward_warp(dtype, cols_per_lane(H))[cdiv(R, WARPS_PER_BLOCK),
+                                               WARP_ROWS_THREADS](*args)
     else:
-        _forward(dtype)[R, min(row_threads(H), ROW_THREADS)](*args)
+        _forward_block(dtype)[R, min(row_threads(H), ROW_THREADS)](*args)
     host, rows = is_host(x), tuple(x.shape)[:-1]
     return (to_host(y.reshape(tuple(x.shape)), host), to_host(mean.reshape(rows), host),
             to_host(rstd.reshape(rows), host))
@@ -281,20 +439,28 @@ def _backward_launch(naive: bool, dy: Any, x: Any, w: Any, mean: Any, rstd: Any
     w_d = to_device(w, name)
     mean_d = _rows(name, "mean", mean, R).reshape(R)
     rstd_d = _rows(name, "rstd", rstd, R).reshape(R)
-    dx, dw, db = empty((R, H), dtype), empty((H,), dtype), empty((H,), dtype)
+    dx = empty((R, H), dtype)
     if naive:
+        dw, db = empty((H,), dtype), empty((H,), dtype)
         _backward_dx_naive(dtype)[cdiv(R, NAIVE_THREADS), NAIVE_THREADS](
             dy2, x2, w_d, mean_d, rstd_d, dx)
         _backward_dwdb_naive(dtype)[cdiv(H, NAIVE_THREADS), NAIVE_THREADS](
             dy2, x2, mean_d, rstd_d, dw, db)
     else:
-        P = min(R, BACKWARD_BLOCKS)  # noqa: N806
-        dw_part, db_part = empty((P, H), dtype), empty((P, H), dtype)
-        _backward(dtype)[P, min(row_threads(H), ROW_THREADS)](dy2, x2, w_d, mean_d, rstd_d, dx,
-                                                              dw_part, db_part)
-        column_sum = _column_sum(dtype)
-        column_sum[cdiv(H, COLUMN_THREADS), COLUMN_THREADS](dw_part, dw)
-        column_sum[cdiv(H, COLUMN_THREADS), COLUMN_THREADS](db_part, db)
+        args = (dy2, x2, w_d, mean_d, rstd_d, dx)
+        if cols_per_lane(H) <= MAX_COLS_PER_LANE:
+            blocks = cdiv(min(cdiv(R, ROWS_PER_WARP), BACKWARD_WARPS), WARPS_PER_BLOCK)
+            part = empty((2, blocks * WARPS_PER_BLOCK, H), dtype)  # dw's and db's partial rows
+            _backward_warp(dtype, cols_per_lane(H))[blocks, WARP_ROWS_THREADS](
+                *args, part[0], part[1])
+        else:
+            blocks = min(R, BACKWARD_BLOCKS)
+            part = empty((2, blocks, H), dtype)
+            _backward_block(dtype)[blocks, min(row_threads(H), ROW_THREADS)](
+                *args, part[0], part[1])
+        sums = empty((2, H), dtype)
+        _column_sum(dtype)[(cdiv(H, WARP), 2), (WARP, COLUMN_SPLIT)](part, sums)
+        dw, db = sums[0], sums[1]
     host = is_host(x)
     return to_host(dx.reshape(tuple(x.shape)), host), to_host(dw, host), to_host(db, host)
 

@@ -141,11 +141,19 @@ def _exercise(dtype: np.dtype) -> None:
                               (K.softmax_forward_naive, K.softmax_backward_naive)):
         backward(forward(x, 0.5, mask), x, 0.5, mask)
     K.softmax_backward(K.softmax_forward(x, 0.5, bool_mask), x, 0.5, bool_mask)
+    # attention's S = 128 (a warp per row, 4 columns a lane) and a row too long for one warp
+    for length in (128, 1040):
+        rows, keep = rand(2, 1, length), np.ones((2, length), dtype=np.int64)
+        K.softmax_backward(K.softmax_forward(rows, 0.5, keep), rows, 0.5, keep)
     w, bias = rand(8), rand(8)
     for forward, backward in ((K.layernorm_forward, K.layernorm_backward),
                               (K.layernorm_forward_naive, K.layernorm_backward_naive)):
         _, mean, rstd = forward(x, w, bias)
         backward(x, x, w, mean, rstd)
+    for hidden in (768, 1040):  # BERT-base's H (24 columns a lane), and a block per row
+        rows, wh = rand(3, hidden), rand(hidden)
+        _, mean, rstd = K.layernorm_forward(rows, wh, wh)
+        K.layernorm_backward(rows, rows, wh, mean, rstd)
     q = rand(2, 2, 4, 64)
     for forward, backward in ((K.attention_forward, K.attention_backward),
                               (K.attention_forward_naive, K.attention_backward_naive)):

@@ -13,11 +13,18 @@ is uniform, y_j = 1/S, as ``masked_fill(finfo.min)`` gives in the model (and as
 Shapes: x (N, ..., S), mask (N, S) or None: every row of x[n] uses mask[n]. For attention scores
 x is (B, A, S, S) and the mask the (B, S) key padding mask. The kernels see x as R rows (R, S).
 
-The naive kernels give each row to one thread, which walks it three times (max, sum, write):
-no cooperation, and neighbouring threads read addresses S apart, so no load is coalesced. The
-fast kernels give each row to a block: thread t takes columns t, t + T, t + 2T..., so a warp
-reads 32 neighbouring floats at once, and the block combines its threads' partial results with
-the tree reductions of :mod:`.common`.
+Three kernels for each direction, slowest first:
+
+* **naive** (the reference): one thread per row walks it three times (max, sum, write): no
+  cooperation, and neighbouring threads read addresses S apart, so no load is coalesced.
+* **block per row** (rows longer than 1024): thread t of a block takes columns t, t + T...,
+  so a warp reads 32 neighbouring floats at once, and the block combines its threads' partial
+  results with the shared-memory trees of :mod:`.common`: about 20 ``syncthreads`` per row.
+* **warp per row** (rows up to 1024, attention's S = 128 among them): a block holds 4 rows, one
+  per warp. Lane l keeps the row's columns l, l + 32, ... (⌈S/32⌉ of them, a compile-time
+  constant) in registers, so x is read from memory once and e^(s - m) computed once, and the
+  warp reduces with register shuffles: no shared memory, no barrier. At S = 128 this does the
+  work of a block per row with a quarter of the threads and none of the waiting.
 """
 
 from __future__ import annotations
@@ -27,21 +34,29 @@ import math
 from typing import Any
 
 import numpy as np
-from numba import cuda
+from numba import cuda, uint8
 
 from .common import (
+    MAX_COLS_PER_LANE,
     MAX_THREADS,
+    WARP,
+    WARP_ROWS_THREADS,
+    WARPS_PER_BLOCK,
     block_max,
     block_sum,
     cdiv,
     check_contiguous,
     check_float,
     check_shape,
+    cols_per_lane,
+    empty,
     is_host,
     key_mask,
     row_threads,
     to_device,
     to_host,
+    warp_max,
+    warp_sum,
 )
 
 NAIVE_THREADS = 128  # rows per block for the one-thread-per-row kernels
@@ -81,13 +96,13 @@ def _forward_naive(dtype: np.dtype) -> Any:
 
 
 @functools.cache
-def _forward(dtype: np.dtype) -> Any:
+def _forward_block(dtype: np.dtype) -> Any:
     T = dtype.type  # noqa: N806
     zero, one, most_negative = T(0), T(1), T(np.finfo(dtype).min)
     minus_inf = T(-np.inf)
 
     @cuda.jit
-    def softmax_forward_kernel(x: Any, keep: Any, rows_per_mask: int, scale: Any,
+    def softmax_forward_block_kernel(x: Any, keep: Any, rows_per_mask: int, scale: Any,
                                y: Any) -> None:
         """Grid R blocks × T threads (T = row_threads(S), a power of two ≤ 1024): one row a block.
 
@@ -118,7 +133,61 @@ def _forward(dtype: np.dtype) -> Any:
             s = scale * x[r, j] if keep[n, j] != 0 else most_negative
             y[r, j] = math.exp(s - row_max) * inv
 
-    return softmax_forward_kernel
+    return softmax_forward_block_kernel
+
+
+@functools.cache
+def _forward_warp(dtype: np.dtype, cols: int) -> Any:
+    T = dtype.type  # noqa: N806
+    zero, one, most_negative = T(0), T(1), T(np.finfo(dtype).min)
+    minus_inf = T(-np.inf)
+
+    @cuda.jit
+    def softmax_forward_warp_kernel(x: Any, keep: Any, rows_per_mask: int, scale: Any,
+                                    y: Any) -> None:
+        """Grid ⌈R/4⌉ blocks × 128 threads: warp w of block g owns row r = 4g + w.
+
+        Lane l loads s = scale·x[r, l + 32c] (or finfo.min where masked) for c < cols into the
+        registers s[c]; a column past the row's end holds -inf, which adds e^-inf = 0. A warp
+        max gives M, then s[c] ← e^(s[c] - M) in place, a warp sum gives L, and y = s[c]/L.
+
+        Traffic: x read once and y written once (8·R·S bytes in float32), coalesced: a warp
+        reads 32 consecutive floats per c. The mask (B·S bytes) stays in L2.
+        Optimizes: one read of x, one exp per element, no shared memory and no barriers.
+        """
+        buf = cuda.shared.array(WARP_ROWS_THREADS, dtype)  # the simulator's shuffles
+        s = cuda.local.array(cols, dtype)  # this lane's columns of the row (registers)
+        kept = cuda.local.array(cols, uint8)
+        t = cuda.threadIdx.x
+        lane, r = t % WARP, cuda.blockIdx.x * WARPS_PER_BLOCK + t // WARP
+        R, S = x.shape  # noqa: N806
+        valid = r < R  # the last block's spare warps compute on zeros and write nothing
+        n = r // rows_per_mask
+        for c in range(cols):  # every load first, none waiting on another: 2·cols in flight
+            j = lane + c * WARP
+            s[c] = x[r, j] if valid and j < S else zero
+            kept[c] = keep[n, j] if valid and j < S else 0
+        pad = minus_inf if valid else zero
+        m = pad
+        for c in range(cols):
+            if valid and lane + c * WARP < S:
+                s[c] = scale * s[c] if kept[c] != 0 else most_negative
+            else:
+                s[c] = pad
+            if s[c] > m:
+                m = s[c]
+        row_max = warp_max(buf, m)
+        total = zero
+        for c in range(cols):
+            s[c] = math.exp(s[c] - row_max)
+            total += s[c]
+        inv = one / warp_sum(buf, total)
+        for c in range(cols):
+            j = lane + c * WARP
+            if valid and j < S:
+                y[r, j] = s[c] * inv
+
+    return softmax_forward_warp_kernel
 
 
 @functools.cache
@@ -146,11 +215,11 @@ def _backward_naive(dtype: np.dtype) -> Any:
 
 
 @functools.cache
-def _backward(dtype: np.dtype) -> Any:
+def _backward_block(dtype: np.dtype) -> Any:
     zero = dtype.type(0)
 
     @cuda.jit
-    def softmax_backward_kernel(y: Any, dy: Any, keep: Any, rows_per_mask: int, scale: Any,
+    def softmax_backward_block_kernel(y: Any, dy: Any, keep: Any, rows_per_mask: int, scale: Any,
                                 dx: Any) -> None:
         """Grid R blocks × T threads, one row a block: Σ dy·y by a block sum, then the axpy.
 
@@ -167,7 +236,44 @@ def _backward(dtype: np.dtype) -> Any:
         for j in range(t, S, threads):
             dx[r, j] = scale * y[r, j] * (dy[r, j] - dot) if keep[n, j] != 0 else zero
 
-    return softmax_backward_kernel
+    return softmax_backward_block_kernel
+
+
+@functools.cache
+def _backward_warp(dtype: np.dtype, cols: int) -> Any:
+    zero = dtype.type(0)
+
+    @cuda.jit
+    def softmax_backward_warp_kernel(y: Any, dy: Any, keep: Any, rows_per_mask: int,
+                                     scale: Any, dx: Any) -> None:
+        """Grid ⌈R/4⌉ blocks × 128 threads, a warp per row (as the forward warp kernel).
+
+        Lane l keeps y and dy at columns l + 32c in registers, a warp sum gives Σ dy·y, and
+        dx = scale·y·(dy - Σ) is written from the registers.
+        Traffic: y and dy read once, dx written once (12·R·S bytes in float32), coalesced.
+        """
+        buf = cuda.shared.array(WARP_ROWS_THREADS, dtype)  # the simulator's shuffles
+        y_reg = cuda.local.array(cols, dtype)
+        dy_reg = cuda.local.array(cols, dtype)
+        t = cuda.threadIdx.x
+        lane, r = t % WARP, cuda.blockIdx.x * WARPS_PER_BLOCK + t // WARP
+        R, S = y.shape  # noqa: N806
+        valid = r < R
+        n = r // rows_per_mask
+        partial = zero
+        for c in range(cols):
+            j = lane + c * WARP
+            y_reg[c] = y[r, j] if valid and j < S else zero
+            dy_reg[c] = dy[r, j] if valid and j < S else zero
+        for c in range(cols):
+            partial += y_reg[c] * dy_reg[c]
+        dot = warp_sum(buf, partial)
+        for c in range(cols):
+            j = lane + c * WARP
+            if valid and j < S:
+                dx[r, j] = scale * y_reg[c] * (dy_reg[c] - dot) if keep[n, j] != 0 else zero
+
+    return softmax_backward_warp_kernel
 
 
 # --- host wrappers ----------------------------------------------------------------------------
@@ -195,12 +301,15 @@ def _forward_launch(naive: bool, x: Any, scale: float, mask: Any) -> Any:
     dtype = check_float(name, x=x)
     x2, keep, rows_per_mask = _rows(name, x, mask)
     R, S = x2.shape  # noqa: N806
-    y = cuda.device_array((R, S), dtype=dtype)
+    y = empty((R, S), dtype)
+    args = (x2, keep, rows_per_mask, dtype.type(scale), y)
     if naive:
-        _forward_naive(dtype)[cdiv(R, NAIVE_THREADS), NAIVE_THREADS](
-            x2, keep, rows_per_mask, dtype.type(scale), y)
+        _forward_naive(dtype)[cdiv(R, NAIVE_THREADS), NAIVE_THREADS](*args)
+    elif cols_per_lane(S) <= MAX_COLS_PER_LANE:
+        _forward_warp(dtype, cols_per_lane(S))[cdiv(R, WARPS_PER_BLOCK),
+                                               WARP_ROWS_THREADS](*args)
     else:
-        _forward(dtype)[R, row_threads(S)](x2, keep, rows_per_mask, dtype.type(scale), y)
+        _forward_block(dtype)[R, row_threads(S)](*args)
     return to_host(y.reshape(tuple(x.shape)), is_host(x))
 
 
@@ -212,12 +321,15 @@ def _backward_launch(naive: bool, y: Any, dy: Any, scale: float, mask: Any) -> A
     dy_d = to_device(dy, name)
     check_contiguous(name, "dy", dy_d)
     R, S = y2.shape  # noqa: N806
-    dx = cuda.device_array((R, S), dtype=dtype)
+    dx = empty((R, S), dtype)
     args = (y2, dy_d.reshape(R, S), keep, rows_per_mask, dtype.type(scale), dx)
     if naive:
         _backward_naive(dtype)[cdiv(R, NAIVE_THREADS), NAIVE_THREADS](*args)
+    elif cols_per_lane(S) <= MAX_COLS_PER_LANE:
+        _backward_warp(dtype, cols_per_lane(S))[cdiv(R, WARPS_PER_BLOCK),
+                                                WARP_ROWS_THREADS](*args)
     else:
-        _backward(dtype)[R, row_threads(S)](*args)
+        _backward_block(dtype)[R, row_threads(S)](*args)
     return to_host(dx.reshape(tuple(y.shape)), is_host(y))
 
 
