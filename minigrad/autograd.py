@@ -82,6 +82,9 @@ class Context:
         self.inputs = inputs
         self.saved: tuple = ()
         self.needs_input_grad = tuple(t is not None and t.requires_grad for t in inputs)
+        # whether backward will ever run through this node: an op may skip saving what only
+        # backward reads (no_grad inference), since nothing will ask for it
+        self.requires_grad = _grad_enabled and any(self.needs_input_grad)
         self.freed = False
 
     def save_for_backward(self, *arrays: Any) -> None:
@@ -134,10 +137,9 @@ class Function:
 
         ctx = Context(cls, tuple(wrapped))
         out = cls.forward(ctx, *arrays, **attrs)
-        requires_grad = _grad_enabled and any(ctx.needs_input_grad)
         if _anomaly_enabled:
             _check_finite(out, f"the output of {cls.__name__}.forward", tensors)
-        return tensor_cls._make(out, requires_grad, ctx if requires_grad else None)
+        return tensor_cls._make(out, ctx.requires_grad, ctx if ctx.requires_grad else None)
 
 
 def _constant(x: Any, ref: Tensor, xp: Any) -> Any:

@@ -151,6 +151,31 @@ def test_scaled_dot_product_attention(dtype, b, a, s, d, masked, dropout, seed):
                           {"attention_forward", "attention_backward"})
 
 
+def test_attention_under_no_grad_keeps_no_probabilities_and_gives_the_same_output():
+    """Inference (no_grad) asks the kernel not to store P (B, A, S, S): nothing will read it."""
+    rng = np.random.default_rng(3)
+    q, k, v = (minigrad.tensor(rng.standard_normal((2, 3, 7, 4)), requires_grad=True)
+               for _ in range(3))
+    padding = rng.random((2, 7)) < 0.3
+    minigrad.set_backend("numba")
+    training = F.scaled_dot_product_attention(q, k, v, padding)
+    kernels, original = backend.cpu_kernels(), backend.cpu_kernels().attention_forward
+    asked: list[bool] = []
+
+    def spy(*args, **kwargs):
+        asked.append(kwargs["keep_probs"])
+        return original(*args, **kwargs)
+
+    kernels.attention_forward = spy
+    try:
+        with minigrad.no_grad():
+            inference = F.scaled_dot_product_attention(q, k, v, padding)
+    finally:
+        kernels.attention_forward = original
+    assert asked == [False] and not inference.requires_grad
+    np.testing.assert_array_equal(inference.data, training.data)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @given(m=sides, c=sides, smoothing=st.sampled_from([0.0, 0.1]), seed=seeds)
 def test_cross_entropy(dtype, m, c, smoothing, seed):

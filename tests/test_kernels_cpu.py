@@ -323,6 +323,9 @@ def test_attention_matches_reference_and_engine(dtype, b, a, s, d, masked, dropo
     scale = 1 / math.sqrt(d)
     rout, rprobs = att.attention_forward_reference(q, k, v, mask, scale, drop)
     close(out, rout, dtype, scale=s)
+    inference_out, no_probs = att.attention_forward(q, k, v, mask, None, drop, keep_probs=False)
+    assert no_probs is None
+    np.testing.assert_array_equal(inference_out, out)  # the same arithmetic, P kept in cache
     close(probs, rprobs, dtype)
     for g, rg in zip(grads, att.attention_backward_reference(dout, q, k, v, rprobs, mask, scale,
                                                              drop), strict=True):

@@ -88,10 +88,15 @@ def attention_backward_reference(dout: np.ndarray, q: np.ndarray, k: np.ndarray,
 # --- the fused kernels ------------------------------------------------------------------------
 @jit
 def attention_block(q: np.ndarray, k: np.ndarray, v: np.ndarray, keep: np.ndarray, scale: Any,
-                    drop: np.ndarray, use_dropout: bool, p: np.ndarray, out: np.ndarray) -> None:
-    """One (batch, head): p = softmax(scale·qkᵀ, keep), out = (p ⊙ drop)·v; q, k, v contiguous."""
-    S = q.shape[0]  # noqa: N806  # q, k, v, out (S, D); keep (S,); p, drop (S, S)
+                    drop: np.ndarray, use_dropout: bool, probs: np.ndarray, keep_probs: bool,
+                    out: np.ndarray) -> None:
+    """One (batch, head): p = softmax(scale·qkᵀ, keep), out = (p ⊙ drop)·v; q, k, v contiguous.
+
+    p is written to ``probs`` when ``keep_probs`` (for backward), else left in the scores'
+    own buffer, in cache (inference)."""
+    S = q.shape[0]  # noqa: N806  # q, k, v, out (S, D); keep (S,); probs, drop (S, S)
     scores = np.dot(q, k.T)  # (S, S), BLAS
+    p = probs if keep_probs else scores
     for i in range(S):  # fused scale + mask + softmax, row by row, in cache
         softmax_row(scores[i], keep, scale, p[i])
     if use_dropout:
@@ -128,15 +133,15 @@ def attention_block_backward(dout: np.ndarray, q: np.ndarray, k: np.ndarray, v: 
 
 @jit_parallel
 def _forward_kernel(q: np.ndarray, k: np.ndarray, v: np.ndarray, keep: np.ndarray, scale: Any,
-                    drop: np.ndarray, use_dropout: bool, probs: np.ndarray,
+                    drop: np.ndarray, use_dropout: bool, probs: np.ndarray, keep_probs: bool,
                     out: np.ndarray) -> None:
     B, _, A, _ = q.shape  # noqa: N806  # q, k, v, out (B, S, A, D); probs, drop (B, A, S, S)
-    for ba in prange(B * A):
+    for ba in prange(B * A):  # probs is (1, 1, 1, 1) unless keep_probs
         b, a = ba // A, ba % A
         attention_block(np.ascontiguousarray(q[b, :, a]), np.ascontiguousarray(k[b, :, a]),
                         np.ascontiguousarray(v[b, :, a]), keep[b], scale,
-                        drop[b, a] if use_dropout else drop[0, 0], use_dropout, probs[b, a],
-                        out[b, :, a])
+                        drop[b, a] if use_dropout else drop[0, 0], use_dropout,
+                        probs[b, a] if keep_probs else probs[0, 0], keep_probs, out[b, :, a])
 
 
 @jit_parallel
@@ -179,24 +184,27 @@ def _drop(dropout_mask: np.ndarray | None, dtype: np.dtype) -> np.ndarray:
 
 def attention_forward(q: np.ndarray, k: np.ndarray, v: np.ndarray,
                       mask: np.ndarray | None = None, scale: float | None = None,
-                      dropout_mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+                      dropout_mask: np.ndarray | None = None, keep_probs: bool = True
+                      ) -> tuple[np.ndarray, np.ndarray | None]:
     """(out, probs): out = (P ⊙ dropout_mask)·V, P = masked softmax(scale·QKᵀ), per (b, a).
 
     q, k, v (B, A, S, D), any strides (the module docstring names the free one); mask (B, S)
     1 = keep / 0 = padding, or None; scale defaults to 1/√D; dropout_mask (B, A, S, S) of 0
     and 1/(1-p), or None. probs (B, A, S, S) is P before dropout, for
-    :func:`attention_backward`.
+    :func:`attention_backward`; with ``keep_probs=False`` (inference) it is never written to
+    memory and None is returned in its place.
     """
     _check("attention_forward", q, k, v, dropout_mask)
     B, A, S, D = q.shape  # noqa: N806
     keep = key_mask("attention_forward", mask, B, S)
     scale = 1.0 / math.sqrt(D) if scale is None else scale
-    probs = np.empty((B, A, S, S), dtype=q.dtype)
+    probs = np.empty((B, A, S, S) if keep_probs else (1, 1, 1, 1), dtype=q.dtype)
     out = np.empty((B, S, A, D), dtype=q.dtype)
     with _single_threaded_blas():
         _forward_kernel(_bsad(q), _bsad(k), _bsad(v), keep, q.dtype.type(scale),
-                        _drop(dropout_mask, q.dtype), dropout_mask is not None, probs, out)
-    return out.transpose(0, 2, 1, 3), probs
+                        _drop(dropout_mask, q.dtype), dropout_mask is not None, probs,
+                        keep_probs, out)
+    return out.transpose(0, 2, 1, 3), probs if keep_probs else None
 
 
 def attention_backward(dout: np.ndarray, q: np.ndarray, k: np.ndarray, v: np.ndarray,

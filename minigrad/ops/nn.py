@@ -68,7 +68,7 @@ class Softmax(Function):
         ctx.cuda = backend.use_cuda(x) and last and x.flags.c_contiguous
         if ctx.fused:  # one pass per row: max, exp, sum and scale in cache
             y = backend.cpu_kernels().softmax_forward(x)
-        elif ctx.cuda:  # one block per row, the row's max and sum by block reductions
+        elif ctx.cuda:  # a warp per row (a block past 1024), max and sum by shuffles
             y = backend.from_kernel(backend.cuda_kernels().softmax_forward(x))
         else:
             xp = backend.array_module(x)
@@ -202,7 +202,7 @@ class LayerNorm(Function):
             y, mean, rstd = backend.cpu_kernels().layernorm_forward(x, w, b, eps)
             ctx.save_for_backward(x, w, mean, rstd)
             return y
-        if ctx.cuda:  # one block per row; the same statistics saved
+        if ctx.cuda:  # a warp per row (a block past 1024); the same statistics saved
             y, mean, rstd = map(backend.from_kernel,
                                 backend.cuda_kernels().layernorm_forward(x, w, b, eps))
             ctx.save_for_backward(x, w, mean, rstd)
@@ -269,9 +269,10 @@ class ScaledDotProductAttention(Function):
         ctx.flash = ctx.cuda and dropout_mask is None
         keep = None if key_padding_mask is None else ~key_padding_mask  # (B, S)
         if ctx.fused:  # QKᵀ, scale, mask, softmax and ·V per (b, a) block
-            out, probs = backend.cpu_kernels().attention_forward(q, k, v, keep, scale,
-                                                                 dropout_mask)
-            ctx.save_for_backward(q, k, v, probs, key_padding_mask, dropout_keep)
+            out, probs = backend.cpu_kernels().attention_forward(
+                q, k, v, keep, scale, dropout_mask, keep_probs=ctx.requires_grad)
+            if ctx.requires_grad:  # inference keeps each block's P in cache only
+                ctx.save_for_backward(q, k, v, probs, key_padding_mask, dropout_keep)
             return out
         if ctx.cuda:  # the kernels read the keep-mask as bytes, 1 = attend
             keep = None if keep is None else keep.view(backend.cupy().uint8)
