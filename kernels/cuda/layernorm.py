@@ -20,6 +20,13 @@ Three kernels for each direction, slowest first:
   l, l + 32, ... (⌈H/32⌉ of them) in registers, so x is read from memory once and both
   statistics come from registers; the warp reduces with register shuffles, no barrier.
 
+The warp kernels index with unsigned integers (``np.uint64``), as SGEMM v5 does: Numba indexes
+an array with a signed integer only after a test for a negative index (Python's wrap-around),
+which keeps each of a lane's ⌈H/32⌉ addresses apart in registers; with unsigned indices the
+addresses are one base plus constants (168 registers instead of 254 in the backward kernel at
+H = 768, so 12 warps fit on an SM instead of 8). A Python int is typed int64, and int64 mixed
+with uint64 makes float64, so every integer that meets an index is made a uint64.
+
 In the backward kernels dw and db are sums over rows, made in two stages so that no two threads
 ever add into one address: each block (block kernel) or warp (warp kernel) sums its share of the
 rows into its own partial row, and :func:`column_sum_kernel` adds the partial rows.
@@ -140,6 +147,8 @@ def _forward_block(dtype: np.dtype) -> Any:
 def _forward_warp(dtype: np.dtype, cols: int) -> Any:
     T = dtype.type  # noqa: N806
     zero, one = T(0), T(1)
+    u = np.uint64  # indices: see the module docstring
+    LANES, ROWS = u(WARP), u(WARPS_PER_BLOCK)  # noqa: N806
 
     @cuda.jit
     def layernorm_forward_warp_kernel(x: Any, w: Any, b: Any, eps: Any, y: Any, mean: Any,
@@ -155,24 +164,24 @@ def _forward_warp(dtype: np.dtype, cols: int) -> Any:
         """
         buf = cuda.shared.array(WARP_ROWS_THREADS, dtype)  # the simulator's shuffles
         v = cuda.local.array(cols, dtype)  # this lane's columns of the row (registers)
-        t = cuda.threadIdx.x
-        lane, i = t % WARP, cuda.blockIdx.x * WARPS_PER_BLOCK + t // WARP
-        R, H = x.shape  # noqa: N806
+        t = u(cuda.threadIdx.x)
+        lane, i = t % LANES, u(cuda.blockIdx.x) * ROWS + t // LANES
+        R, H = u(x.shape[0]), u(x.shape[1])  # noqa: N806
         valid = i < R  # the last block's spare warps compute on zeros and write nothing
-        inv_h = one / T(H)  # a float: dividing by the int64 H would promote to float64
+        inv_h = one / T(H)  # a float: dividing by the integer H would promote to float64
         total = zero
         for c in range(cols):
-            j = lane + c * WARP
+            j = lane + u(c) * LANES
             v[c] = x[i, j] if valid and j < H else zero
             total += v[c]
         mu = warp_sum(buf, total) * inv_h
         total = zero
         for c in range(cols):
-            if lane + c * WARP < H:
+            if lane + u(c) * LANES < H:
                 total += (v[c] - mu) * (v[c] - mu)
         r = one / math.sqrt(warp_sum(buf, total) * inv_h + eps)
         for c in range(cols):
-            j = lane + c * WARP
+            j = lane + u(c) * LANES
             if valid and j < H:
                 y[i, j] = (v[c] - mu) * r * w[j] + b[j]
         if valid and lane == 0:
@@ -284,42 +293,49 @@ def _backward_block(dtype: np.dtype) -> Any:
 def _backward_warp(dtype: np.dtype, cols: int) -> Any:
     T = dtype.type  # noqa: N806
     zero, one = T(0), T(1)
+    u = np.uint64  # indices: see the module docstring
+    LANES, ROWS, THREADS = u(WARP), u(WARPS_PER_BLOCK), u(WARP_ROWS_THREADS)  # noqa: N806
+    span = cols * WARP  # a warp's columns, the row's length rounded up to 32
+    part_slots = WARPS_PER_BLOCK * span
 
     @cuda.jit
     def layernorm_backward_warp_kernel(dy: Any, x: Any, w: Any, mean: Any, rstd: Any, dx: Any,
                                        dw_part: Any, db_part: Any) -> None:
-        """Grid G blocks × 128 threads; warp p = 4g + w (of P = 4G) takes rows p, p + P, ...
+        """Grid G blocks × 128 threads; warp w of block g takes rows 4g + w, 4g + w + 4G, ...
 
         Per row, lane l keeps dy and x̂ at columns l + 32c in registers; two warp sums give ⟨ĝ⟩
         and ⟨ĝ·x̂⟩ and dx is written from the registers. Each lane also adds dy·x̂ and dy into
-        its columns' running dw, db in registers, and writes them once, at the end, to row p of
-        dw_part and db_part (P, H): no two warps share a partial row, so no atomics.
+        its columns' running dw, db in registers. At the end the block's 4 warps add their
+        running sums through shared memory and write them to row g of dw_part and db_part
+        (G, H): no two blocks share a partial row, so no atomics.
 
-        Traffic: dy and x read once, dx written once (12·R·H bytes in float32), plus 2·P·H for
-        the partial rows (P ≤ R/8). The blocks step through the rows together, so every warp of
-        a block makes the same number of trips (the simulator's exchanges need the whole block).
+        Traffic: dy and x read once, dx written once (12·R·H bytes in float32), plus 2·G·H for
+        the partial rows (G ≤ R/16). The blocks step through the rows together, so every warp of
+        a block makes the same number of trips (the simulator's exchanges need the whole block,
+        and so do the barriers at the end).
         """
+        sums = cuda.shared.array(part_slots, dtype)  # [warp][column] running sums, then added
         buf = cuda.shared.array(WARP_ROWS_THREADS, dtype)  # the simulator's shuffles
         w_reg = cuda.local.array(cols, dtype)
         dy_reg = cuda.local.array(cols, dtype)
         xhat = cuda.local.array(cols, dtype)
         dw_acc = cuda.local.array(cols, dtype)
         db_acc = cuda.local.array(cols, dtype)
-        t = cuda.threadIdx.x
-        lane, warp = t % WARP, t // WARP
-        p = cuda.blockIdx.x * WARPS_PER_BLOCK + warp
-        R, H = x.shape  # noqa: N806
-        inv_h = one / T(H)  # a float: dividing by the int64 H would promote to float64
+        t = u(cuda.threadIdx.x)
+        lane, warp = t % LANES, t // LANES
+        R, H = u(x.shape[0]), u(x.shape[1])  # noqa: N806
+        inv_h = one / T(H)  # a float: dividing by the integer H would promote to float64
         for c in range(cols):
-            w_reg[c] = w[lane + c * WARP] if lane + c * WARP < H else zero
+            j = lane + u(c) * LANES
+            w_reg[c] = w[j] if j < H else zero
             dw_acc[c], db_acc[c] = zero, zero
-        for first in range(cuda.blockIdx.x * WARPS_PER_BLOCK, R, cuda.gridDim.x * WARPS_PER_BLOCK):
+        for first in range(u(cuda.blockIdx.x) * ROWS, R, u(cuda.gridDim.x) * ROWS):
             i = first + warp
             valid = i < R
             mu = mean[i] if valid else zero
             r = rstd[i] if valid else zero
             for c in range(cols):  # every load first, none waiting on another: 2·cols in flight
-                j = lane + c * WARP
+                j = lane + u(c) * LANES
                 dy_reg[c] = dy[i, j] if valid and j < H else zero
                 xhat[c] = x[i, j] if valid and j < H else zero
             g_sum, gx_sum = zero, zero
@@ -331,16 +347,29 @@ def _backward_warp(dtype: np.dtype, cols: int) -> Any:
             g_mean = warp_sum(buf, g_sum) * inv_h
             gx_mean = warp_sum(buf, gx_sum) * inv_h
             for c in range(cols):
-                j = lane + c * WARP
+                j = lane + u(c) * LANES
                 if valid and j < H:
                     dx[i, j] = r * (dy_reg[c] * w_reg[c] - g_mean - xhat[c] * gx_mean)
                 dw_acc[c] += dy_reg[c] * xhat[c]  # dy = 0 past the row's end and for spare warps
                 db_acc[c] += dy_reg[c]
+        g = u(cuda.blockIdx.x)
         for c in range(cols):
-            j = lane + c * WARP
-            if j < H:
-                dw_part[p, j] = dw_acc[c]
-                db_part[p, j] = db_acc[c]
+            sums[warp * u(span) + lane + u(c) * LANES] = dw_acc[c]
+        cuda.syncthreads()
+        for j in range(t, H, THREADS):  # the 4 warps' sums of column j, in warp order
+            total = zero
+            for v in range(WARPS_PER_BLOCK):
+                total += sums[u(v) * u(span) + j]
+            dw_part[g, j] = total
+        cuda.syncthreads()  # every sum read before db's overwrite them
+        for c in range(cols):
+            sums[warp * u(span) + lane + u(c) * LANES] = db_acc[c]
+        cuda.syncthreads()
+        for j in range(t, H, THREADS):
+            total = zero
+            for v in range(WARPS_PER_BLOCK):
+                total += sums[u(v) * u(span) + j]
+            db_part[g, j] = total
 
     return layernorm_backward_warp_kernel
 
@@ -450,7 +479,7 @@ def _backward_launch(naive: bool, dy: Any, x: Any, w: Any, mean: Any, rstd: Any
         args = (dy2, x2, w_d, mean_d, rstd_d, dx)
         if cols_per_lane(H) <= MAX_COLS_PER_LANE:
             blocks = cdiv(min(cdiv(R, ROWS_PER_WARP), BACKWARD_WARPS), WARPS_PER_BLOCK)
-            part = empty((2, blocks * WARPS_PER_BLOCK, H), dtype)  # dw's and db's partial rows
+            part = empty((2, blocks, H), dtype)  # dw's and db's partial rows, one per block
             _backward_warp(dtype, cols_per_lane(H))[blocks, WARP_ROWS_THREADS](
                 *args, part[0], part[1])
         else:

@@ -141,6 +141,8 @@ def _forward_warp(dtype: np.dtype, cols: int) -> Any:
     T = dtype.type  # noqa: N806
     zero, one, most_negative = T(0), T(1), T(np.finfo(dtype).min)
     minus_inf = T(-np.inf)
+    u = np.uint64  # unsigned indices: see .layernorm's module docstring
+    LANES, ROWS = u(WARP), u(WARPS_PER_BLOCK)  # noqa: N806
 
     @cuda.jit
     def softmax_forward_warp_kernel(x: Any, keep: Any, rows_per_mask: int, scale: Any,
@@ -158,19 +160,19 @@ def _forward_warp(dtype: np.dtype, cols: int) -> Any:
         buf = cuda.shared.array(WARP_ROWS_THREADS, dtype)  # the simulator's shuffles
         s = cuda.local.array(cols, dtype)  # this lane's columns of the row (registers)
         kept = cuda.local.array(cols, uint8)
-        t = cuda.threadIdx.x
-        lane, r = t % WARP, cuda.blockIdx.x * WARPS_PER_BLOCK + t // WARP
-        R, S = x.shape  # noqa: N806
+        t = u(cuda.threadIdx.x)
+        lane, r = t % LANES, u(cuda.blockIdx.x) * ROWS + t // LANES
+        R, S = u(x.shape[0]), u(x.shape[1])  # noqa: N806
         valid = r < R  # the last block's spare warps compute on zeros and write nothing
-        n = r // rows_per_mask
+        n = r // u(rows_per_mask)
         for c in range(cols):  # every load first, none waiting on another: 2·cols in flight
-            j = lane + c * WARP
+            j = lane + u(c) * LANES
             s[c] = x[r, j] if valid and j < S else zero
             kept[c] = keep[n, j] if valid and j < S else 0
         pad = minus_inf if valid else zero
         m = pad
         for c in range(cols):
-            if valid and lane + c * WARP < S:
+            if valid and lane + u(c) * LANES < S:
                 s[c] = scale * s[c] if kept[c] != 0 else most_negative
             else:
                 s[c] = pad
@@ -183,7 +185,7 @@ def _forward_warp(dtype: np.dtype, cols: int) -> Any:
             total += s[c]
         inv = one / warp_sum(buf, total)
         for c in range(cols):
-            j = lane + c * WARP
+            j = lane + u(c) * LANES
             if valid and j < S:
                 y[r, j] = s[c] * inv
 
@@ -242,6 +244,8 @@ def _backward_block(dtype: np.dtype) -> Any:
 @functools.cache
 def _backward_warp(dtype: np.dtype, cols: int) -> Any:
     zero = dtype.type(0)
+    u = np.uint64  # unsigned indices: see .layernorm's module docstring
+    LANES, ROWS = u(WARP), u(WARPS_PER_BLOCK)  # noqa: N806
 
     @cuda.jit
     def softmax_backward_warp_kernel(y: Any, dy: Any, keep: Any, rows_per_mask: int,
@@ -255,21 +259,21 @@ def _backward_warp(dtype: np.dtype, cols: int) -> Any:
         buf = cuda.shared.array(WARP_ROWS_THREADS, dtype)  # the simulator's shuffles
         y_reg = cuda.local.array(cols, dtype)
         dy_reg = cuda.local.array(cols, dtype)
-        t = cuda.threadIdx.x
-        lane, r = t % WARP, cuda.blockIdx.x * WARPS_PER_BLOCK + t // WARP
-        R, S = y.shape  # noqa: N806
+        t = u(cuda.threadIdx.x)
+        lane, r = t % LANES, u(cuda.blockIdx.x) * ROWS + t // LANES
+        R, S = u(y.shape[0]), u(y.shape[1])  # noqa: N806
         valid = r < R
-        n = r // rows_per_mask
+        n = r // u(rows_per_mask)
         partial = zero
         for c in range(cols):
-            j = lane + c * WARP
+            j = lane + u(c) * LANES
             y_reg[c] = y[r, j] if valid and j < S else zero
             dy_reg[c] = dy[r, j] if valid and j < S else zero
         for c in range(cols):
             partial += y_reg[c] * dy_reg[c]
         dot = warp_sum(buf, partial)
         for c in range(cols):
-            j = lane + c * WARP
+            j = lane + u(c) * LANES
             if valid and j < S:
                 dx[r, j] = scale * y_reg[c] * (dy_reg[c] - dot) if keep[n, j] != 0 else zero
 
