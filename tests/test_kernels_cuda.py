@@ -246,8 +246,9 @@ def test_layernorm_float64(kc, monkeypatch, kernel):
 @pytest.mark.parametrize("kernel", ["warp", "block"])
 def test_layernorm_backward_sums_several_rows_per_partial_row(kc, monkeypatch, kernel):
     """With fewer blocks (block kernel) or warps (warp kernel) than rows, each walks rows
-    p, p + P... and sums their dw, db; here 5 rows meet 2 blocks, or 4 warps that make two trips
-    (rows 0-3, then row 4 with three spare warps)."""
+    p, p + P... and sums their dw, db; here 5 rows meet 2 blocks, or one block of 4 warps that
+    make two trips (rows 0-3, then row 4 with three spare warps) and add their sums in shared
+    memory."""
     if kernel == "block":
         monkeypatch.setattr(kc.layernorm, "MAX_COLS_PER_LANE", 0)
         monkeypatch.setattr(kc.layernorm, "BACKWARD_BLOCKS", 2)

@@ -23,13 +23,14 @@ Three kernels for each direction, slowest first:
 The warp kernels index with unsigned integers (``np.uint64``), as SGEMM v5 does: Numba indexes
 an array with a signed integer only after a test for a negative index (Python's wrap-around),
 which keeps each of a lane's ⌈H/32⌉ addresses apart in registers; with unsigned indices the
-addresses are one base plus constants (168 registers instead of 254 in the backward kernel at
+addresses are one base plus constants (167 registers instead of 254 in the backward kernel at
 H = 768, so 12 warps fit on an SM instead of 8). A Python int is typed int64, and int64 mixed
 with uint64 makes float64, so every integer that meets an index is made a uint64.
 
 In the backward kernels dw and db are sums over rows, made in two stages so that no two threads
-ever add into one address: each block (block kernel) or warp (warp kernel) sums its share of the
-rows into its own partial row, and :func:`column_sum_kernel` adds the partial rows.
+ever add into one address: each block sums its share of the rows into its own partial row (in
+the warp kernel each warp keeps running sums in registers, and the block's warps add them in
+shared memory at the end), and :func:`column_sum_kernel` adds the partial rows.
 """
 
 from __future__ import annotations
