@@ -2,8 +2,13 @@
 
 Start reading at :mod:`minigrad.tensor` (the Tensor), then :mod:`minigrad.autograd` (how
 ``backward()`` walks the graph) and :mod:`minigrad.ops` (every op, forward beside backward).
+
+As ``import torch`` does, ``import minigrad as mg`` also gives ``mg.nn`` (and
+``mg.nn.functional``), ``mg.optim``, ``mg.data`` and ``mg.models``, without importing CuPy,
+Numba, matplotlib or the training loop: those load on first use.
 """
 
+from minigrad import data, models, nn, optim  # as torch.nn, torch.optim
 from minigrad.autograd import detect_anomaly, enable_grad, is_grad_enabled, no_grad
 from minigrad.backend import (
     DeviceError,
@@ -53,10 +58,10 @@ from minigrad.tensor import (
 __version__ = "0.1.0"
 
 __all__ = [
-    "DeviceError", "GradcheckError", "Tensor", "abs", "arange", "bool_", "cat", "clip",
+    "DeviceError", "GradcheckError", "Tensor", "abs", "arange", "bool_", "cat", "clip", "data",
     "detect_anomaly", "enable_grad", "exp", "eye", "float32", "float64", "full", "get_backend",
     "get_rng_state", "gradcheck", "int32", "int64", "is_grad_enabled", "log", "manual_seed",
-    "masked_fill", "matmul", "maximum", "no_grad", "ones", "ones_like", "rand", "randn",
-    "randn_like", "relu", "set_backend", "set_rng_state", "sigmoid", "sqrt", "stack", "tanh",
-    "tensor", "where", "zeros", "zeros_like",
+    "masked_fill", "matmul", "maximum", "models", "nn", "no_grad", "ones", "ones_like", "optim",
+    "rand", "randn", "randn_like", "relu", "set_backend", "set_rng_state", "sigmoid", "sqrt",
+    "stack", "tanh", "tensor", "where", "zeros", "zeros_like",
 ]

@@ -10,12 +10,23 @@ An op is a :class:`Function` with two static methods on raw arrays:
 ``Function.apply`` wraps the arrays in Tensors and, when a gradient is wanted, records a
 :class:`Context` on the output: the op, its inputs and its saved arrays. ``Tensor.backward()``
 calls :func:`run_backward`, which orders that record topologically (iteratively, so a chain of
-100,000 ops cannot hit Python's recursion limit) and walks it from the output back to the leaves.
+100,000 ops cannot hit Python's recursion limit) and walks it from the output back to the leaves,
+dropping each node's inputs and saved arrays once its backward has run: a finished graph holds
+nothing, even while its loss tensor lives on.
+
+Versions, as in PyTorch: every tensor carries a :class:`VersionCounter` (shared with its views)
+that each in-place op bumps. A node records the version of every tensor whose array it saved;
+backward refuses to use a saved array whose tensor has moved on, naming the op, the shape and both
+versions. Writes that bypass the counter (through ``.data``, or a NumPy array shared with
+``Tensor(ndarray)``) are caught under :func:`detect_anomaly`, which also records a checksum of
+each saved array.
 """
 
 from __future__ import annotations
 
 import contextlib
+import weakref
+import zlib
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -58,8 +69,13 @@ def enable_grad() -> Iterator[None]:
 
 @contextlib.contextmanager
 def detect_anomaly() -> Iterator[None]:
-    """Check every op's output and every gradient for NaN/Inf, naming the first op that makes one.
+    """Check every op's output and every gradient for NaN/Inf, naming the first op that makes one,
+    and catch saved arrays changed behind the version counter's back.
 
+    Beyond PyTorch's anomaly mode: each op run inside this block also records a CRC-32 checksum
+    of every array it saved for backward; backward recomputes it and raises, naming the op, if an
+    array changed without an in-place op (a write through ``.data`` or through a NumPy array
+    shared with ``Tensor(ndarray)``, which no version counter can see).
     Opt-in because each check costs a pass over the array (and a device sync on a GPU).
     """
     global _anomaly_enabled
@@ -70,25 +86,53 @@ def detect_anomaly() -> Iterator[None]:
         _anomaly_enabled = previous
 
 
+class VersionCounter:
+    """How many times a tensor's array has been written in place. A view shares its base's
+    counter, as the two share memory; ``detach()`` shares it too."""
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value = 0
+
+
 class Context:
     """One node of the graph: the op that made a tensor, its inputs and what backward needs.
 
-    Ops keep arrays for backward with ``save_for_backward`` (freed after the first backward
-    unless ``retain_graph=True``) and small attributes, such as a ``dim``, as plain attributes.
+    Ops keep arrays for backward with ``save_for_backward`` and small attributes, such as a
+    ``dim``, as plain attributes. After the node's backward (unless ``retain_graph=True``) the
+    inputs and the saved arrays are dropped, so the graph behind it can be freed.
+
+    The edges of the graph are ``input_nodes``: for each input, the node that had made it when
+    this op ran (None for a leaf). An in-place op gives its tensor a new node later, but an op
+    that used the tensor before still sends its gradient to the node that made the value it
+    read, as PyTorch's edges point to grad_fn objects, not to tensors.
     """
 
     def __init__(self, fn: type[Function], inputs: tuple[Tensor | None, ...]):
         self.fn = fn
         self.inputs = inputs
+        self.input_nodes = tuple(None if t is None else t._ctx for t in inputs)
+        self.retained: weakref.ref | None = None  # the output, if it asked retain_grad()
         self.saved: tuple = ()
         self.needs_input_grad = tuple(t is not None and t.requires_grad for t in inputs)
         # whether backward will ever run through this node: an op may skip saving what only
         # backward reads (no_grad inference), since nothing will ask for it
         self.requires_grad = _grad_enabled and any(self.needs_input_grad)
         self.freed = False
+        # (the counter of the tensor owning a saved array, its version then, a description of
+        # that tensor) for each saved array that is a tensor's memory
+        self.saved_versions: tuple = ()
+        self.checksums: tuple | None = None  # CRC-32 of each saved array, under detect_anomaly
 
     def save_for_backward(self, *arrays: Any) -> None:
         self.saved = arrays
+
+    def release(self) -> None:
+        """Drop everything backward needed: the graph behind this node can now be freed."""
+        self.saved = self.inputs = self.input_nodes = self.saved_versions = ()
+        self.checksums = None
+        self.freed = True
 
 
 class Function:
@@ -137,9 +181,24 @@ class Function:
 
         ctx = Context(cls, tuple(wrapped))
         out = cls.forward(ctx, *arrays, **attrs)
+        if isinstance(out, np.generic):  # NumPy's 0-d results are scalars: make them arrays
+            out = np.asarray(out)
         if _anomaly_enabled:
             _check_finite(out, f"the output of {cls.__name__}.forward", tensors)
-        return tensor_cls._make(out, ctx.requires_grad, ctx if ctx.requires_grad else None)
+        # only floating-point outputs join the graph (an integer or bool result has no gradient)
+        requires_grad = ctx.requires_grad and out.dtype.kind == "f"
+        result = tensor_cls._make(out, requires_grad, ctx if requires_grad else None)
+        # a view of an input (or the input itself) shares its version counter; a fresh array,
+        # one that owns its memory (base None), can only be an input by identity
+        if out.base is not None or any(out is t.data for t in tensors):
+            for t in tensors:
+                if _same_memory(out, t.data):
+                    result._version_counter = t._version_counter
+                    result._base = t if t._base is None else t._base
+                    break
+        if requires_grad and ctx.saved:
+            _record_saved(ctx, tensors, result)
+        return result
 
 
 def _constant(x: Any, ref: Tensor, xp: Any) -> Any:
@@ -166,6 +225,69 @@ def _constant(x: Any, ref: Tensor, xp: Any) -> Any:
     return xp.asarray(x, dtype=dtype)
 
 
+def _same_memory(a: Any, b: Any) -> bool:
+    """Whether two arrays may overlap in memory (an array that owns its memory, ``base`` None,
+    overlaps no other array object)."""
+    if a is b:
+        return True
+    if a.base is None and b.base is None:
+        return False
+    return bool(backend.array_module(a).may_share_memory(a, b))
+
+
+def _is_array(a: Any) -> bool:
+    return hasattr(a, "dtype") and hasattr(a, "shape") and hasattr(a, "base")
+
+
+def _record_saved(ctx: Context, inputs: list[Tensor], output: Tensor) -> None:
+    """Note, for each saved array that is (a view of) an input's or the output's memory, that
+    tensor's version counter and version now; under anomaly mode, also a checksum of each."""
+    records = []
+    candidates = [(t, f"input {i}") for i, t in enumerate(inputs)] + [(output, "output")]
+    for a in ctx.saved:
+        if not _is_array(a):
+            continue
+        for t, role in candidates:
+            if _same_memory(a, t.data):
+                what = (f"the {t.dtype} tensor of shape {t.shape} that {ctx.fn.__name__} saved "
+                        f"(its {role})")
+                counter = t._version_counter
+                records.append((counter, counter.value, what))
+                break
+    ctx.saved_versions = tuple(records)
+    if _anomaly_enabled:
+        ctx.checksums = tuple(_checksum(a) if _is_array(a) else None for a in ctx.saved)
+
+
+def _checksum(a: Any) -> int:
+    """CRC-32 of an array's bytes (copied to the host first if it lives on a GPU)."""
+    host = backend.to_device(a, "cpu")
+    return zlib.crc32(host.tobytes()) ^ hash((host.shape, host.dtype.str))
+
+
+def _check_saved(ctx: Context) -> None:
+    """Refuse to run backward on saved arrays that changed after forward (see the module doc)."""
+    name = ctx.fn.__name__
+    for counter, version, what in ctx.saved_versions:
+        if counter.value != version:
+            raise RuntimeError(
+                f"one of the tensors needed for gradient computation has been modified by an "
+                f"in-place operation: {what} is at version {counter.value}; expected version "
+                f"{version}. Use the "
+                f"out-of-place form of the in-place op (add_, +=, x[i] = ..., an optimizer step) "
+                f"that changed it after {name}'s forward, or call it after backward()"
+            )
+    if ctx.checksums is not None:
+        for i, (a, crc) in enumerate(zip(ctx.saved, ctx.checksums, strict=True)):
+            if crc is not None and _checksum(a) != crc:
+                raise RuntimeError(
+                    f"anomaly: saved array {i} of {name} ({a.dtype}, shape {tuple(a.shape)}) "
+                    "changed between forward and backward without an in-place op bumping its "
+                    "version: something wrote it through .data or through a NumPy array shared "
+                    "with Tensor(ndarray)"
+                )
+
+
 def _check_finite(a: Any, what: str, tensors: list[Tensor]) -> None:
     xp = backend.array_module(a)
     if a.dtype.kind == "f" and not bool(xp.isfinite(a).all()):
@@ -177,66 +299,82 @@ def _check_finite(a: Any, what: str, tensors: list[Tensor]) -> None:
 def run_backward(root: Tensor, grad: Any, retain_graph: bool = False) -> None:
     """Back-propagate ``grad`` (the gradient of some scalar w.r.t. ``root``) to every leaf.
 
-    1. Order the tensors that lead to ``root`` so that each comes after everything it was made
+    The graph's vertices are the nodes (Contexts) and the leaf tensors; an edge runs from a
+    node to the node, or leaf, that made each of its inputs when it ran (``input_nodes``).
+
+    1. Order the vertices that lead to ``root`` so that each comes after everything it was made
        from (post-order depth-first search with an explicit stack: no recursion).
-    2. Walk that order backwards. Each tensor's gradient is complete when it is reached, because
-       every tensor that used it comes later in the order and has already passed its share down.
+    2. Walk that order backwards. Each vertex's gradient is complete when it is reached, because
+       every node that used it comes later in the order and has already passed its share down.
+       Before a node's backward runs, the versions of its saved tensors are checked.
     3. Leaves (and tensors that asked ``retain_grad()``) add the gradient to ``.grad``, so
        gradients accumulate across calls until ``zero_grad()``, as in PyTorch.
+    4. Unless ``retain_graph``, each node is released right after its backward: its inputs and
+       saved arrays are dropped, and the walk keeps no tensor it has passed, so activations are
+       freed during backward and nothing of the graph outlives it.
     """
-    order: list[Tensor] = []
+    start: Context | Tensor = root if root._ctx is None else root._ctx
+    order: list[Context | Tensor] = []
     visited: set[int] = set()
-    stack: list[tuple[Tensor, bool]] = [(root, False)]
+    stack: list[tuple[Context | Tensor, bool]] = [(start, False)]
     while stack:
-        t, children_done = stack.pop()
+        v, children_done = stack.pop()
         if children_done:
-            order.append(t)
+            order.append(v)
             continue
-        if id(t) in visited:
+        if id(v) in visited:
             continue
-        visited.add(id(t))
-        stack.append((t, True))
-        if t._ctx is not None:
-            for parent in t._ctx.inputs:
-                if parent is not None and parent.requires_grad and id(parent) not in visited:
-                    stack.append((parent, False))
-
-    grads: dict[int, Any] = {id(root): grad}
-    for t in reversed(order):
-        g = grads.pop(id(t), None)
-        if g is None:
+        visited.add(id(v))
+        stack.append((v, True))
+        if not isinstance(v, Context):
             continue
-        ctx = t._ctx
-        if ctx is None or t._retains_grad:
-            t.grad = g.copy() if t.grad is None else t.grad + g
-        if ctx is None:
-            continue
-        if ctx.freed:
+        if v.freed:
             raise RuntimeError(
                 f"trying to backward through the graph a second time (through "
-                f"{ctx.fn.__name__}, output shape {t.shape}): its saved arrays were freed by "
-                "the first backward(). Pass retain_graph=True to the first call to keep them."
+                f"{v.fn.__name__}): its saved arrays were freed by the first backward(). Pass "
+                "retain_graph=True to the first call to keep them."
             )
+        for t, node, needed in zip(v.inputs, v.input_nodes, v.needs_input_grad, strict=True):
+            child = t if node is None else node
+            if needed and id(child) not in visited:
+                stack.append((child, False))
+    del stack, visited
+
+    grads: dict[int, Any] = {id(start): grad}
+    while order:
+        v = order.pop()
+        g = grads.pop(id(v), None)
+        if g is None:
+            continue
+        kept = v if not isinstance(v, Context) else v.retained and v.retained()
+        if kept is not None:  # a leaf, or a tensor that asked retain_grad()
+            kept.grad = g.copy() if kept.grad is None else kept.grad + g
+        if not isinstance(v, Context):
+            continue
+        ctx = v
+        _check_saved(ctx)
         input_grads = ctx.fn.backward(ctx, g)
+        del g
         if not isinstance(input_grads, tuple):
             input_grads = (input_grads,)
-        for parent, pg in zip(ctx.inputs, input_grads, strict=True):
-            if parent is None or pg is None or not parent.requires_grad:
+        for t, node, needed, pg in zip(ctx.inputs, ctx.input_nodes, ctx.needs_input_grad,
+                                       input_grads, strict=True):
+            if not needed or pg is None:
                 continue
-            if pg.shape != parent.shape:
+            if pg.shape != t.shape:
                 raise RuntimeError(
                     f"{ctx.fn.__name__}.backward returned a gradient of shape {pg.shape} "
-                    f"for an input of shape {parent.shape}"
+                    f"for an input of shape {t.shape}"
                 )
-            if pg.dtype != parent.dtype:
-                pg = pg.astype(parent.dtype)
+            if pg.dtype != t.dtype:
+                pg = pg.astype(t.dtype)
             if _anomaly_enabled:
-                _check_finite(pg, f"the gradient from {ctx.fn.__name__}.backward", [parent])
-            key = id(parent)
+                _check_finite(pg, f"the gradient from {ctx.fn.__name__}.backward", [t])
+            key = id(t if node is None else node)
             grads[key] = pg if key not in grads else grads[key] + pg
+        del input_grads
         if not retain_graph:
-            ctx.saved = ()
-            ctx.freed = True
+            ctx.release()
 
 
 # Imported last: tensor.py imports this module, and Function.apply needs the Tensor class.

@@ -405,6 +405,59 @@ def _build_cross_entropy(rng: np.random.Generator, shape: tuple[int, ...]) -> tu
         "reduction": str(rng.choice(["mean", "sum", "none"]))}
 
 
+def _build_loss_and_target(sample_input: Callable, sample_target: Callable) -> Build:
+    """A loss whose target is differentiated too (both are inputs), as torch allows."""
+    return lambda rng, shape: ([sample_input(rng, shape), sample_target(rng, shape)], {
+        "reduction": str(rng.choice(["mean", "sum", "none"]))})
+
+
+def _build_mixed_index(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[Arrays, dict]:
+    """x[i, :, ids]: an int, a slice and an integer array, the case where torch's order of dims
+    differs from NumPy's."""
+    n = shape[2]
+    ids = rng.integers(-n, n, size=int(rng.integers(1, 4)))
+    return [rng.standard_normal(shape)], {"index": (int(rng.integers(-shape[0], shape[0])),
+                                                    slice(None), ids)}
+
+
+def _build_setitem(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[Arrays, dict]:
+    """x[index] = v for a slice, distinct integer ids (a repeated id's write is undefined in
+    torch), a boolean mask, or the mixed index; v the shape of x[index], or broadcast into it."""
+    kind = rng.choice(["slice", "ids", "mask"] + (["mixed"] if len(shape) >= 3 else []))
+    if kind == "slice":
+        index = tuple(slice(int(rng.integers(0, n)), None, int(rng.integers(1, 3))) for n in shape)
+    elif kind == "ids":
+        index = rng.permutation(shape[0])[:int(rng.integers(1, shape[0] + 1))]
+    elif kind == "mask":
+        index = rng.random(shape[:int(rng.integers(1, len(shape) + 1))]) < 0.5
+    else:
+        index = (int(rng.integers(0, shape[0])), slice(None),
+                 rng.permutation(shape[2])[:int(rng.integers(1, shape[2] + 1))])
+    x = rng.standard_normal(shape)
+    picked = Tensor(x)[index].shape
+    value_shape = picked[1:] if picked and rng.random() < 0.3 else picked  # broadcast, sometimes
+    return [x, rng.standard_normal(value_shape)], {"index": index}
+
+
+def _setitem(x: Tensor, v: Tensor, index: Any) -> Tensor:
+    y = x * 1.0  # a non-leaf copy: x[index] = v on the leaf itself is refused, as in torch
+    y[index] = v
+    return y
+
+
+def _build_inplace(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[Arrays, dict]:
+    """a.op_(b) with b broadcast into a's shape (the target of an in-place op never grows)."""
+    op = str(rng.choice(["add_", "sub_", "mul_", "div_"]))
+    sample = _away_from_zero(rng)
+    return [sample(shape), sample(broadcast_partner(rng, shape))], {"op": op}
+
+
+def _inplace(a: Tensor, b: Tensor, op: str) -> Tensor:
+    y = a * 1.0
+    getattr(y, op)(b)
+    return y
+
+
 def _dropout_with_mask(x: Tensor, mask: np.ndarray, p: float) -> Tensor:
     """Dropout with a given keep-mask, so finite differences see the same mask every call."""
     from minigrad.ops.nn import Dropout
@@ -460,6 +513,9 @@ BATTERY: list[OpCase] = [
     OpCase("getitem_slice", lambda x, index: x[index], _build_slice, min_ndim=1),
     OpCase("getitem_int_array", lambda x, index: x[index], _build_int_index, min_ndim=1),
     OpCase("getitem_bool_mask", lambda x, index: x[index], _build_bool_index, min_ndim=1),
+    OpCase("getitem_mixed", lambda x, index: x[index], _build_mixed_index, min_ndim=3),
+    OpCase("setitem", _setitem, _build_setitem, min_ndim=1),
+    OpCase("inplace_arithmetic", _inplace, _build_inplace),
     OpCase("cat", lambda *xs, dim: O.cat(xs, dim), _build_cat, min_ndim=1),
     OpCase("stack", lambda *xs, dim: O.stack(xs, dim), _build_stack),
     OpCase("matmul", lambda a, b: a @ b, _build_matmul, min_ndim=2),
@@ -489,6 +545,16 @@ BATTERY: list[OpCase] = [
     OpCase("binary_cross_entropy_with_logits",
            lambda x, target, reduction: F.binary_cross_entropy_with_logits(x, target, reduction),
            _build_bce_logits),
+    OpCase("mse_loss_target", lambda x, y, reduction: F.mse_loss(x, y, reduction),
+           _build_loss_and_target(lambda r, s: r.standard_normal(s),
+                                  lambda r, s: r.standard_normal(s))),
+    OpCase("binary_cross_entropy_target", lambda p, y, reduction: F.binary_cross_entropy(
+        p, y, reduction), _build_loss_and_target(lambda r, s: r.uniform(0.05, 0.95, s),
+                                                 lambda r, s: r.random(s))),
+    OpCase("binary_cross_entropy_with_logits_target",
+           lambda x, y, reduction: F.binary_cross_entropy_with_logits(x, y, reduction),
+           _build_loss_and_target(lambda r, s: r.standard_normal(s) * 3,
+                                  lambda r, s: r.random(s))),
     OpCase("cross_entropy", lambda x, target, ignore_index, label_smoothing, reduction:
            F.cross_entropy(x, target, ignore_index, reduction, label_smoothing),
            _build_cross_entropy, min_ndim=1, max_ndim=3),

@@ -4,11 +4,15 @@ A Tensor holds ``.data`` (a NumPy or CuPy array), ``.grad`` (an array of the sam
 and, if an op made it while gradients were wanted, ``._ctx``: the node that records that op and
 its inputs. Every operator delegates to a function in :mod:`minigrad.ops`, where each op's
 forward and backward sit side by side.
+
+In-place ops (``add_``, ``x += y``, ``x[i] = v``, ...) write the tensor's own array and bump its
+version (``_version``, shared with its views), as in PyTorch; see :mod:`minigrad.autograd`.
 """
 
 from __future__ import annotations
 
 import types
+import weakref
 from typing import Any
 
 import numpy as np
@@ -43,7 +47,13 @@ def _default_dtype(data: Any) -> np.dtype | None:
 
 
 class Tensor:
-    """An n-dimensional array that records the ops applied to it, for ``backward()``."""
+    """An n-dimensional array that records the ops applied to it, for ``backward()``.
+
+    ``.data`` is the array itself: the documented, unchecked escape hatch, as in PyTorch.
+    Writing through it (``t.data[0] = 1``, ``t.data *= 2``) bumps no version, so autograd
+    cannot see the change; only :func:`minigrad.detect_anomaly` catches such a write into an
+    array saved for backward. Prefer the in-place ops, which the version counter tracks.
+    """
 
     __array_ufunc__ = None  # numpy_array + tensor calls Tensor.__radd__ rather than NumPy
 
@@ -59,7 +69,8 @@ class Tensor:
         self.data = backend.xp_for(target).asarray(data, dtype=dtype)
         self.grad: Any = None
         self._ctx: autograd.Context | None = None
-        self._retains_grad = False
+        self._version_counter = autograd.VersionCounter()
+        self._base: Tensor | None = None  # the tensor this one is a view of, if any
         self.requires_grad = False
         self.requires_grad_(requires_grad)
 
@@ -67,7 +78,8 @@ class Tensor:
     def _make(cls, data: Any, requires_grad: bool, ctx: autograd.Context | None) -> Tensor:
         """Wrap an op's output array without copying or checking it."""
         t = cls.__new__(cls)
-        t.data, t.grad, t._ctx, t._retains_grad = data, None, ctx, False
+        t.data, t.grad, t._ctx = data, None, ctx
+        t._version_counter, t._base = autograd.VersionCounter(), None
         t.requires_grad = requires_grad
         return t
 
@@ -92,6 +104,11 @@ class Tensor:
     @property
     def ndim(self) -> int:
         return self.data.ndim
+
+    @property
+    def _version(self) -> int:
+        """How many in-place ops have written this tensor's memory (PyTorch's ``_version``)."""
+        return self._version_counter.value
 
     @property
     def is_leaf(self) -> bool:
@@ -146,7 +163,8 @@ class Tensor:
 
     def retain_grad(self) -> None:
         """Keep ``.grad`` on this non-leaf tensor too (leaves always keep theirs)."""
-        self._retains_grad = True
+        if self._ctx is not None:  # its node fills .grad (held weakly: no reference cycle)
+            self._ctx.retained = weakref.ref(self)
 
     def backward(self, grad: Any = None, retain_graph: bool = False) -> None:
         """Fill ``.grad`` of every leaf this tensor depends on with d(self)/d(leaf).
@@ -181,8 +199,16 @@ class Tensor:
         self.grad = None
 
     def detach(self) -> Tensor:
-        """The same data, cut from the graph."""
-        return Tensor._make(self.data, False, None)
+        """The same data, cut from the graph. It shares this tensor's memory and version
+        counter, as in torch: an in-place op on either is seen by backward through the other."""
+        t = Tensor._make(self.data, False, None)
+        t._version_counter = self._version_counter
+        return t
+
+    def _mark_dirty(self) -> None:
+        """Record that a kernel wrote this tensor's array in place (an optimizer's fused step):
+        the version goes up, as after any in-place op (PyTorch's ``ctx.mark_dirty``)."""
+        self._version_counter.value += 1
 
     # --- conversion -------------------------------------------------------------------------
     def numpy(self) -> np.ndarray:
@@ -262,6 +288,48 @@ class Tensor:
     def __neg__(self) -> Tensor:
         return ops.neg(self)
 
+    # --- in place: the same Tensor object, its version bumped (see ops._write_inplace) ----------
+    def add_(self, other: Any, alpha: float = 1) -> Tensor:
+        return ops.add_(self, other, alpha)
+
+    def sub_(self, other: Any, alpha: float = 1) -> Tensor:
+        return ops.sub_(self, other, alpha)
+
+    def mul_(self, other: Any) -> Tensor:
+        return ops.mul_(self, other)
+
+    def div_(self, other: Any) -> Tensor:
+        return ops.div_(self, other)
+
+    def clip_(self, min: float | None = None, max: float | None = None) -> Tensor:
+        return ops.clip_(self, min, max)
+
+    clamp_ = clip_
+
+    def fill_(self, value: float) -> Tensor:
+        return ops.fill_(self, value)
+
+    def zero_(self) -> Tensor:
+        return ops.fill_(self, 0)
+
+    def copy_(self, src: Any) -> Tensor:
+        return ops.copy_(self, src)
+
+    def __iadd__(self, other: Any) -> Tensor:
+        return ops.add_(self, other)
+
+    def __isub__(self, other: Any) -> Tensor:
+        return ops.sub_(self, other)
+
+    def __imul__(self, other: Any) -> Tensor:
+        return ops.mul_(self, other)
+
+    def __itruediv__(self, other: Any) -> Tensor:
+        return ops.div_(self, other)
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        ops.setitem(self, index, value)
+
     # comparisons make boolean tensors, outside the graph
     def __lt__(self, other: Any) -> Tensor:
         return ops.compare(self, other, "less")
@@ -275,10 +343,14 @@ class Tensor:
     def __ge__(self, other: Any) -> Tensor:
         return ops.compare(self, other, "greater_equal")
 
-    def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
+    def __eq__(self, other: Any) -> Tensor | bool:  # type: ignore[override]
+        if other is None:  # `t == None` is False, as in torch
+            return False
         return ops.compare(self, other, "equal")
 
-    def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
+    def __ne__(self, other: Any) -> Tensor | bool:  # type: ignore[override]
+        if other is None:
+            return True
         return ops.compare(self, other, "not_equal")
 
     def __hash__(self) -> int:  # tensors are identities (parameters in sets and dicts)
@@ -404,6 +476,10 @@ def ones(*size: int | tuple[int, ...], dtype: Any = None, device: str | None = N
 
 def full(size: tuple[int, ...], fill_value: float, dtype: Any = None, device: str | None = None,
          requires_grad: bool = False) -> Tensor:
+    """``size`` filled with ``fill_value``; the dtype follows the value when not given, as in
+    torch: int64 for an int, bool for a bool, float32 for a float."""
+    if dtype is None:
+        dtype = _default_dtype(fill_value)
     return _new(lambda xp, s, dt, dev: xp.full(s, fill_value, dtype=dt), (tuple(size),), dtype,
                 device, requires_grad)
 

@@ -80,6 +80,13 @@ ISSUE_OPS = {
     "index by slices": ("getitem_slice", "GetItem"),
     "index by integer arrays": ("getitem_int_array", "GetItem"),
     "index by boolean masks": ("getitem_bool_mask", "GetItem"),
+    "index by an int, a slice and an array": ("getitem_mixed", "GetItem"),
+    "x[index] = value": ("setitem", "SetItem"),
+    "F.mse_loss w.r.t. the target": ("mse_loss_target", "Sub"),
+    "F.binary_cross_entropy w.r.t. the target": ("binary_cross_entropy_target",
+                                                 "BinaryCrossEntropy"),
+    "F.binary_cross_entropy_with_logits w.r.t. the target": (
+        "binary_cross_entropy_with_logits_target", "BinaryCrossEntropyWithLogits"),
     "cat": ("cat", "Cat"), "stack": ("stack", "Stack"), "where": ("where", "Where"),
     "maximum": ("maximum", "Maximum"), "masked_fill": ("masked_fill", "MaskedFill"),
     "F.softmax": ("softmax", "Softmax"), "F.log_softmax": ("log_softmax", "LogSoftmax"),

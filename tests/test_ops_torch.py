@@ -49,6 +49,12 @@ def attention_with_dropout_mask(q, k, v, key_padding_mask, scale, mask, p):
         scores = scores.masked_fill(~attend(key_padding_mask), float("-inf"))
     return (scores.softmax(-1) * t(mask) / (1 - p)) @ v
 
+def setitem(x: torch.Tensor, v: torch.Tensor, index: Any) -> torch.Tensor:
+    y = x * 1.0
+    y[index] = v
+    return y
+
+
 # Each battery case's PyTorch equivalent: the same inputs (torch tensors), the same params.
 TORCH: dict[str, Callable[..., torch.Tensor]] = {
     "add": lambda a, b: a + b,
@@ -84,6 +90,9 @@ TORCH: dict[str, Callable[..., torch.Tensor]] = {
     "getitem_slice": lambda x, index: x[as_torch_index(index)],
     "getitem_int_array": lambda x, index: x[as_torch_index(index)],
     "getitem_bool_mask": lambda x, index: x[as_torch_index(index)],
+    "getitem_mixed": lambda x, index: x[as_torch_index(index)],
+    "setitem": lambda x, v, index: setitem(x, v, as_torch_index(index)),
+    "inplace_arithmetic": lambda a, b, op: getattr(a * 1.0, op)(b),
     "cat": lambda *xs, dim: torch.cat(xs, dim),
     "stack": lambda *xs, dim: torch.stack(xs, dim),
     "matmul": torch.matmul,
@@ -108,6 +117,11 @@ TORCH: dict[str, Callable[..., torch.Tensor]] = {
         x, t(target), reduction=reduction),
     "binary_cross_entropy_with_logits": lambda x, target, reduction:
         TF.binary_cross_entropy_with_logits(x, t(target), reduction=reduction),
+    "mse_loss_target": lambda x, y, reduction: TF.mse_loss(x, y, reduction=reduction),
+    "binary_cross_entropy_target": lambda p, y, reduction: TF.binary_cross_entropy(
+        p, y, reduction=reduction),
+    "binary_cross_entropy_with_logits_target": lambda x, y, reduction:
+        TF.binary_cross_entropy_with_logits(x, y, reduction=reduction),
     "cross_entropy": lambda x, target, ignore_index, label_smoothing, reduction:
         TF.cross_entropy(x, torch.as_tensor(target), ignore_index=ignore_index,
                          reduction=reduction, label_smoothing=label_smoothing),

@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from minigrad import backend
+from minigrad import autograd, backend
 from minigrad.tensor import Tensor, as_dtype
 
 
@@ -247,9 +247,10 @@ class Module:
             raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t"
                                + "\n\t".join(errors))
 
-        for name, p in own.items():
-            if name in given:
-                p.data[...] = backend.to_device(given[name], p.device)
+        with autograd.no_grad():
+            for name, p in own.items():
+                if name in given:
+                    p.copy_(given[name])
         return LoadResult(missing, unexpected)
 
     # --- modes, gradients, devices ----------------------------------------------------------

@@ -12,25 +12,36 @@ in the submodules, forward and backward side by side:
 * :mod:`.nn`: ``linear softmax log_softmax gelu bias_gelu layer_norm
   scaled_dot_product_attention embedding dropout``;
 * :mod:`.loss`: ``cross_entropy binary_cross_entropy binary_cross_entropy_with_logits``.
+
+Binary ops first bring their operands to one dtype by PyTorch's promotion rules
+(:func:`~minigrad.ops.common.result_type`). The in-place ops (``add_``, ``x += y``,
+``x[i] = v``, ...) are at the end of this file: each is its out-of-place op written back into the
+tensor's own array, with a version bump (see :func:`_write_inplace`).
 """
 
 from __future__ import annotations
 
 import builtins
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from minigrad import backend
+from minigrad import autograd, backend
 from minigrad import tensor as _tensor_module  # circular: tensor.py imports this package
 from minigrad.ops import elementwise as E
 from minigrad.ops import loss as L
 from minigrad.ops import nn as N
 from minigrad.ops import reduce as R
 from minigrad.ops import shape as S
-from minigrad.ops.common import normalize_dim, normalize_dims
+from minigrad.ops.common import (
+    is_scalar,
+    normalize_dim,
+    normalize_dims,
+    promote_types,
+    result_type,
+)
 from minigrad.ops.matmul import MatMul
 
 if TYPE_CHECKING:
@@ -60,25 +71,44 @@ def _array_on(x: Any, ref: Tensor) -> Any:
 
 
 # --- elementwise ---------------------------------------------------------------------------
+def _promoted(*operands: Any, floating: bool = False) -> list[Any]:
+    """The operands of a binary op in the one dtype PyTorch computes it in (``result_type``;
+    ``floating``: at least float32, as true division). Tensors are cast (differentiably), arrays
+    converted; numbers stay numbers and take that dtype in ``Function.apply``."""
+    dtype = result_type(*operands)
+    if floating and dtype.kind != "f":
+        dtype = _tensor_module.float32
+    out = []
+    for x in operands:
+        if _is_tensor(x):
+            x = cast(x, dtype)
+        elif not is_scalar(x):
+            x = (x if hasattr(x, "astype") else np.asarray(x)).astype(dtype, copy=False)
+        out.append(x)
+    return out
+
+
 def add(a: Any, b: Any) -> Tensor:
-    return E.Add.apply(a, b)
+    return E.Add.apply(*_promoted(a, b))
 
 
 def sub(a: Any, b: Any) -> Tensor:
-    return E.Sub.apply(a, b)
+    return E.Sub.apply(*_promoted(a, b))
 
 
 def mul(a: Any, b: Any) -> Tensor:
-    return E.Mul.apply(a, b)
+    return E.Mul.apply(*_promoted(a, b))
 
 
 def div(a: Any, b: Any) -> Tensor:
-    return E.Div.apply(a, b)
+    """True division: integer operands give float32, as in PyTorch."""
+    return E.Div.apply(*_promoted(a, b, floating=True))
 
 
 def pow(a: Any, b: Any) -> Tensor:
-    if isinstance(b, (int, float)) and not isinstance(b, bool):
-        return E.PowScalar.apply(a, p=b)
+    a, b = _promoted(a, b)
+    if is_scalar(b) and not isinstance(b, (bool, np.bool_)):
+        return E.PowScalar.apply(a, p=b.item() if isinstance(b, np.generic) else b)
     return E.Pow.apply(a, b)
 
 
@@ -122,13 +152,14 @@ def clip(x: Tensor, min: float | None = None, max: float | None = None) -> Tenso
 
 def maximum(a: Any, b: Any) -> Tensor:
     """Elementwise max of two tensors (broadcasting); see ``Tensor.max`` for the reduction."""
-    return E.Maximum.apply(a, b)
+    return E.Maximum.apply(*_promoted(a, b))
 
 
 def where(condition: Any, x: Any, y: Any) -> Tensor:
     """``x`` where ``condition`` holds, else ``y`` (all three broadcast)."""
     if not _is_tensor(x) and not _is_tensor(y):
         x = _tensor(x)
+    x, y = _promoted(x, y)
     cond = _array_on(condition, x if _is_tensor(x) else y)
     if cond.dtype != np.bool_:
         raise TypeError(f"where: condition must be bool, got dtype {cond.dtype}")
@@ -144,9 +175,13 @@ def masked_fill(x: Tensor, mask: Any, value: float) -> Tensor:
 
 
 def compare(a: Tensor, b: Any, name: str) -> Tensor:
-    """``a < b`` and friends: a bool tensor, outside the graph (comparisons have no gradient)."""
+    """``a < b`` and friends: a bool tensor, outside the graph (comparisons have no gradient).
+    Both sides are first promoted to one dtype, so ``int_tensor < 0.5`` compares in float32."""
+    dtype = result_type(a, b)
     other = b.data if _is_tensor(b) else b
-    return _tensor_module.Tensor._make(getattr(a.xp, name)(a.data, other), False, None)
+    other = dtype.type(other) if is_scalar(other) else a.xp.asarray(other).astype(dtype)
+    return _tensor_module.Tensor._make(getattr(a.xp, name)(a.data.astype(dtype, copy=False),
+                                                           other), False, None)
 
 
 def cast(x: Tensor, dtype: Any) -> Tensor:
@@ -195,6 +230,8 @@ def argmax(x: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
     if dim is None:
         return make(x.xp.asarray(x.data.argmax()), False, None)
     d = normalize_dim(dim, x.ndim, "argmax", x.shape)
+    if x.ndim == 0:  # the only element: index 0, as torch
+        return make(x.xp.zeros((), dtype=np.int64), False, None)
     return make(x.data.argmax(axis=d, keepdims=keepdim), False, None)
 
 
@@ -223,6 +260,8 @@ def transpose(x: Tensor, dim0: int, dim1: int) -> Tensor:
     dims = list(range(x.ndim))
     d0 = normalize_dim(dim0, x.ndim, "transpose", x.shape)
     d1 = normalize_dim(dim1, x.ndim, "transpose", x.shape)
+    if x.ndim == 0:
+        return x
     dims[d0], dims[d1] = dims[d1], dims[d0]
     return S.Permute.apply(x, dims=tuple(dims))
 
@@ -237,7 +276,7 @@ def squeeze(x: Tensor, dim: int | None = None) -> Tensor:
     if dim is None:
         return reshape(x, tuple(n for n in x.shape if n != 1))
     d = normalize_dim(dim, x.ndim, "squeeze", x.shape)
-    if x.shape[d] != 1:
+    if x.ndim == 0 or x.shape[d] != 1:  # a 0-d tensor has nothing to squeeze (torch agrees)
         return x
     return reshape(x, x.shape[:d] + x.shape[d + 1:])
 
@@ -256,33 +295,79 @@ def expand(x: Tensor, sizes: Sequence[int]) -> Tensor:
     return S.Expand.apply(x, shape=shape)
 
 
-def getitem(x: Tensor, index: Any) -> Tensor:
-    """``x[index]`` with slices, ints, None, Ellipsis, integer arrays and boolean masks.
+def _canonical_index(x: Tensor, index: Any) -> tuple[tuple, ...]:
+    """``index`` as one or two plain NumPy indexes to apply in turn, with PyTorch's meaning.
 
-    Boolean masks become integer arrays (``mask.nonzero()``), as NumPy reads them, so that
-    backward can scatter-add with one code path.
+    * Boolean masks must match the shape of the dims they cover (torch refuses a mismatch;
+      NumPy would pad or cut silently) and become integer arrays (``mask.nonzero()``), so
+      backward scatter-adds with one code path.
+    * Integers are applied first, as basic indexing, when integer arrays are also present:
+      ``x[0, :, idx]`` is (6, 2) for x (5, 6, 7) as in torch, where NumPy, which treats the 0
+      as an array too and moves the broadcast dims to the front, gives (2, 6).
     """
-    parts = index if isinstance(index, tuple) else (index,)
-    canonical: list[Any] = []
+    parts = list(index) if isinstance(index, tuple) else [index]
+    entries: list[Any] = []
     for p in parts:
         if _is_tensor(p):  # a Tensor used as an index
             p = p.data
         if isinstance(p, (list, np.ndarray)) or type(p).__module__.startswith("cupy"):
             arr = _array_on(p, x)
-            if arr.dtype == np.bool_:
-                canonical.extend(arr.nonzero())
-                continue
-            if arr.dtype.kind not in "iu":
+            if arr.dtype != np.bool_ and arr.dtype.kind not in "iu":
                 raise IndexError(f"index arrays must be integer or bool, got dtype {arr.dtype} "
                                  f"(indexing a tensor of shape {x.shape})")
             p = arr
-        canonical.append(p)
-    return S.GetItem.apply(x, index=tuple(canonical))
+        entries.append(p)
+
+    def is_array(e: Any) -> bool:
+        return hasattr(e, "dtype") and hasattr(e, "shape") and not isinstance(e, np.generic)
+
+    def width(e: Any) -> int:  # how many of x's dims an entry covers
+        if e is None or e is Ellipsis:
+            return 0
+        return e.ndim if is_array(e) and e.dtype == np.bool_ else 1
+
+    if any(e is Ellipsis for e in entries):
+        at = next(i for i, e in enumerate(entries) if e is Ellipsis)
+        fill = builtins.max(x.ndim - builtins.sum(width(e) for e in entries), 0)
+        entries[at:at + 1] = [slice(None)] * fill
+
+    canonical: list[Any] = []
+    dim = 0
+    for e in entries:
+        if is_array(e) and e.dtype == np.bool_:
+            covered = x.shape[dim:dim + e.ndim]
+            if tuple(e.shape) != covered:
+                raise IndexError(
+                    f"the boolean mask of shape {tuple(e.shape)} does not match the shape "
+                    f"{covered} of dims {dim}..{dim + e.ndim - 1} of the indexed tensor of shape "
+                    f"{x.shape}")
+            canonical.extend(e.nonzero())
+        else:
+            canonical.append(e)
+        dim += width(e)
+
+    def is_int(e: Any) -> bool:
+        return isinstance(e, (int, np.integer)) and not isinstance(e, (bool, np.bool_))
+
+    if any(is_array(e) for e in canonical) and any(is_int(e) for e in canonical):
+        first = tuple(e if is_int(e) else slice(None) for e in canonical if e is not None)
+        return first, tuple(e for e in canonical if not is_int(e))
+    return (tuple(canonical),)
+
+
+def getitem(x: Tensor, index: Any) -> Tensor:
+    """``x[index]`` with slices, ints, None, Ellipsis, integer arrays and boolean masks, with
+    PyTorch's meaning where it differs from NumPy's (see :func:`_canonical_index`)."""
+    for stage in _canonical_index(x, index):
+        x = S.GetItem.apply(x, index=stage)
+    return x
 
 
 def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     if not tensors:
         raise ValueError("cat: expected a non-empty sequence of tensors")
+    if tensors[0].ndim == 0:
+        raise ValueError("cat: a 0-d tensor cannot be concatenated (use stack)")
     d = normalize_dim(dim, tensors[0].ndim, "cat", tensors[0].shape)
     return S.Cat.apply(*tensors, dim=d)
 
@@ -324,11 +409,17 @@ def matmul(a: Any, b: Any) -> Tensor:
 
 # --- neural-network ops --------------------------------------------------------------------
 def softmax(x: Tensor, dim: int = -1) -> Tensor:
-    return N.Softmax.apply(x, dim=normalize_dim(dim, x.ndim, "softmax", x.shape))
+    d = normalize_dim(dim, x.ndim, "softmax", x.shape)
+    if x.ndim == 0:  # a 0-d tensor is a row of one: softmax 1 (NaN for ±inf/NaN), as torch
+        return reshape(softmax(reshape(x, (1,))), ())
+    return N.Softmax.apply(x, dim=d)
 
 
 def log_softmax(x: Tensor, dim: int = -1) -> Tensor:
-    return N.LogSoftmax.apply(x, dim=normalize_dim(dim, x.ndim, "log_softmax", x.shape))
+    d = normalize_dim(dim, x.ndim, "log_softmax", x.shape)
+    if x.ndim == 0:
+        return reshape(log_softmax(reshape(x, (1,))), ())
+    return N.LogSoftmax.apply(x, dim=d)
 
 
 def gelu(x: Tensor, approximate: str = "none") -> Tensor:
@@ -467,19 +558,21 @@ def _check_reduction(op: str, reduction: str) -> None:
         raise ValueError(f"{op}: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
 
 
-def _check_target(op: str, x: Tensor, target: Any) -> Any:
-    t = _array_on(target, x)
-    if _is_tensor(target) and target.requires_grad:
-        raise ValueError(f"{op}: gradients with respect to the target are not supported; "
-                         "pass target.detach()")
+def _check_target(op: str, x: Tensor, target: Any) -> Tensor:
+    """The target as a tensor of the input's shape and dtype. A target that requires grad
+    keeps its graph: these losses are differentiable in both arguments, as in PyTorch."""
+    t = target if _is_tensor(target) else _tensor_module.Tensor._make(_array_on(target, x),
+                                                                       False, None)
+    if t.device != x.device:
+        raise backend.DeviceError(f"{op}: input is on {x.device} but target is on {t.device}")
     if t.shape != x.shape:
         raise ValueError(f"{op}: input has shape {x.shape} but target has shape "
-                         f"{tuple(t.shape)}; they must match (no silent broadcasting)")
-    return t.astype(x.dtype, copy=False)
+                         f"{t.shape}; they must match (no silent broadcasting)")
+    return cast(t, x.dtype)
 
 
 def mse_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
-    """mean (or sum) of (input - target)²;  d/dinput = 2(input - target)/n."""
+    """mean (or sum) of (input - target)²;  d/dinput = 2(input - target)/n = -d/dtarget."""
     _check_reduction("mse_loss", reduction)
     diff = input - _check_target("mse_loss", input, target)
     return _reduce(diff * diff, reduction)
@@ -542,3 +635,112 @@ def cross_entropy(input: Tensor, target: Any, ignore_index: int = -100,
         xp = backend.array_module(t)
         count = xp.maximum((t != ignore_index).sum(), 1).astype(input.dtype)
     return _reduce(per_row, reduction, count)
+
+
+# --- in-place ops --------------------------------------------------------------------------
+def _write_inplace(x: Tensor, op: str, compute: Callable[[Tensor], Tensor],
+                   operands: Sequence[Any] = (), cast_result: bool = False) -> Tensor:
+    """Write ``compute(x)``, an out-of-place op, into ``x``'s own array: PyTorch's in-place op.
+
+    * Outside the graph (under ``no_grad``, or when nothing involved requires grad) the result
+      is copied into ``x.data``, so views of ``x`` and arrays sharing its memory see it.
+    * Inside it, ``x`` becomes the output of the op: its old value is kept (copied) as the op's
+      input, so backward sees the values the op was computed from, and ``x`` takes the new node.
+      A leaf that requires grad is refused, as in torch (the update would be recorded as part
+      of the model), and so is a view (minigrad does not rewrite its base's graph, which is
+      what PyTorch's CopySlices node does).
+    Either way the version of ``x`` (and of every view sharing its memory) goes up by one, so a
+    backward that saved the old array refuses to run. The result must keep ``x``'s shape, and
+    its dtype must not be of a higher category (an int tensor cannot take ``+= 0.5``), unless
+    ``cast_result`` (``copy_`` converts, as torch's does).
+    """
+    recording = autograd.is_grad_enabled() and (
+        x.requires_grad or builtins.any(_is_tensor(o) and o.requires_grad for o in operands))
+    if recording and x.requires_grad and x.is_leaf:
+        raise RuntimeError(
+            f"{op}: a leaf tensor that requires grad (shape {x.shape}) cannot be modified in "
+            "place while gradients are recorded; update it inside `with mg.no_grad():`, as an "
+            "optimizer step does")
+    if recording and x._base is not None:
+        raise RuntimeError(
+            f"{op}: in-place op on a view (shape {x.shape}) of a tensor of shape "
+            f"{x._base.shape} while gradients are recorded; minigrad cannot rewrite the base's "
+            "graph: use an out-of-place op, or index the base itself (base[i] = value)")
+    if recording:
+        out = compute(_tensor_module.Tensor._make(x.data.copy(), x.requires_grad, x._ctx))
+    else:
+        with autograd.no_grad():
+            out = compute(x)
+    if out.shape != x.shape:
+        raise ValueError(f"{op}: the result has shape {out.shape}, which cannot be written in "
+                         f"place into a tensor of shape {x.shape}")
+    if (not cast_result and out.dtype != x.dtype
+            and promote_types(out.dtype, x.dtype) != x.dtype):
+        raise TypeError(f"{op}: the result has dtype {out.dtype}, which cannot be written in "
+                        f"place into a tensor of dtype {x.dtype} (shape {x.shape})")
+    if not getattr(x.data.flags, "writeable", True):
+        raise ValueError(f"{op}: the tensor of shape {x.shape} is read-only (an expand()ed "
+                         "view, or an array NumPy marked read-only)")
+    x.data[...] = out.data
+    x._version_counter.value += 1
+    if recording:
+        x._ctx, x.requires_grad = out._ctx, out.requires_grad
+    return x
+
+
+def _scaled(other: Any, alpha: float) -> Any:
+    return other if alpha == 1 else mul(other, alpha) if _is_tensor(other) else other * alpha
+
+
+def add_(x: Tensor, other: Any, alpha: float = 1) -> Tensor:
+    """x ← x + alpha·other, in place."""
+    return _write_inplace(x, "add_", lambda t: add(t, _scaled(other, alpha)), (other,))
+
+
+def sub_(x: Tensor, other: Any, alpha: float = 1) -> Tensor:
+    """x ← x - alpha·other, in place."""
+    return _write_inplace(x, "sub_", lambda t: sub(t, _scaled(other, alpha)), (other,))
+
+
+def mul_(x: Tensor, other: Any) -> Tensor:
+    """x ← x·other, in place."""
+    return _write_inplace(x, "mul_", lambda t: mul(t, other), (other,))
+
+
+def div_(x: Tensor, other: Any) -> Tensor:
+    """x ← x / other, in place (a float tensor only: true division of ints is float)."""
+    return _write_inplace(x, "div_", lambda t: div(t, other), (other,))
+
+
+def clip_(x: Tensor, min: float | None = None, max: float | None = None) -> Tensor:
+    """x ← clip(x, min, max), in place (``clamp_``)."""
+    return _write_inplace(x, "clamp_", lambda t: clip(t, min, max))
+
+
+def fill_(x: Tensor, value: float) -> Tensor:
+    """x ← value everywhere, in place; the old values get gradient 0."""
+    everywhere = x.xp.ones(x.shape, dtype=bool)
+    return _write_inplace(x, "fill_", lambda t: masked_fill(t, everywhere, value))
+
+
+def copy_(x: Tensor, src: Any) -> Tensor:
+    """x ← src, broadcast to x's shape and converted to its dtype and device, in place;
+    differentiable in ``src`` (the old values of x get gradient 0)."""
+    if _is_tensor(src):
+        s = to_device(src, x.device)
+    else:
+        array = src if hasattr(src, "shape") else np.asarray(src)
+        s = _tensor_module.Tensor._make(backend.to_device(array, x.device), False, None)
+    # expand makes a node even at the same shape, so x never takes src's own place in the graph
+    return _write_inplace(x, "copy_", lambda t: cast(expand(s, t.shape), t.dtype), (src,),
+                          cast_result=True)
+
+
+def setitem(x: Tensor, index: Any, value: Any) -> Tensor:
+    """``x[index] = value`` in place (``value`` broadcast to the shape of ``x[index]`` and
+    converted to x's dtype); differentiable in ``value``, as in PyTorch."""
+    stages = _canonical_index(x, index)
+    if _is_tensor(value) and value.dtype != x.dtype:
+        value = cast(value, x.dtype)
+    return _write_inplace(x, "__setitem__",
+                          lambda t: S.SetItem.apply(t, value, stages=stages), (value,))

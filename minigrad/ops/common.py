@@ -27,25 +27,28 @@ def unbroadcast(grad: Any, shape: tuple[int, ...]) -> Any:
 
 
 def normalize_dim(dim: int, ndim: int, op: str, shape: tuple[int, ...]) -> int:
-    """A dimension index in ``[0, ndim)``, accepting negative ``dim`` as PyTorch does."""
-    if not -ndim <= dim < max(ndim, 1):
+    """A dimension index in ``[0, ndim)``, accepting negative ``dim`` as PyTorch does. A 0-d
+    tensor accepts dim 0 and -1, as in PyTorch, which reads it as having one dim."""
+    n = max(ndim, 1)
+    if not -n <= dim < n:
         raise IndexError(
             f"{op}: dim {dim} is out of range for a tensor of shape {shape} "
-            f"(expected a dim in [{-max(ndim, 1)}, {max(ndim, 1) - 1}])"
+            f"(expected a dim in [{-n}, {n - 1}])"
         )
-    return dim % ndim if ndim else 0
+    return dim % n
 
 
 def normalize_dims(dim: int | tuple[int, ...] | list[int] | None, ndim: int, op: str,
                    shape: tuple[int, ...]) -> tuple[int, ...]:
-    """``dim=None`` means every dimension; otherwise a sorted tuple of distinct dims."""
+    """``dim=None`` means every dimension; otherwise a sorted tuple of distinct dims. A 0-d
+    tensor has no axis to reduce: its dims 0 and -1 give ``()`` (the reduction keeps it)."""
     if dim is None:
         return tuple(range(ndim))
     dims = (dim,) if isinstance(dim, int) else tuple(dim)
     axes = tuple(sorted({normalize_dim(d, ndim, op, shape) for d in dims}))
     if len(axes) != len(dims):
         raise ValueError(f"{op}: dim {dim} repeats a dimension (tensor shape {shape})")
-    return axes
+    return axes if ndim else ()
 
 
 def broadcast_shape(op: str, *shapes: tuple[int, ...]) -> tuple[int, ...]:
@@ -55,3 +58,50 @@ def broadcast_shape(op: str, *shapes: tuple[int, ...]) -> tuple[int, ...]:
     except ValueError:
         listed = " and ".join(str(tuple(s)) for s in shapes)
         raise ValueError(f"{op}: shapes {listed} cannot be broadcast together") from None
+
+
+# --- PyTorch's type promotion --------------------------------------------------------------
+_CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2}  # bool < integer < floating point
+_DEFAULT = {0: np.dtype(np.bool_), 1: np.dtype(np.int64), 2: np.dtype(np.float32)}
+
+
+def promote_types(a: np.dtype, b: np.dtype) -> np.dtype:
+    """The dtype two tensors meet in, as ``torch.promote_types``: across categories the higher
+    category's dtype wins whatever its size (int64 with float16 is float16, where NumPy says
+    float64); within a category the larger type, as NumPy's ``promote_types``."""
+    ca, cb = _CATEGORY[a.kind], _CATEGORY[b.kind]
+    if ca != cb:
+        return a if ca > cb else b
+    return np.promote_types(a, b)
+
+
+def is_scalar(x: Any) -> bool:
+    """A Python or NumPy number (not an array, not a tensor)."""
+    return isinstance(x, (bool, int, float, np.bool_, np.integer, np.floating))
+
+
+def result_type(*operands: Any) -> np.dtype:
+    """The dtype of an elementwise op on ``operands``, by PyTorch's rules.
+
+    Operands come in three priorities: tensors (and arrays) with dims, 0-d tensors, and
+    numbers (Python or NumPy scalars, which PyTorch treats alike). The dims-carrying tensors
+    decide the dtype among themselves; a lower-priority operand changes it only if it is of a
+    higher category (bool < integer < floating point): a 0-d tensor then brings its own dtype,
+    a number the default of its category (float32 for a float, int64 for an int). So a
+    number never widens a tensor: ``float32 * 2.5`` is float32, ``int64 * 0.5`` is float32,
+    ``float32 ** np.float64(2)`` is float32, and ``int64 + float32`` is float32.
+    """
+    levels: list[np.dtype | None] = [None, None, None]
+    for x in operands:
+        if is_scalar(x):
+            level, dt = 2, _DEFAULT[_CATEGORY[np.asarray(x).dtype.kind]]
+        else:  # a Tensor or an array (a list is read as an array)
+            x = x if hasattr(x, "dtype") else np.asarray(x)
+            dt, level = np.dtype(x.dtype), 0 if x.ndim > 0 else 1
+        levels[level] = dt if levels[level] is None else promote_types(levels[level], dt)
+    result = None
+    for dt in levels:
+        if dt is not None and (result is None or _CATEGORY[dt.kind] > _CATEGORY[result.kind]):
+            result = dt
+    assert result is not None, "result_type needs at least one operand"
+    return result

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from minigrad import backend
 from minigrad.autograd import Context, Function
 from minigrad.ops.common import broadcast_shape, unbroadcast
@@ -49,42 +51,49 @@ class Sub(Function):
 
 
 class Mul(Function):
-    """z = a * b;  dz/da = b, dz/db = a."""
+    """z = a * b;  dz/da = b, dz/db = a. Each factor is saved only if the other's gradient is
+    wanted (``x * 2`` keeps nothing of x, so a later in-place write to x does not matter)."""
 
     @staticmethod
     def forward(ctx: Context, a: Any, b: Any) -> Any:
         _check_shapes("mul", a, b)
-        ctx.save_for_backward(a, b)
+        need_a, need_b = ctx.needs_input_grad
+        ctx.save_for_backward(b if need_a else None, a if need_b else None)
+        ctx.shapes = a.shape, b.shape
         return a * b
 
     @staticmethod
     def backward(ctx: Context, g: Any) -> tuple:
-        a, b = ctx.saved
-        ga = unbroadcast(g * b, a.shape) if ctx.needs_input_grad[0] else None
-        gb = unbroadcast(g * a, b.shape) if ctx.needs_input_grad[1] else None
+        b, a = ctx.saved
+        sa, sb = ctx.shapes
+        ga = unbroadcast(g * b, sa) if ctx.needs_input_grad[0] else None
+        gb = unbroadcast(g * a, sb) if ctx.needs_input_grad[1] else None
         return ga, gb
 
 
 class Div(Function):
-    """z = a / b;  dz/da = 1/b, dz/db = -a/b² = -z/b."""
+    """z = a / b;  dz/da = 1/b, dz/db = -a/b² = -z/b (so a itself is never saved)."""
 
     @staticmethod
     def forward(ctx: Context, a: Any, b: Any) -> Any:
         _check_shapes("div", a, b)
         z = a / b
-        ctx.save_for_backward(a, b, z)
+        ctx.save_for_backward(b, z if ctx.needs_input_grad[1] else None)
+        ctx.shapes = a.shape, b.shape
         return z
 
     @staticmethod
     def backward(ctx: Context, g: Any) -> tuple:
-        a, b, z = ctx.saved
-        ga = unbroadcast(g / b, a.shape) if ctx.needs_input_grad[0] else None
-        gb = unbroadcast(-g * z / b, b.shape) if ctx.needs_input_grad[1] else None
+        b, z = ctx.saved
+        sa, sb = ctx.shapes
+        ga = unbroadcast(g / b, sa) if ctx.needs_input_grad[0] else None
+        gb = unbroadcast(-g * z / b, sb) if ctx.needs_input_grad[1] else None
         return ga, gb
 
 
 class PowScalar(Function):
-    """z = x^p for a constant p;  dz/dx = p·x^(p-1)."""
+    """z = x^p for a constant p (a Python number: it never widens x's dtype);
+    dz/dx = p·x^(p-1), and 0 for p = 0 (x⁰ = 1 everywhere, 0⁰ included, as in torch)."""
 
     @staticmethod
     def forward(ctx: Context, x: Any, p: float) -> Any:
@@ -96,11 +105,20 @@ class PowScalar(Function):
     def backward(ctx: Context, g: Any) -> Any:
         (x,) = ctx.saved
         p = ctx.p
-        return g * p * x ** (p - 1) if p != 0 else g * 0
+        if p == 0:
+            return g * 0
+        with np.errstate(divide="ignore", invalid="ignore"):  # 0^(p-1) = inf for p < 1
+            return g * p * x ** (p - 1)
 
 
 class Pow(Function):
-    """z = a^b, both tensors;  dz/da = b·a^(b-1), dz/db = z·ln a (defined for a > 0)."""
+    """z = a^b, both tensors;  dz/da = b·a^(b-1), dz/db = z·ln a.
+
+    At the boundary, PyTorch's conventions (0⁰ = 1, no NaN where the limit exists):
+    dz/da = 0 where b = 0 (a^0 is constant in a, even at a = 0, where b·a^(b-1) is 0·∞), and
+    dz/db = 0 where a = 0 and b ≥ 0 (z·ln a → 0·(-∞); the limit of 0^b for b → 0⁺ and the
+    zero of 0^b beyond).
+    """
 
     @staticmethod
     def forward(ctx: Context, a: Any, b: Any) -> Any:
@@ -113,8 +131,12 @@ class Pow(Function):
     def backward(ctx: Context, g: Any) -> tuple:
         a, b, z = ctx.saved
         xp = backend.array_module(a)
-        ga = unbroadcast(g * b * a ** (b - 1), a.shape) if ctx.needs_input_grad[0] else None
-        gb = unbroadcast(g * z * xp.log(a), b.shape) if ctx.needs_input_grad[1] else None
+        ga = gb = None
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if ctx.needs_input_grad[0]:
+                ga = unbroadcast(xp.where(b == 0, 0, g * b * a ** (b - 1)), a.shape)
+            if ctx.needs_input_grad[1]:
+                gb = unbroadcast(xp.where((a == 0) & (b >= 0), 0, g * z * xp.log(a)), b.shape)
         return ga, gb
 
 

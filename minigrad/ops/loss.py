@@ -73,31 +73,34 @@ class CrossEntropy(Function):
 
 
 class BinaryCrossEntropy(Function):
-    """ℓ = -(y·log p + (1-y)·log(1-p)) for probabilities p and targets y (constant).
+    """ℓ = -(y·log p + (1-y)·log(1-p)) for probabilities p and targets y.
 
-    dℓ/dp = -y/p + (1-y)/(1-p) = (p - y) / (p(1-p)). As in PyTorch, each log is clamped at
-    -100 and the denominator at 1e-12, so p = 0 or 1 gives a finite loss and gradient.
+    dℓ/dp = -y/p + (1-y)/(1-p) = (p - y) / (p(1-p)),   dℓ/dy = log(1-p) - log p.
+    As in PyTorch, each log is clamped at -100 and the denominator at 1e-12, so p = 0 or 1
+    gives a finite loss and gradient (dℓ/dy uses the same clamped logs).
     """
 
     @staticmethod
     def forward(ctx: Context, p: Any, y: Any) -> Any:
         xp = backend.array_module(p)
-        ctx.save_for_backward(p, y)
         log_p = xp.maximum(xp.log(p), -100.0)
         log_1mp = xp.maximum(xp.log(1 - p), -100.0)
+        ctx.save_for_backward(p, y, log_p, log_1mp)
         return -(y * log_p + (1 - y) * log_1mp)
 
     @staticmethod
-    def backward(ctx: Context, g: Any) -> Any:
-        p, y = ctx.saved
+    def backward(ctx: Context, g: Any) -> tuple:
+        p, y, log_p, log_1mp = ctx.saved
         xp = backend.array_module(p)
-        return g * (p - y) / xp.maximum(p * (1 - p), 1e-12), None
+        gp = g * (p - y) / xp.maximum(p * (1 - p), 1e-12) if ctx.needs_input_grad[0] else None
+        gy = g * (log_1mp - log_p) if ctx.needs_input_grad[1] else None
+        return gp, gy
 
 
 class BinaryCrossEntropyWithLogits(Function):
     """ℓ = BCE(σ(x), y) computed from the logit x without forming σ(x):
 
-        ℓ = max(x, 0) - x·y + log(1 + e^(-|x|)),     dℓ/dx = σ(x) - y.
+        ℓ = max(x, 0) - x·y + log(1 + e^(-|x|)),     dℓ/dx = σ(x) - y,     dℓ/dy = -x.
 
     Exact for every x (no exp overflows, no log of 0), so ±1e4 give finite values.
     """
@@ -109,6 +112,8 @@ class BinaryCrossEntropyWithLogits(Function):
         return xp.maximum(x, 0) - x * y + xp.log1p(xp.exp(-xp.abs(x)))
 
     @staticmethod
-    def backward(ctx: Context, g: Any) -> Any:
+    def backward(ctx: Context, g: Any) -> tuple:
         x, y = ctx.saved
-        return g * (stable_sigmoid(x) - y), None
+        gx = g * (stable_sigmoid(x) - y) if ctx.needs_input_grad[0] else None
+        gy = -g * x if ctx.needs_input_grad[1] else None
+        return gx, gy

@@ -25,12 +25,15 @@ class MatMul(Function):
                 f"({b.shape[-2]})"
             )
         broadcast_shape("matmul (batch dims)", a.shape[:-2], b.shape[:-2])
-        ctx.save_for_backward(a, b)
+        need_a, need_b = ctx.needs_input_grad  # dA reads B, dB reads A: save only what is read
+        ctx.save_for_backward(a if need_b else None, b if need_a else None)
+        ctx.shapes = a.shape, b.shape
         return a @ b
 
     @staticmethod
     def backward(ctx: Context, g: Any) -> tuple:
         a, b = ctx.saved
-        ga = unbroadcast(g @ b.swapaxes(-1, -2), a.shape) if ctx.needs_input_grad[0] else None
-        gb = unbroadcast(a.swapaxes(-1, -2) @ g, b.shape) if ctx.needs_input_grad[1] else None
+        sa, sb = ctx.shapes
+        ga = unbroadcast(g @ b.swapaxes(-1, -2), sa) if ctx.needs_input_grad[0] else None
+        gb = unbroadcast(a.swapaxes(-1, -2) @ g, sb) if ctx.needs_input_grad[1] else None
         return ga, gb

@@ -40,14 +40,16 @@ class Linear(Function):
         y = x2 @ w.T  # (M, out)
         if b is not None:
             y += b
-        ctx.save_for_backward(x2, w)
+        # dX reads W, dW reads X: a frozen weight (no dW wanted) keeps no activation alive
+        ctx.save_for_backward(x2 if ctx.needs_input_grad[1] else None,
+                              w if ctx.needs_input_grad[0] else None)
         ctx.x_shape = x.shape
         return y.reshape(x.shape[:-1] + w.shape[:1])
 
     @staticmethod
     def backward(ctx: Context, g: Any) -> tuple:
         x2, w = ctx.saved
-        g2 = g.reshape(-1, w.shape[0])  # (M, out)
+        g2 = g.reshape(-1, g.shape[-1])  # (M, out)
         gx = (g2 @ w).reshape(ctx.x_shape) if ctx.needs_input_grad[0] else None
         gw = g2.T @ x2 if ctx.needs_input_grad[1] else None
         gb = g2.sum(axis=0) if ctx.needs_input_grad[2] else None

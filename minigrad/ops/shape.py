@@ -129,3 +129,40 @@ class Stack(Function):
     def backward(ctx: Context, g: Any) -> tuple:
         xp = backend.array_module(g)
         return tuple(xp.take(g, i, axis=ctx.dim) for i in range(g.shape[ctx.dim]))
+
+
+def _select(a: Any, stages: tuple[tuple, ...]) -> Any:
+    """``a`` indexed by each stage in turn; every stage but the last is basic, so a view."""
+    for stage in stages[:-1]:
+        a = a[stage]
+    return a
+
+
+class SetItem(Function):
+    """z = x with z[index] = v (v broadcast to the shape of x[index]);
+    dx = g with dx[index] = 0 (those elements were overwritten),  dv = g[index] summed back to
+    v's shape. ``stages`` is the index as :func:`minigrad.ops._canonical_index` splits it.
+    (With an integer array that names an element twice, the last write wins, in forward and in
+    backward alike, as NumPy assigns.)"""
+
+    @staticmethod
+    def forward(ctx: Context, x: Any, v: Any, stages: tuple[tuple, ...]) -> Any:
+        z = x.copy()
+        target = _select(z, stages)
+        try:
+            target[stages[-1]] = v
+        except (IndexError, ValueError) as exc:
+            raise type(exc)(f"setting items of a tensor of shape {x.shape} to a value of shape "
+                            f"{tuple(v.shape)}: {exc}") from None
+        ctx.stages, ctx.v_shape = stages, v.shape
+        return z
+
+    @staticmethod
+    def backward(ctx: Context, g: Any) -> tuple:
+        stages = ctx.stages
+        gv = None
+        if ctx.needs_input_grad[1]:
+            gv = unbroadcast(_select(g, stages)[stages[-1]], ctx.v_shape)
+        gx = g.copy()
+        _select(gx, stages)[stages[-1]] = 0
+        return gx, gv

@@ -67,16 +67,18 @@ class Adam(Optimizer):
             backend.cpu_kernels().adam_step(p.data, grad, m, v, lr, beta1, beta2, eps,
                                             weight_decay, t,
                                             decoupled=group["decoupled_weight_decay"])
+            p._mark_dirty()
             return
         if (group["decoupled_weight_decay"] and p.device == "cuda"
                 and all(a.flags.c_contiguous for a in (p.data, grad, m, v))):
             step = (backend.cuda_kernels().adamw_step if backend.use_cuda(p.data, grad, m, v)
                     else backend.cupy_adamw_step)  # one kernel, in place
             step(p.data, grad, m, v, lr, beta1, beta2, eps, weight_decay, t)
+            p._mark_dirty()
             return
         if weight_decay != 0:
             if group["decoupled_weight_decay"]:
-                p.data *= 1 - lr * weight_decay
+                p.mul_(1 - lr * weight_decay)
             else:
                 grad = grad + weight_decay * p.data
         m *= beta1
@@ -87,7 +89,7 @@ class Adam(Optimizer):
         bias_correction1 = 1 - beta1**t
         bias_correction2 = 1 - beta2**t
         denom = xp.sqrt(v) / math.sqrt(bias_correction2) + eps  # √v̂_t + ε
-        p.data -= (lr / bias_correction1) * m / denom
+        p.sub_((lr / bias_correction1) * m / denom)
 
 
 class AdamW(Adam):

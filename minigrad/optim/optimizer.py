@@ -108,7 +108,10 @@ class Optimizer:
     # --- the update -------------------------------------------------------------------------
     def _update_parameter(self, p: Tensor, grad: Any, state: dict[str, Any],
                           group: dict[str, Any]) -> None:
-        """Update ``p.data`` in place from its gradient ``grad`` (subclasses)."""
+        """Update ``p`` in place from its gradient ``grad`` (subclasses), under ``no_grad``:
+        with the in-place ops (``p.sub_(...)``), or with a fused kernel that writes ``p.data``
+        and then ``p._mark_dirty()``, so that either way ``p``'s version goes up and a graph
+        that saved the old values refuses to backward."""
         raise NotImplementedError(f"{type(self).__name__} does not define its update rule")
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
@@ -118,12 +121,13 @@ class Optimizer:
         if closure is not None:
             with autograd.enable_grad():
                 loss = closure()
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                _check_grad(p)
-                self._update_parameter(p, p.grad, self.state.setdefault(p, {}), group)
+        with autograd.no_grad():  # an update is not part of the model (torch.no_grad, as torch)
+            for group in self.param_groups:
+                for p in group["params"]:
+                    if p.grad is None:
+                        continue
+                    _check_grad(p)
+                    self._update_parameter(p, p.grad, self.state.setdefault(p, {}), group)
         return loss
 
     def zero_grad(self, set_to_none: bool = True) -> None:

@@ -58,6 +58,7 @@ class SGD(Optimizer):
                 p.data, grad, buf if momentum != 0 else None,
                 group["lr"], momentum, group["dampening"], group["weight_decay"],
                 group["nesterov"], step=1 if first else 2)  # the kernel asks: first step?
+            p._mark_dirty()
             return
         if group["weight_decay"] != 0:
             grad = grad + group["weight_decay"] * p.data
@@ -68,4 +69,4 @@ class SGD(Optimizer):
                 buf *= momentum
                 buf += (1 - group["dampening"]) * grad
             grad = grad + momentum * buf if group["nesterov"] else buf
-        p.data -= group["lr"] * grad
+        p.sub_(group["lr"] * grad)
