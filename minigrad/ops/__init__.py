@@ -93,6 +93,11 @@ def add(a: Any, b: Any) -> Tensor:
 
 
 def sub(a: Any, b: Any) -> Tensor:
+    """a - b; refused when either side is bool, as in torch (invert a mask with ``~``)."""
+    for x in (a, b):
+        if isinstance(x, (bool, np.bool_)) or getattr(x, "dtype", None) == np.bool_:
+            raise TypeError("subtraction with a bool operand is not supported (torch refuses it "
+                            "too); to invert a mask use ~mask or mask.logical_not()")
     return E.Sub.apply(*_promoted(a, b))
 
 
@@ -106,6 +111,9 @@ def div(a: Any, b: Any) -> Tensor:
 
 
 def pow(a: Any, b: Any) -> Tensor:
+    """a ** b; refused on bools (torch refuses them too, but for ``bool_tensor ** True``)."""
+    if result_type(a, b) == np.bool_:
+        raise TypeError("pow is not implemented for bool operands")
     a, b = _promoted(a, b)
     if is_scalar(b) and not isinstance(b, (bool, np.bool_)):
         return E.PowScalar.apply(a, p=b.item() if isinstance(b, np.generic) else b)
