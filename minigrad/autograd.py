@@ -97,25 +97,29 @@ class VersionCounter:
 
 
 class Context:
-    """One node of the graph: the op that made a tensor, its inputs and what backward needs.
+    """One node of the graph: the op that made a tensor, where its gradient goes, and what
+    backward needs.
 
     Ops keep arrays for backward with ``save_for_backward`` and small attributes, such as a
-    ``dim``, as plain attributes. After the node's backward (unless ``retain_graph=True``) the
-    inputs and the saved arrays are dropped, so the graph behind it can be freed.
-
-    The edges of the graph are ``input_nodes``: for each input, the node that had made it when
-    this op ran (None for a leaf). An in-place op gives its tensor a new node later, but an op
-    that used the tensor before still sends its gradient to the node that made the value it
-    read, as PyTorch's edges point to grad_fn objects, not to tensors.
+    ``dim``, as plain attributes. A node holds no input tensor: for each input it keeps the
+    edge its gradient follows (``parents``: the node that made the input when this op ran, the
+    input itself if it is a leaf that requires grad, or None) and the input's shape and dtype.
+    So an activation that no op saved is freed as soon as the forward pass moves on, as in
+    PyTorch, and an in-place op that later gives a tensor a new node cannot redirect the
+    gradient of an op that read the old value. After the node's backward (unless
+    ``retain_graph=True``) its edges and saved arrays are dropped too.
     """
 
     def __init__(self, fn: type[Function], inputs: tuple[Tensor | None, ...]):
         self.fn = fn
-        self.inputs = inputs
-        self.input_nodes = tuple(None if t is None else t._ctx for t in inputs)
-        self.retained: weakref.ref | None = None  # the output, if it asked retain_grad()
-        self.saved: tuple = ()
         self.needs_input_grad = tuple(t is not None and t.requires_grad for t in inputs)
+        self.parents = tuple(
+            None if not needed else t if t._ctx is None else t._ctx  # type: ignore[union-attr]
+            for t, needed in zip(inputs, self.needs_input_grad, strict=True))
+        self.input_meta = tuple(None if t is None else (t.shape, t.dtype) for t in inputs)
+        self.output_meta: tuple = ()  # (shape, dtype) of the tensor this node made
+        self.retained: weakref.ref | None = None  # that tensor, if it asked retain_grad()
+        self.saved: tuple = ()
         # whether backward will ever run through this node: an op may skip saving what only
         # backward reads (no_grad inference), since nothing will ask for it
         self.requires_grad = _grad_enabled and any(self.needs_input_grad)
@@ -130,7 +134,7 @@ class Context:
 
     def release(self) -> None:
         """Drop everything backward needed: the graph behind this node can now be freed."""
-        self.saved = self.inputs = self.input_nodes = self.saved_versions = ()
+        self.saved = self.parents = self.saved_versions = ()
         self.checksums = None
         self.freed = True
 
@@ -184,10 +188,12 @@ class Function:
         if isinstance(out, np.generic):  # NumPy's 0-d results are scalars: make them arrays
             out = np.asarray(out)
         if _anomaly_enabled:
-            _check_finite(out, f"the output of {cls.__name__}.forward", tensors)
+            _check_finite(out, f"the output of {cls.__name__}.forward",
+                          ", ".join(str(t.shape) for t in tensors))
         # only floating-point outputs join the graph (an integer or bool result has no gradient)
         requires_grad = ctx.requires_grad and out.dtype.kind == "f"
         result = tensor_cls._make(out, requires_grad, ctx if requires_grad else None)
+        ctx.output_meta = result.shape, result.dtype
         # a view of an input (or the input itself) shares its version counter; a fresh array,
         # one that owns its memory (base None), can only be an input by identity
         if out.base is not None or any(out is t.data for t in tensors):
@@ -288,10 +294,9 @@ def _check_saved(ctx: Context) -> None:
                 )
 
 
-def _check_finite(a: Any, what: str, tensors: list[Tensor]) -> None:
+def _check_finite(a: Any, what: str, shapes: Any) -> None:
     xp = backend.array_module(a)
     if a.dtype.kind == "f" and not bool(xp.isfinite(a).all()):
-        shapes = ", ".join(str(t.shape) for t in tensors)
         kind = "NaN" if bool(xp.isnan(a).any()) else "Inf"
         raise FloatingPointError(f"anomaly: {what} holds {kind} (input shapes {shapes})")
 
@@ -299,8 +304,8 @@ def _check_finite(a: Any, what: str, tensors: list[Tensor]) -> None:
 def run_backward(root: Tensor, grad: Any, retain_graph: bool = False) -> None:
     """Back-propagate ``grad`` (the gradient of some scalar w.r.t. ``root``) to every leaf.
 
-    The graph's vertices are the nodes (Contexts) and the leaf tensors; an edge runs from a
-    node to the node, or leaf, that made each of its inputs when it ran (``input_nodes``).
+    The graph's vertices are the nodes (Contexts) and the leaf tensors that require grad; the
+    edges are each node's ``parents``.
 
     1. Order the vertices that lead to ``root`` so that each comes after everything it was made
        from (post-order depth-first search with an explicit stack: no recursion).
@@ -309,9 +314,9 @@ def run_backward(root: Tensor, grad: Any, retain_graph: bool = False) -> None:
        Before a node's backward runs, the versions of its saved tensors are checked.
     3. Leaves (and tensors that asked ``retain_grad()``) add the gradient to ``.grad``, so
        gradients accumulate across calls until ``zero_grad()``, as in PyTorch.
-    4. Unless ``retain_graph``, each node is released right after its backward: its inputs and
-       saved arrays are dropped, and the walk keeps no tensor it has passed, so activations are
-       freed during backward and nothing of the graph outlives it.
+    4. Unless ``retain_graph``, each node is released right after its backward (its edges and
+       saved arrays dropped), so activations are freed during backward and nothing of the graph
+       outlives it.
     """
     start: Context | Tensor = root if root._ctx is None else root._ctx
     order: list[Context | Tensor] = []
@@ -331,13 +336,11 @@ def run_backward(root: Tensor, grad: Any, retain_graph: bool = False) -> None:
         if v.freed:
             raise RuntimeError(
                 f"trying to backward through the graph a second time (through "
-                f"{v.fn.__name__}): its saved arrays were freed by the first backward(). Pass "
-                "retain_graph=True to the first call to keep them."
+                f"{v.fn.__name__}, output shape {v.output_meta[0]}): its saved arrays were "
+                "freed by the first backward(). Pass retain_graph=True to the first call to "
+                "keep them."
             )
-        for t, node, needed in zip(v.inputs, v.input_nodes, v.needs_input_grad, strict=True):
-            child = t if node is None else node
-            if needed and id(child) not in visited:
-                stack.append((child, False))
+        stack.extend((p, False) for p in v.parents if p is not None and id(p) not in visited)
     del stack, visited
 
     grads: dict[int, Any] = {id(start): grad}
@@ -357,20 +360,20 @@ def run_backward(root: Tensor, grad: Any, retain_graph: bool = False) -> None:
         del g
         if not isinstance(input_grads, tuple):
             input_grads = (input_grads,)
-        for t, node, needed, pg in zip(ctx.inputs, ctx.input_nodes, ctx.needs_input_grad,
-                                       input_grads, strict=True):
-            if not needed or pg is None:
+        for parent, meta, pg in zip(ctx.parents, ctx.input_meta, input_grads, strict=True):
+            if parent is None or pg is None:
                 continue
-            if pg.shape != t.shape:
+            shape, dtype = meta
+            if pg.shape != shape:
                 raise RuntimeError(
                     f"{ctx.fn.__name__}.backward returned a gradient of shape {pg.shape} "
-                    f"for an input of shape {t.shape}"
+                    f"for an input of shape {shape}"
                 )
-            if pg.dtype != t.dtype:
-                pg = pg.astype(t.dtype)
+            if pg.dtype != dtype:
+                pg = pg.astype(dtype)
             if _anomaly_enabled:
-                _check_finite(pg, f"the gradient from {ctx.fn.__name__}.backward", [t])
-            key = id(t if node is None else node)
+                _check_finite(pg, f"the gradient from {ctx.fn.__name__}.backward", shape)
+            key = id(parent)
             grads[key] = pg if key not in grads else grads[key] + pg
         del input_grads
         if not retain_graph:

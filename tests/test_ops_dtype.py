@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import array_shapes
 
 from minigrad import Tensor, manual_seed
+from minigrad.autograd import Context
 from minigrad.gradcheck import BATTERY, OpCase, case_shape
 from minigrad.nn import functional as F
 
@@ -30,28 +31,29 @@ def shape_and_seed(case: OpCase) -> st.SearchStrategy:
     return st.tuples(shapes, st.integers(0, 2**32 - 1))
 
 
-def graph(out: Tensor) -> list[Tensor]:
-    """Every tensor an op made on the way to ``out`` (``out`` included)."""
-    made, stack, seen = [], [out], set()
+def graph(out: Tensor) -> list[Context]:
+    """Every node (op) on the way to ``out``."""
+    nodes, stack, seen = [], [out._ctx], set()
     while stack:
-        t = stack.pop()
-        if t._ctx is None or id(t) in seen:
+        node = stack.pop()
+        if not isinstance(node, Context) or id(node) in seen:
             continue
-        seen.add(id(t))
-        made.append(t)
-        stack.extend(p for p in t._ctx.inputs if p is not None)
-    return made
+        seen.add(id(node))
+        nodes.append(node)
+        stack.extend(node.parents)
+    return nodes
 
 
 def assert_graph_keeps_dtype(out: Tensor, dtype: type) -> None:
     """Each op's output, and each gradient its backward returns, has the inputs' dtype."""
-    for t in graph(out):
-        op = t._ctx.fn.__name__
-        assert t.dtype == dtype, f"{op} made a {t.dtype} output from {np.dtype(dtype)} inputs"
-        grads = t._ctx.fn.backward(t._ctx, np.ones(t.shape, dtype))
+    for node in graph(out):
+        op = node.fn.__name__
+        shape, made = node.output_meta
+        assert made == dtype, f"{op} made a {made} output from {np.dtype(dtype)} inputs"
+        grads = node.fn.backward(node, np.ones(shape, dtype))
         grads = grads if isinstance(grads, tuple) else (grads,)
-        for i, (parent, g) in enumerate(zip(t._ctx.inputs, grads, strict=True)):
-            if parent is not None and parent.requires_grad and g is not None:
+        for i, (parent, g) in enumerate(zip(node.parents, grads, strict=True)):
+            if parent is not None and g is not None:
                 assert g.dtype == dtype, f"{op}.backward gave a {g.dtype} gradient to input {i}"
 
 

@@ -39,14 +39,14 @@ def test_backward_matches_finite_differences(case: OpCase, data: st.DataObject) 
 # --- the battery covers every op -----------------------------------------------------------
 def graph_ops(out: Tensor) -> set[str]:
     """Names of the Functions in the graph that made ``out``."""
-    names, stack, seen = set(), [out], set()
+    names, stack, seen = set(), [out._ctx], set()
     while stack:
-        t = stack.pop()
-        if t._ctx is None or id(t) in seen:
+        node = stack.pop()
+        if not isinstance(node, Context) or id(node) in seen:
             continue
-        seen.add(id(t))
-        names.add(t._ctx.fn.__name__)
-        stack.extend(p for p in t._ctx.inputs if p is not None)
+        seen.add(id(node))
+        names.add(node.fn.__name__)
+        stack.extend(node.parents)
     return names
 
 
