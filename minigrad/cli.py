@@ -10,6 +10,7 @@ import json
 import sys
 import time
 from collections.abc import Sequence
+from typing import Any
 
 
 def cmd_gradcheck(args: argparse.Namespace) -> int:
@@ -125,13 +126,8 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
 def cmd_finetune(args: argparse.Namespace) -> int:
     """Fine-tune a BERT on a labelled file or a built-in data set; report on its test set."""
     from minigrad.checkpoint import CheckpointError
-    from minigrad.finetune import (
-        FinetuneConfig,
-        finetune,
-        format_summary,
-        load_dataset,
-        read_examples,
-    )
+    from minigrad.data.datasets import load_dataset, read_examples
+    from minigrad.finetune import FinetuneConfig, finetune
 
     config = FinetuneConfig(
         task=args.task, model=args.model, lr=args.lr, batch_size=args.batch_size,
@@ -161,10 +157,60 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     return 0
 
 
+def format_summary(result: Any, n_examples: int = 5) -> str:
+    """The end of a fine-tuning run (a ``FinetuneResult``), as the command prints it: the
+    epochs, the test report, a few test examples with the model's predictions, and where the
+    files went."""
+    from minigrad.data.datasets import TextExamples
+
+    m = result.metrics
+    lines = ["", "epoch  train_loss  " + "  ".join(k for k in result.history.epochs[0]
+                                                   if k.startswith("val_"))]
+    for e in result.history.epochs:
+        lines.append(f"{e['epoch']:>5}  {e['train_loss']:>10.4f}  " + "  ".join(
+            f"{e[k]:>{len(k)}.4f}" for k in e if k.startswith("val_")))
+    t = m["timing"]
+    lines.append(f"\n{t['steps']} steps in {t['train_seconds']:.1f} s "
+                 f"({t['seconds_per_step']:.3f} s/step), tokenizing {t['tokenize_seconds']:.2f} "
+                 f"s, validation {t['validation_seconds']:.1f} s")
+    d = m["data"]
+    lines.append(f"\ntest set: {d['n_test']} examples ({d['test']}), trained on {d['n_train']}")
+    lines.append(result.report)
+    headline = f"test accuracy {m['accuracy']:.4f}, macro-F1 {m['macro_f1']:.4f}"
+    if "entity_f1" in m:
+        headline += f", entity F1 (micro) {m['entity_f1']:.4f}"
+    if m.get("words_cut_off"):
+        headline += f"; {m['words_cut_off']} words past max_length scored as O"
+    lines.append(headline)
+    test = result.test
+    if n_examples > 0 and isinstance(test, TextExamples):
+        shown = list(range(min(n_examples, len(test))))
+        pairs = None if test.text_pairs is None else [test.text_pairs[i] for i in shown]
+        predictions = result.classifier.predict([test.texts[i] for i in shown], pairs)
+        lines.append("\nexample predictions (test set):")
+        for i, p in zip(shown, predictions, strict=True):
+            mark = "✓" if p["label"] == test.labels[i] else "✗"
+            text = p["text"] if len(p["text"]) <= 90 else p["text"][:87] + "..."
+            lines.append(f"  {mark} {p['label']:>10} ({p['score']:.2f})  true {test.labels[i]}"
+                         f"  {text}")
+    elif n_examples > 0:
+        lines.append("\nexample predictions (test set; word/predicted tag, [true tag] where it "
+                     "differs):")
+        for words, tags, pred in list(zip(test.tokens, test.tags, result.predictions,
+                                          strict=True))[:n_examples]:
+            lines.append("  " + " ".join(
+                f"{w}/{p}" if p == t else f"{w}/{p}[{t}]"
+                for w, t, p in zip(words, tags, pred, strict=True)))
+    if result.out_dir is not None:
+        lines.append(f"\nsaved to {result.out_dir}/: model.safetensors, config.json, vocab.txt, "
+                     f"metrics.json, history.json, curves.png")
+    return "\n".join(lines)
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     """Label texts with a fine-tuned model: the label and its probability, one line a text."""
     from minigrad.checkpoint import CheckpointError
-    from minigrad.finetune import Classifier
+    from minigrad.classifier import Classifier
 
     try:
         if args.text_pair is not None and len(args.text_pair) != len(args.texts):

@@ -50,26 +50,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
-import minigrad
 from minigrad import checkpoint
 from minigrad.data.datasets import batch_indices
+from minigrad.data.encoding import IGNORE_INDEX, pad_rows
 from minigrad.data.tokenizer import BertTokenizer
 from minigrad.models.bert import BertConfig, BertForMaskedLM
 from minigrad.models.pretrained import load_tokenizer, minilm_path
 from minigrad.nn import functional as F
-from minigrad.optim import (
-    AdamW,
-    clip_grad_norm_,
-    get_linear_schedule_with_warmup,
-    param_groups_for_weight_decay,
-)
+from minigrad.optim import AdamW, get_linear_schedule_with_warmup, param_groups_for_weight_decay
 from minigrad.tensor import Tensor
-from minigrad.train import CURVES_FILE, HISTORY_FILE, History, seed_everything
-
-IGNORE_INDEX = -100  # the label of every position the loss skips (cross_entropy's default)
-
+from minigrad.train import History, TrainConfig, evaluate_batches, fit, seed_everything
 
 # --- masking -----------------------------------------------------------------------------------
 
@@ -159,17 +150,6 @@ def length_grouped_batches(lengths: Sequence[int], batch_size: int, rng: np.rand
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
-def _pad(sequences: Sequence[list[int]], pad_id: int) -> tuple[np.ndarray, np.ndarray]:
-    """Lists of ids → (input_ids, attention_mask), (B, S), padded to the longest."""
-    width = max(len(s) for s in sequences)
-    ids = np.full((len(sequences), width), pad_id, dtype=np.int64)  # (B, S)
-    mask = np.zeros((len(sequences), width), dtype=np.int64)  # (B, S)
-    for row, s in enumerate(sequences):
-        ids[row, :len(s)] = s
-        mask[row, :len(s)] = 1
-    return ids, mask
-
-
 # --- the run -----------------------------------------------------------------------------------
 
 @dataclasses.dataclass
@@ -226,7 +206,7 @@ def masked_batches(sequences: Sequence[list[int]], batch_size: int, pad_id: int,
     labels)``, each (B, S). ``masking`` is :func:`mask_tokens`' keyword arguments."""
     batches = []
     for rows in batch_indices(len(sequences), batch_size):
-        ids, mask = _pad([sequences[i] for i in rows], pad_id)  # (B, S)
+        ids, mask = pad_rows([sequences[i] for i in rows], pad_id)  # (B, S)
         corrupted, labels = mask_tokens(ids, mask, rng=rng, **masking)
         batches.append((corrupted, mask, labels))
     return batches
@@ -250,20 +230,19 @@ def evaluate_mlm(model: BertForMaskedLM, batches: Sequence[tuple[np.ndarray, ...
     """Held-out MLM loss (mean over the selected tokens) and accuracy (the share of selected
     tokens whose most likely id is the original one), over the batches of
     :func:`masked_batches`: the model reads the corrupted ids, never the originals."""
-    was_training = model.training
-    model.eval()
-    total_loss, correct, count = 0.0, 0, 0
-    with minigrad.no_grad():
-        for ids, mask, labels in batches:
-            rows, cols = np.nonzero(labels != IGNORE_INDEX)
-            hidden = model.bert(ids, mask).last_hidden_state  # (B, S, H)
-            logits = model.cls(hidden[rows, cols])  # (M, V)
-            targets = labels[rows, cols]  # (M,)
-            total_loss += F.cross_entropy(logits, targets, reduction="sum").item()
-            correct += int((logits.data.argmax(axis=-1) == targets).sum())
-            count += len(targets)
-    model.train(was_training)
-    return {"val_mlm_loss": total_loss / count, "val_mlm_accuracy": correct / count}
+
+    def score(model: BertForMaskedLM, batch: tuple[np.ndarray, ...]) -> tuple[float, int, int]:
+        ids, mask, labels = batch
+        rows, cols = np.nonzero(labels != IGNORE_INDEX)
+        hidden = model.bert(ids, mask).last_hidden_state  # (B, S, H)
+        logits = model.cls(hidden[rows, cols])  # (M, V)
+        targets = labels[rows, cols]  # (M,)
+        loss = F.cross_entropy(logits, targets, reduction="sum").item()
+        return loss, int((logits.data.argmax(axis=-1) == targets).sum()), len(targets)
+
+    losses, correct, counts = zip(*evaluate_batches(model, batches, score), strict=True)
+    return {"val_mlm_loss": sum(losses) / sum(counts),
+            "val_mlm_accuracy": sum(correct) / sum(counts)}
 
 
 def save_pretrained(directory: str | Path, model: BertForMaskedLM,
@@ -339,52 +318,30 @@ def pretrain(texts: Sequence[str], config: PretrainConfig | None = None,
     scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total_steps),
                                                 total_steps)
 
-    # --- the loop: mask, forward, loss, backward, clip, update ----------------------------------
+    # --- the loop (minigrad.train.fit): new masks every epoch, the held-out set scored ---------
     mask_rng = np.random.default_rng([config.seed, 2])
     train_lengths = [len(s) for s in train]
-    history = History()
-    bar = tqdm(total=total_steps, desc=f"pretrain {config.config}", unit="step",
-               disable=not config.progress)
-    step, epoch = 0, 0
-    model.train()
-    while step < total_steps:
-        epoch += 1
-        epoch_losses = []
+
+    def epoch_batches(epoch: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """The epoch's batches of similar lengths, masked anew: (corrupted, mask, labels)."""
+        batches = []
         for rows in length_grouped_batches(train_lengths, config.batch_size,
                                            np.random.default_rng([config.seed, 3, epoch])):
-            ids, mask = _pad([train[i] for i in rows], tokenizer.pad_token_id)  # (B, S)
+            ids, mask = pad_rows([train[i] for i in rows], tokenizer.pad_token_id)  # (B, S)
             corrupted, labels = mask_tokens(ids, mask, rng=mask_rng, **masking)
-            loss = mlm_loss(model, corrupted, mask, labels)
-            loss.backward()
-            value = loss.item()
-            if not math.isfinite(value):
-                raise FloatingPointError(f"pretrain: the loss is {value} at step {step + 1}; "
-                                         "lower the learning rate")
-            clip_grad_norm_(model.parameters(), config.max_grad_norm)
-            lr = optimizer.param_groups[0]["lr"]
-            optimizer.step()
-            optimizer.zero_grad()
-            scheduler.step()
-            step += 1
-            epoch_losses.append(value)
-            history.steps.append({"step": step, "epoch": epoch, "loss": value, "lr": lr})
-            bar.update()
-            bar.set_postfix(loss=f"{value:.3f}", lr=f"{lr:.2g}")
-            if step == total_steps:
-                break
-        record = {"epoch": epoch, "step": step, "train_loss": float(np.mean(epoch_losses))}
-        if valid_batches:
-            record.update(evaluate_mlm(model, valid_batches))
-        history.epochs.append(record)
-        if out_dir is not None:
-            Path(out_dir).mkdir(parents=True, exist_ok=True)
-            history.save_json(Path(out_dir) / HISTORY_FILE)
-    bar.close()
+            batches.append((corrupted, mask, labels))
+        return batches
 
+    history = fit(model, lambda m, batch: mlm_loss(m, *batch), epoch_batches, optimizer,
+                  TrainConfig(epochs=math.ceil(total_steps / steps_per_epoch),
+                              max_steps=total_steps, max_grad_norm=config.max_grad_norm,
+                              seed=config.seed, out_dir=out_dir, progress=config.progress,
+                              title=f"MLM pre-training of {config.config} on {len(train)} "
+                                    "lines"),
+                  scheduler=scheduler,
+                  evaluate=(lambda m: evaluate_mlm(m, valid_batches)) if valid_batches else None)
     if out_dir is not None:
         save_pretrained(out_dir, model, tokenizer)
-        history.plot(Path(out_dir) / CURVES_FILE,
-                     title=f"MLM pre-training of {config.config} on {len(train)} lines")
     return PretrainResult(model=model.eval(), tokenizer=tokenizer, history=history,
                           num_train_sequences=len(train), num_valid_sequences=n_valid,
                           num_train_tokens=sum(len(s) for s in train),

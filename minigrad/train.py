@@ -1,4 +1,6 @@
 """The training loop, written out plainly: seed document 004's recipe, one batch at a time.
+Every trainer in minigrad (fine-tuning, MLM pre-training, the benchmarks) runs this one loop
+and evaluates with its one evaluation loop, :func:`evaluate_batches`.
 
     initialize θ₀ and η
     repeat:
@@ -24,14 +26,17 @@ Around that core :func:`fit` adds, each in a few lines of the loop and in this o
   loss and lr, per-epoch metrics), ``curves.png`` at the end, and optionally a resumable
   checkpoint each epoch.
 
-A model never imports this module: the loop knows the model only through ``loss_fn``.
+A model never imports this module: the loop knows the model only through ``loss_fn``, and
+the data only as batches: any list of batches, or a function ``epoch -> batches`` (a new order,
+or new masks, each epoch). Arrays (a tuple or dict of arrays, one row per example) are cut
+into batches of ``config.batch_size`` rows, shuffled per epoch by ``(seed, epoch)``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -43,8 +48,9 @@ from minigrad import checkpoint
 from minigrad.data.datasets import batch_indices
 from minigrad.optim import clip_grad_norm_
 
-Batch = tuple[np.ndarray, ...] | dict[str, np.ndarray]
-Data = tuple[np.ndarray, ...] | Mapping[str, np.ndarray]
+Batch = Any  # whatever loss_fn takes: usually a tuple or dict of arrays
+Data = tuple[np.ndarray, ...] | Mapping[str, np.ndarray]  # one row per example
+Batches = Data | Iterable[Batch] | Callable[[int], Iterable[Batch]]
 
 HISTORY_FILE = "history.json"
 CURVES_FILE = "curves.png"
@@ -55,11 +61,12 @@ class TrainConfig:
     """Everything that decides how :func:`fit` trains, in one place (nanoGPT's style)."""
 
     epochs: int = 1
-    batch_size: int = 32            # rows per micro-batch
+    batch_size: int = 32            # rows per micro-batch, when the data are arrays
     grad_accum_steps: int = 1       # micro-batches per optimizer step
+    max_steps: int | None = None    # stop after this many optimizer steps, if sooner
     max_grad_norm: float | None = None  # clip the global gradient norm to this, if set
     seed: int = 0
-    shuffle: bool = True            # a new order each epoch, fixed by (seed, epoch)
+    shuffle: bool = True            # arrays: a new order each epoch, fixed by (seed, epoch)
     early_stopping_metric: str | None = None  # a key of the epoch metrics, e.g. "val_loss"
     early_stopping_mode: str = "min"          # "min" for losses, "max" for accuracies
     patience: int = 3               # epochs without improvement before stopping
@@ -154,22 +161,64 @@ def _take(data: Data, rows: np.ndarray) -> Batch:
     return tuple(a[rows] for a in data)
 
 
-def validation_loss(model: Any, loss_fn: Callable[[Any, Batch], minigrad.Tensor],
-                    data: Data, batch_size: int) -> float:
-    """The mean of ``loss_fn`` over ``data``, batch by batch, each batch weighted by its rows."""
-    n = _num_rows(data, "val_data")
+def _is_arrays(data: Any) -> bool:
+    """A tuple or dict of arrays (rows of examples), rather than a sequence of batches."""
+    values = list(data.values()) if isinstance(data, Mapping) else data
+    return isinstance(data, (tuple, Mapping)) and all(isinstance(a, np.ndarray) for a in values)
+
+
+def array_batches(data: Data, batch_size: int, rng: np.random.Generator | None = None,
+                  name: str = "data") -> list[Batch]:
+    """``data``'s rows cut into batches of ``batch_size``, in ``rng``'s order if given."""
+    return [_take(data, rows) for rows in batch_indices(_num_rows(data, name), batch_size, rng)]
+
+
+def _epoch_batches(batches: Batches, epoch: int, config: TrainConfig, name: str) -> list:
+    """The batches of one epoch, whatever form they were given in."""
+    if callable(batches):
+        return list(batches(epoch))
+    if _is_arrays(batches):
+        rng = np.random.default_rng([config.seed, epoch]) if config.shuffle else None
+        return array_batches(batches, config.batch_size, rng, name)
+    if iter(batches) is batches:
+        raise TypeError(f"{name} is a one-shot iterator; give a list of batches or a function "
+                        "epoch -> batches, so that every epoch can read them")
+    return list(batches)
+
+
+def evaluate_batches(model: Any, batches: Iterable[Batch],
+                     fn: Callable[[Any, Batch], Any]) -> list:
+    """``fn(model, batch)`` for every batch, in eval mode and without a graph: the one
+    evaluation loop. Returns the list of results; the model's mode is restored, and nothing
+    stays switched off once it returns (it is no generator paused inside ``no_grad``)."""
+    was_training = model.training
     model.eval()
-    total = 0.0
-    with minigrad.no_grad():
-        for rows in batch_indices(n, batch_size):
-            total += loss_fn(model, _take(data, rows)).item() * len(rows)
-    return total / n
+    try:
+        with minigrad.no_grad():
+            return [fn(model, batch) for batch in batches]
+    finally:
+        model.train(was_training)
+
+
+def validation_loss(model: Any, loss_fn: Callable[[Any, Batch], minigrad.Tensor],
+                    data: Batches, batch_size: int) -> float:
+    """The mean of ``loss_fn`` over ``data``. With arrays, each batch is weighted by its rows;
+    other batches are weighted equally."""
+    if _is_arrays(data):
+        batches = array_batches(data, batch_size, name="val_data")
+        losses = evaluate_batches(model, batches, lambda m, b: loss_fn(m, b).item())
+        sizes = [len(next(iter(b.values())) if isinstance(b, Mapping) else b[0])
+                 for b in batches]
+        return float(np.dot(losses, sizes) / sum(sizes))
+    return float(np.mean(evaluate_batches(model, data, lambda m, b: loss_fn(m, b).item())))
 
 
 def _check_config(config: TrainConfig) -> None:
     if config.epochs < 1 or config.batch_size < 1 or config.grad_accum_steps < 1:
         raise ValueError(f"epochs, batch_size and grad_accum_steps must be at least 1, got "
                          f"{config.epochs}, {config.batch_size}, {config.grad_accum_steps}")
+    if config.max_steps is not None and config.max_steps < 1:
+        raise ValueError(f"max_steps must be at least 1, got {config.max_steps}")
     if config.early_stopping_mode not in ("min", "max"):
         raise ValueError(f"early_stopping_mode must be 'min' or 'max', "
                          f"got {config.early_stopping_mode!r}")
@@ -183,16 +232,17 @@ def _improved(value: float, best: float | None, mode: str) -> bool:
     return value < best if mode == "min" else value > best
 
 
-def fit(model: Any, loss_fn: Callable[[Any, Batch], minigrad.Tensor], train_data: Data,
+def fit(model: Any, loss_fn: Callable[[Any, Batch], minigrad.Tensor], train_data: Batches,
         optimizer: Any, config: TrainConfig | None = None, *, scheduler: Any = None,
-        val_data: Data | None = None,
+        val_data: Batches | None = None,
         evaluate: Callable[[Any], Mapping[str, float]] | None = None,
         resume_from: str | Path | None = None) -> History:
     """Train ``model`` on ``train_data`` and return its :class:`History`.
 
-    ``train_data`` (and ``val_data``) is a tuple or dict of arrays with one row per example;
-    each batch is the same rows of every array, in the same container. ``loss_fn(model,
-    batch)`` runs the forward pass and returns the scalar loss Tensor, e.g.::
+    ``train_data`` (and ``val_data``) is a list of batches, a function ``epoch -> batches``
+    (epochs count from 1), or a tuple or dict of arrays with one row per example, which is cut
+    into batches of ``config.batch_size`` rows in the same container. ``loss_fn(model, batch)``
+    runs the forward pass and returns the scalar loss Tensor, e.g.::
 
         def loss_fn(model, batch):
             x, y = batch
@@ -205,13 +255,14 @@ def fit(model: Any, loss_fn: Callable[[Any, Batch], minigrad.Tensor], train_data
     ``resume_from`` is a checkpoint directory written by an earlier run with
     ``save_checkpoints``: the weights, optimizer, scheduler, random generators and history are
     restored, and training continues with the next epoch exactly as the first run would have.
+
+    A loss that is not finite stops the run with ``FloatingPointError`` naming the step.
     """
     config = config or TrainConfig()
     _check_config(config)
     out_dir = Path(config.out_dir) if config.out_dir is not None else None
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
-    n = _num_rows(train_data, "train_data")
     k = config.grad_accum_steps
 
     seed_everything(config.seed)
@@ -230,22 +281,26 @@ def fit(model: Any, loss_fn: Callable[[Any, Batch], minigrad.Tensor], train_data
     for epoch in range(start_epoch + 1, config.epochs + 1):
         # --- train one epoch: forward, loss, gradient, update --------------------------------
         model.train()
-        order_rng = np.random.default_rng([config.seed, epoch]) if config.shuffle else None
-        micro_batches = list(batch_indices(n, config.batch_size, order_rng))  # row indices
+        micro_batches = _epoch_batches(train_data, epoch, config, "train_data")
+        if not micro_batches:
+            raise ValueError(f"train_data gave no batch for epoch {epoch}")
         updates = [micro_batches[i:i + k] for i in range(0, len(micro_batches), k)]
+        if config.max_steps is not None:
+            updates = updates[:max(config.max_steps - step, 0)]
         bar = tqdm(updates, desc=f"epoch {epoch}/{config.epochs}", unit="step",
                    disable=not config.progress)
         epoch_losses = []
         for group in bar:
             step_loss = 0.0
-            for rows in group:
-                loss = loss_fn(model, _take(train_data, rows))  # forward and loss
+            for batch in group:
+                loss = loss_fn(model, batch)  # forward and loss
                 loss = loss / len(group)  # the step's loss is the mean over its micro-batches
-                loss.backward()           # gradients, added up in each p.grad
+                loss.backward()           # gradients, added up in each p.grad; frees the graph
                 step_loss += loss.item()
             if not math.isfinite(step_loss):
-                raise FloatingPointError(f"the loss is {step_loss} at step {step + 1} (epoch "
-                                         f"{epoch}); lower the learning rate or clip gradients")
+                raise FloatingPointError(
+                    f"the loss is {step_loss} at step {step + 1} (epoch {epoch}): training "
+                    "diverged; lower the learning rate (--lr) or clip gradients")
             if config.max_grad_norm is not None:
                 clip_grad_norm_(model.parameters(), config.max_grad_norm)
             lr = optimizer.param_groups[0]["lr"]  # the first group's, as the bar shows it
@@ -263,13 +318,12 @@ def fit(model: Any, loss_fn: Callable[[Any, Batch], minigrad.Tensor], train_data
         if val_data is not None:
             metrics["val_loss"] = validation_loss(model, loss_fn, val_data, config.batch_size)
         if evaluate is not None:
-            model.eval()
-            with minigrad.no_grad():
-                metrics.update({key: float(v) for key, v in evaluate(model).items()})
+            results = evaluate_batches(model, [None], lambda m, _: evaluate(m))[0]
+            metrics.update({key: float(v) for key, v in results.items()})
         history.epochs.append({"epoch": epoch, "step": step, **metrics})
 
         # --- early stopping ------------------------------------------------------------------
-        stop = False
+        stop = config.max_steps is not None and step >= config.max_steps
         if config.early_stopping_metric is not None:
             if config.early_stopping_metric not in metrics:
                 raise KeyError(f"early_stopping_metric {config.early_stopping_metric!r} is not "
@@ -279,8 +333,9 @@ def fit(model: Any, loss_fn: Callable[[Any, Batch], minigrad.Tensor], train_data
                 history.best_epoch, history.best_metric = epoch, value
                 if config.restore_best:
                     best_weights = {name: a.copy() for name, a in model.state_dict().items()}
-            stop = epoch - history.best_epoch >= config.patience
-            history.stopped_early = stop and epoch < config.epochs
+            patience_out = epoch - history.best_epoch >= config.patience
+            history.stopped_early = patience_out and epoch < config.epochs
+            stop = stop or patience_out
 
         # --- record --------------------------------------------------------------------------
         if out_dir is not None:
@@ -293,7 +348,8 @@ def fit(model: Any, loss_fn: Callable[[Any, Batch], minigrad.Tensor], train_data
             break
 
     if best_weights is not None:
-        model.load_state_dict(best_weights)
+        with minigrad.no_grad():
+            model.load_state_dict(best_weights)
     if out_dir is not None:
         history.plot(out_dir / CURVES_FILE, title=config.title)
     return history

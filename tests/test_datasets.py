@@ -273,3 +273,51 @@ def test_train_test_split_is_disjoint_and_seeded():
     np.testing.assert_array_equal(x_test[:, 0], 2 * y_test)
     again = datasets.train_test_split(x, y, test_size=3, seed=0)
     np.testing.assert_array_equal(again[3], y_test)
+
+
+# --- labels that cannot be learned, or that have no single written form -------------------------
+@pytest.mark.parametrize("value, shown", [
+    ("true", "true"), ("false", "false"), ("1.0", "1.0"), ("0.5", "0.5"), ("NaN", "NaN"),
+    ("Infinity", "Infinity"), ("-Infinity", "-Infinity"),
+])
+def test_a_jsonl_label_that_is_not_a_string_or_an_integer_is_refused_with_its_line(
+        tmp_path, value, shown):
+    path = write(tmp_path / "data.jsonl",
+                 f'{{"text": "a", "label": "x"}}\n{{"text": "b", "label": {value}}}\n')
+    with pytest.raises(datasets.DataError,
+                       match=rf"data.jsonl, line 2: the label 'label' is the JSON {shown}; a "
+                             "label is a string or an integer"):
+        datasets.read_text_examples(path)
+
+
+def test_a_null_jsonl_label_is_refused_with_its_line(tmp_path):
+    path = write(tmp_path / "data.jsonl", '{"text": "a", "label": null}\n')
+    with pytest.raises(datasets.DataError, match=r"line 1: the label 'label' is null"):
+        datasets.read_text_examples(path)
+
+
+def test_csv_labels_are_strings_as_written(tmp_path):
+    path = write(tmp_path / "data.csv", "text,label\na,1\nb,1.0\nc,True\n")
+    assert datasets.read_text_examples(path).labels == ["1", "1.0", "True"]
+
+
+def test_one_class_is_refused_naming_it(tmp_path):
+    path = write(tmp_path / "data.csv", "text,label\na,pos\nb,pos\n")
+    with pytest.raises(datasets.DataError, match=r"data.csv: every example has the label 'pos'; "
+                                                 r"a classifier needs at least two classes"):
+        datasets.class_names(datasets.read_text_examples(path))
+    tags = datasets.TokenExamples(tokens=[["a", "b"]], tags=[["O", "O"]], source="tags.conll")
+    with pytest.raises(datasets.DataError, match=r"tags.conll: every example has the label 'O'"):
+        datasets.class_names(tags)
+
+
+def test_labels_that_differ_only_by_surrounding_whitespace_are_reported(tmp_path):
+    path = write(tmp_path / "data.tsv", "text\tlabel\na\tpos\nb\tpos \nc\tneg\n")
+    with pytest.raises(datasets.DataError, match=r"the labels 'pos' and 'pos ' differ only by "
+                                                 r"surrounding whitespace"):
+        datasets.class_names(datasets.read_text_examples(path))
+
+
+def test_class_names_are_sorted_label_names(tmp_path):
+    path = write(tmp_path / "data.jsonl", '{"text": "a", "label": 10}\n{"text": "b", "label": 2}\n')
+    assert datasets.class_names(datasets.read_text_examples(path)) == ["2", "10"]

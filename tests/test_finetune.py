@@ -14,20 +14,17 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 from minigrad import cli
-from minigrad.data.datasets import DataError, TextExamples, TokenExamples
-from minigrad.data.tokenizer import BertTokenizer
-from minigrad.finetune import (
+from minigrad.classifier import Classifier
+from minigrad.data.datasets import DataError, TextExamples, TokenExamples, split_examples
+from minigrad.data.encoding import (
     IGNORE_INDEX,
-    PRETRAINED_LR,
-    Classifier,
-    FinetuneConfig,
     align_labels,
     encode_sentences,
     encode_texts,
-    finetune,
-    split_examples,
     trim_to_longest,
 )
+from minigrad.data.tokenizer import BertTokenizer
+from minigrad.finetune import PRETRAINED_LR, FinetuneConfig, finetune
 from minigrad.models import BertConfig, BertForSequenceClassification, from_pretrained
 
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "a", "movie", "film", "plot", "was",

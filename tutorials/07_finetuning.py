@@ -44,7 +44,8 @@ import numpy as np
 import minigrad
 from minigrad import checkpoint
 from minigrad.data import datasets
-from minigrad.finetune import FinetuneConfig, finetune, score
+from minigrad.classifier import score
+from minigrad.finetune import FinetuneConfig, finetune
 from minigrad.metrics import classification_report
 from minigrad.models import BertForSequenceClassification, minilm_path
 from minigrad.models.pretrained import load_tokenizer, read_config

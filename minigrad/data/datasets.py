@@ -14,7 +14,16 @@ offset, a CoNLL line without a tag).
 - :func:`read_conll`: one ``token tag`` a line, a blank line between sentences →
   :class:`TokenExamples`, the words and tags of each sentence.
 - :func:`label_names`: the label set, sorted (numerically when every label is an integer),
-  so that the same labels always get the same ids.
+  so that the same labels always get the same ids; :func:`class_names` also refuses a label
+  set that cannot be learned (one class; two labels that differ only by surrounding spaces).
+- :func:`read_examples`, :func:`load_dataset`, :func:`split_examples`, :func:`check_labels`:
+  the data of a fine-tuning run, for either task.
+
+**Labels are the text of the file, as written.** A CSV/TSV cell is a label exactly as its
+characters stand (``1`` and ``1.0`` are two labels). A JSONL label is a JSON string, or a JSON
+integer, read as its decimal digits (``1`` is the label ``"1"``, as the same cell of a CSV
+file); a JSONL label that is a boolean, a fraction, NaN, Infinity or null is refused with its
+line number, since no single text stands for it.
 """
 
 from __future__ import annotations
@@ -258,8 +267,12 @@ def _cell(record: dict, name: str, role: str, source: str, line: int, first: boo
         raise DataError(f"{source}, line {line}: no {name!r} (the {role} column); this line has "
                         f"{', '.join(map(repr, record))}")
     value = record[name]
-    if role == "label" and isinstance(value, bool | int | float):
-        value = str(value)
+    if role == "label" and isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)  # a JSON integer is its digits, as a CSV cell would hold them
+    elif role == "label" and isinstance(value, bool | float):
+        raise DataError(f"{source}, line {line}: the label {name!r} is the JSON "
+                        f"{json.dumps(value)}; a label is a string or an integer (write it as "
+                        "a string, e.g. \"positive\" or \"1\")")
     if not isinstance(value, str):
         raise DataError(f"{source}, line {line}: the {role} {name!r} is "
                         f"{'null' if value is None else 'a ' + type(value).__name__}, not a "
@@ -363,6 +376,25 @@ def label_names(labels: Iterable[str]) -> list[str]:
         return sorted(names)
 
 
+def class_names(examples: TextExamples | TokenExamples) -> list[str]:
+    """The classes of a training set (:func:`label_names`), refused when they cannot be
+    learned: a single class (a classifier with one output learns nothing and scores 1.0), or two
+    labels that differ only by surrounding whitespace (``"pos"`` and ``"pos "``: almost surely
+    one class written two ways)."""
+    names = label_names(examples.labels)
+    if len(names) < 2:
+        raise DataError(f"{examples.source}: every example has the label {names[0]!r}; a "
+                        "classifier needs at least two classes to learn anything")
+    by_stripped: dict[str, list[str]] = {}
+    for name in names:
+        by_stripped.setdefault(name.strip(), []).append(name)
+    for variants in by_stripped.values():
+        if len(variants) > 1:
+            raise DataError(f"{examples.source}: the labels {' and '.join(map(repr, variants))} "
+                            "differ only by surrounding whitespace; write them one way")
+    return names
+
+
 def random_split(examples: Any, lengths: Sequence[int], seed: int) -> list[Any]:
     """Shuffle ``examples`` (anything with ``len`` and ``subset``) with a seeded generator and
     cut it into parts of the given ``lengths``, which add up to ``len(examples)``; as
@@ -442,3 +474,76 @@ def load_hironsan() -> TokenExamples:
     examples = read_conll(hironsan_path())
     examples.source = "hironsan"
     return examples
+
+
+# --- the data of a fine-tuning run ------------------------------------------------------------
+
+SEQUENCE = "sequence-classification"
+TOKEN = "token-classification"
+Examples = TextExamples | TokenExamples
+BUILT_IN = {"rotten-tomatoes": (SEQUENCE, load_rotten_tomatoes),
+            "hironsan": (TOKEN, load_hironsan)}
+
+# When no validation or test file is given, each is 10% of the training file, split off with
+# this seed whatever the training seed, so that every run is scored on the same examples.
+SPLIT_FRACTION = 0.1
+SPLIT_SEED = 0
+
+
+def read_examples(path: str | Path, task: str = SEQUENCE, text_column: str = "text",
+                  label_column: str = "label", text_pair_column: str | None = None,
+                  ) -> Examples:
+    """A labelled file for ``task``: CSV/TSV/JSONL for sequence classification, CoNLL for
+    token classification."""
+    if task == TOKEN:
+        return read_conll(path)
+    return read_text_examples(path, text_column, label_column, text_pair_column)
+
+
+def load_dataset(name: str, task: str = SEQUENCE) -> Examples:
+    """A built-in data set by name: ``rotten-tomatoes`` (reviews, fresh/rotten) or
+    ``hironsan`` (Japanese named entities, IOB2)."""
+    if name not in BUILT_IN:
+        raise ValueError(f"unknown data set {name!r}; built-in data sets: {list(BUILT_IN)}")
+    kind, load = BUILT_IN[name]
+    if kind != task:
+        raise ValueError(f"{name} is a {kind} data set, not one for {task}")
+    return load()
+
+
+def split_examples(train: Examples, valid: Examples | None = None, test: Examples | None = None,
+                   ) -> tuple[Examples, Examples, Examples]:
+    """``(train, valid, test)``: a missing validation or test set is split off the training set,
+    ``SPLIT_FRACTION`` of it each, shuffled with ``SPLIT_SEED``."""
+    n = len(train)
+    cut = max(1, round(SPLIT_FRACTION * n))
+    n_valid, n_test = (cut if valid is None else 0), (cut if test is None else 0)
+    if n_valid + n_test == 0:
+        return train, valid, test
+    if n - n_valid - n_test < 1:
+        raise DataError(f"{train.source} has {n} examples: too few to split off a validation "
+                        "and a test set; give them as files")
+    rest, split_valid, split_test = random_split(train, [n - n_valid - n_test, n_valid, n_test],
+                                                 SPLIT_SEED)
+    return rest, split_valid if valid is None else valid, split_test if test is None else test
+
+
+def check_labels(examples: Examples, label2id: dict[str, int], training: Examples) -> None:
+    """Refuse a label that the training data never shows, naming its line."""
+    if isinstance(examples, TokenExamples):
+        for i, tags in enumerate(examples.tags):
+            for j, tag in enumerate(tags):
+                if tag not in label2id:
+                    where = "" if examples.lines is None else f", line {examples.lines[i] + j}"
+                    _unseen(examples.source + where, tag, label2id, training)
+        return
+    for i, label in enumerate(examples.labels):
+        if label not in label2id:
+            where = "" if examples.lines is None else f", line {examples.lines[i]}"
+            _unseen(examples.source + where, label, label2id, training)
+
+
+def _unseen(where: str, label: str, label2id: dict[str, int], training: Examples) -> None:
+    raise DataError(f"{where}: the label {label!r} does not occur in the training data "
+                    f"({training.source}), whose labels are {list(label2id)}; a classifier can "
+                    "only predict the labels it was trained on")
