@@ -110,8 +110,7 @@ FAST = Settings(small_config="bert-tiny", pretrain_epochs=1, pretrain_max_steps=
 def load_split(settings: Settings) -> tuple[Any, Any, Any]:
     """(train, valid, test): ``minigrad finetune --dataset rotten-tomatoes``'s split, cut to
     the fast mode's sizes when it asks for them."""
-    from minigrad.data.datasets import random_split
-    from minigrad.data.datasets import load_dataset, split_examples
+    from minigrad.data.datasets import load_dataset, random_split, split_examples
 
     parts = list(split_examples(load_dataset("rotten-tomatoes")))
     for i, limit in enumerate((settings.max_train, settings.max_valid, settings.max_test)):

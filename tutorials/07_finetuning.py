@@ -43,8 +43,8 @@ import numpy as np
 
 import minigrad
 from minigrad import checkpoint
-from minigrad.data import datasets
 from minigrad.classifier import score
+from minigrad.data import datasets
 from minigrad.finetune import FinetuneConfig, finetune
 from minigrad.metrics import classification_report
 from minigrad.models import BertForSequenceClassification, minilm_path
