@@ -1,14 +1,20 @@
 """The ``minigrad`` command. It only parses arguments and calls the library.
 
 Each subcommand is a ``cmd_<name>(args) -> int`` function plus a few lines in :func:`build_parser`.
+:func:`main` turns the errors a user can cause (a bad file, value, device or checkpoint, a loss
+that diverges) into one line, ``minigrad <command>: error: ...``, and exit status 1; a bad
+argument exits 2 (argparse); Ctrl-C exits 130 after saying what was saved. ``--debug`` shows
+the traceback too. Anything else is a bug in minigrad, and keeps its traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
+import traceback
 from collections.abc import Sequence
 from typing import Any
 
@@ -63,16 +69,11 @@ def cmd_derive(args: argparse.Namespace) -> int:
 
 def cmd_embed(args: argparse.Namespace) -> int:
     """Print sentence embeddings (mean pooling, L2 normalisation) and their cosine similarities."""
-    from minigrad.checkpoint import CheckpointError
     from minigrad.models.pretrained import embed, minilm_path
 
-    try:
-        model = None if args.model == "minilm" else args.model
-        where = str(minilm_path()) if model is None else model
-        vectors = embed(args.texts, model=model, max_length=args.max_length)  # (N, H)
-    except (ImportError, OSError, CheckpointError, ValueError) as exc:
-        print(f"minigrad embed: error: {exc}", file=sys.stderr)
-        return 1
+    model = None if args.model == "minilm" else args.model
+    where = str(minilm_path()) if model is None else model
+    vectors = embed(args.texts, model=model, max_length=args.max_length)  # (N, H)
     cosine = vectors.astype("float64") @ vectors.T.astype("float64")  # (N, N)
     if args.json:
         print(json.dumps({"model": where, "dimension": vectors.shape[1], "pooling": "mean",
@@ -96,18 +97,13 @@ def cmd_embed(args: argparse.Namespace) -> int:
 
 def cmd_pretrain(args: argparse.Namespace) -> int:
     """Pre-train a BERT from scratch by masked-language modelling on a text file."""
-    from minigrad.checkpoint import CheckpointError
     from minigrad.pretrain import PretrainConfig, describe, pretrain, read_lines
 
     config = PretrainConfig(config=args.config, max_length=args.max_length, epochs=args.epochs,
                             max_steps=args.max_steps, batch_size=args.batch_size, lr=args.lr,
                             seed=args.seed)
-    try:
-        texts = read_lines(args.text)
-        result = pretrain(texts, config, out_dir=args.out)
-    except (ImportError, OSError, CheckpointError, ValueError) as exc:
-        print(f"minigrad pretrain: error: {exc}", file=sys.stderr)
-        return 1
+    args.interrupted = f"nothing was saved to {args.out}"
+    result = pretrain(read_lines(args.text), config, out_dir=args.out)
     summary = describe(result)
     print(f"pre-trained {args.config} ({summary['parameters']:,} parameters) on "
           f"{summary['train_sequences']:,} lines of {args.text} in {summary['steps']} steps, "
@@ -125,7 +121,6 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
 
 def cmd_finetune(args: argparse.Namespace) -> int:
     """Fine-tune a BERT on a labelled file or a built-in data set; report on its test set."""
-    from minigrad.checkpoint import CheckpointError
     from minigrad.data.datasets import load_dataset, read_examples
     from minigrad.finetune import FinetuneConfig, finetune
 
@@ -135,24 +130,21 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         weight_decay=args.weight_decay, seed=args.seed, patience=args.patience,
         max_train_examples=args.max_train_examples, vocab=args.vocab, out_dir=args.out,
         device=args.device)
-    try:
-        if (args.dataset is None) == (args.train is None):
-            raise ValueError("give the training data: either --train FILE or --dataset NAME")
-        if args.dataset is not None and (args.valid or args.test):
-            raise ValueError("--valid and --test go with --train; a built-in data set is split "
-                             "into train, validation and test by itself")
-        columns = {"text_column": args.text_column, "label_column": args.label_column,
-                   "text_pair_column": args.text_pair_column}
-        if args.dataset is not None:
-            train = load_dataset(args.dataset, args.task)
-        else:
-            train = read_examples(args.train, args.task, **columns)
-        valid, test = (None if path is None else read_examples(path, args.task, **columns)
-                       for path in (args.valid, args.test))
-        result = finetune(train, valid, test, config)
-    except (ImportError, OSError, CheckpointError, ValueError) as exc:
-        print(f"minigrad finetune: error: {exc}", file=sys.stderr)
-        return 1
+    if (args.dataset is None) == (args.train is None):
+        raise ValueError("give the training data: either --train FILE or --dataset NAME")
+    if args.dataset is not None and (args.valid or args.test):
+        raise ValueError("--valid and --test go with --train; a built-in data set is split "
+                         "into train, validation and test by itself")
+    columns = {"text_column": args.text_column, "label_column": args.label_column,
+               "text_pair_column": args.text_pair_column}
+    if args.dataset is not None:
+        train = load_dataset(args.dataset, args.task)
+    else:
+        train = read_examples(args.train, args.task, **columns)
+    valid, test = (None if path is None else read_examples(path, args.task, **columns)
+                   for path in (args.valid, args.test))
+    args.interrupted = f"nothing was saved to {args.out}"
+    result = finetune(train, valid, test, config)
     print(format_summary(result, n_examples=args.examples))
     return 0
 
@@ -209,18 +201,13 @@ def format_summary(result: Any, n_examples: int = 5) -> str:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     """Label texts with a fine-tuned model: the label and its probability, one line a text."""
-    from minigrad.checkpoint import CheckpointError
     from minigrad.classifier import Classifier
 
-    try:
-        if args.text_pair is not None and len(args.text_pair) != len(args.texts):
-            raise ValueError(f"{len(args.texts)} texts but {len(args.text_pair)} --text-pair; "
-                             "give one --text-pair per text")
-        classifier = Classifier.load(args.model, max_length=args.max_length)
-        results = classifier.predict(args.texts, args.text_pair)
-    except (ImportError, OSError, CheckpointError, ValueError) as exc:
-        print(f"minigrad predict: error: {exc}", file=sys.stderr)
-        return 1
+    if args.text_pair is not None and len(args.text_pair) != len(args.texts):
+        raise ValueError(f"{len(args.texts)} texts but {len(args.text_pair)} --text-pair; "
+                         "give one --text-pair per text")
+    classifier = Classifier.load(args.model, max_length=args.max_length)
+    results = classifier.predict(args.texts, args.text_pair)
     if args.json:
         print(json.dumps(results, indent=2, ensure_ascii=False))
         return 0
@@ -232,20 +219,37 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def finite_float(text: str) -> float:
+    """An argparse type: a finite number (``--lr inf`` or ``nan`` would train on garbage)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="minigrad", description=__doc__.splitlines()[0])
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true",
+                        help="show the traceback of an error, not just its message")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("gradcheck", help="check every op's gradient against finite differences")
+    p = sub.add_parser("gradcheck", parents=[common],
+                       help="check every op's gradient against finite differences")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.add_argument("--seed", type=int, default=0, help="seed for the random inputs")
     p.set_defaults(func=cmd_gradcheck)
 
-    p = sub.add_parser("derive", help="compute the seed documents' formulas and printed numbers")
+    p = sub.add_parser("derive", parents=[common],
+                       help="compute the seed documents' formulas and printed numbers")
     p.add_argument("--json", action="store_true", help="print the claims as JSON")
     p.set_defaults(func=cmd_derive)
 
-    p = sub.add_parser("embed", help="print sentence embeddings and their cosine similarities")
+    p = sub.add_parser("embed", parents=[common],
+                       help="print sentence embeddings and their cosine similarities")
     p.add_argument("texts", nargs="+", metavar="TEXT", help="the sentences to embed")
     p.add_argument("--model", default="minilm",
                    help="minilm (the installed all-MiniLM-L6-v2) or a checkpoint directory")
@@ -254,8 +258,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the full vectors as JSON")
     p.set_defaults(func=cmd_embed)
 
-    p = sub.add_parser("pretrain", help="pre-train a BERT from scratch by masked-language "
-                                        "modelling on a text file (one sequence a line)")
+    p = sub.add_parser("pretrain", parents=[common],
+                       help="pre-train a BERT from scratch by masked-language modelling on a "
+                            "text file (one sequence a line)")
     p.add_argument("--text", required=True, help="a UTF-8 text file, one sequence a line")
     p.add_argument("--out", required=True, help="the checkpoint directory to write")
     p.add_argument("--config", default="bert-mini", choices=["bert-tiny", "bert-mini"],
@@ -266,12 +271,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-steps", type=int, default=None,
                    help="stop after this many optimizer steps, if sooner")
     p.add_argument("--batch-size", type=int, default=32, help="sequences per step (default 32)")
-    p.add_argument("--lr", type=float, default=1e-3,
+    p.add_argument("--lr", type=finite_float, default=1e-3,
                    help="peak AdamW learning rate, after warmup (default 1e-3)")
     p.add_argument("--seed", type=int, default=0, help="seed for init, masking and order")
     p.set_defaults(func=cmd_pretrain)
-    p = sub.add_parser("finetune", help="fine-tune a BERT for text or token classification "
-                                        "and report on a test set")
+    p = sub.add_parser("finetune", parents=[common],
+                       help="fine-tune a BERT for text or token classification and report on a "
+                            "test set")
     data = p.add_argument_group("data")
     data.add_argument("--task", default="sequence-classification",
                       choices=["sequence-classification", "token-classification"],
@@ -291,15 +297,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="minilm (pretrained), bert-tiny or bert-mini (random init), or a "
                         "checkpoint directory (default minilm)")
     p.add_argument("--vocab", help="vocab.txt of a bert-tiny/bert-mini model (default MiniLM's)")
-    p.add_argument("--lr", type=float,
+    p.add_argument("--lr", type=finite_float,
                    help="peak AdamW learning rate (default 2e-5 pretrained, 5e-4 from scratch)")
     p.add_argument("--batch-size", type=int, default=16, help="examples per step (default 16)")
     p.add_argument("--max-length", type=int, default=128,
                    help="tokens per example, [CLS] and [SEP] included (default 128)")
     p.add_argument("--epochs", type=int, default=5, help="passes over the data (default 5)")
-    p.add_argument("--warmup-ratio", type=float, default=0.1,
+    p.add_argument("--warmup-ratio", type=finite_float, default=0.1,
                    help="share of the steps with a rising learning rate (default 0.1)")
-    p.add_argument("--weight-decay", type=float, default=0.01,
+    p.add_argument("--weight-decay", type=finite_float, default=0.01,
                    help="AdamW weight decay, on weight matrices only (default 0.01)")
     p.add_argument("--patience", type=int,
                    help="stop after this many epochs without a better validation F1, and keep "
@@ -309,10 +315,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the directory to write the model and metrics to (default runs/finetune)")
     p.add_argument("--examples", type=int, default=5,
                    help="test examples to show with their predictions (default 5)")
-    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
+                   help="cpu or cuda (default cpu)")
     p.set_defaults(func=cmd_finetune)
 
-    p = sub.add_parser("predict", help="label texts with a fine-tuned model")
+    p = sub.add_parser("predict", parents=[common], help="label texts with a fine-tuned model")
     p.add_argument("texts", nargs="+", metavar="TEXT", help="the texts to label")
     p.add_argument("--model", required=True, help="a directory written by minigrad finetune")
     p.add_argument("--text-pair", action="append",
@@ -324,9 +331,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def user_errors() -> tuple[type[BaseException], ...]:
+    """The errors a user's input can cause: each becomes one line and exit status 1."""
+    from minigrad.backend import DeviceError
+    from minigrad.checkpoint import CheckpointError
+
+    return (ValueError, OSError, ImportError, CheckpointError, DeviceError, FloatingPointError)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        saved = getattr(args, "interrupted", "nothing was saved")
+        print(f"\nminigrad {args.command}: interrupted; {saved}", file=sys.stderr)
+        return 130
+    except user_errors() as exc:
+        if args.debug:
+            traceback.print_exc()
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        print(f"minigrad {args.command}: error: {message}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
