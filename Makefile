@@ -28,12 +28,13 @@ $(VENV)/.installed: $(VENV)/.installed-core
 run: $(VENV)/.installed-core
 	$(VENV)/bin/minigrad finetune $(RUN_ARGS)
 
-# The kernel and dispatch tests run twice: compiled, then with Numba's JIT off (the kernels as
-# plain Python, which is how a debugger or coverage tool sees them).
+# The kernel, dispatch and masked-softmax tests run twice: compiled, then with Numba's JIT off
+# (the kernels as plain Python, which is how a debugger or coverage tool sees them).
 test: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/pytest
-	NUMBA_DISABLE_JIT=1 $(VENV)/bin/pytest -q tests/test_kernels_cpu.py tests/test_dispatch.py
+	NUMBA_DISABLE_JIT=1 $(VENV)/bin/pytest -q tests/test_kernels_cpu.py tests/test_dispatch.py \
+		tests/test_masked_softmax.py
 
 # Every tutorial (a jupytext "percent" script) as a notebook beside it: tutorials/NN_name.ipynb.
 notebooks: $(VENV)/.installed

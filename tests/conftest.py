@@ -1,5 +1,8 @@
 import os
+import sys
+import types
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 # CI runs derandomized so that a green run stays green; locally each run explores new inputs.
@@ -11,3 +14,28 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.load_profile("minigrad")
+
+
+@pytest.fixture(scope="session")
+def simulated_cuda_kernels() -> types.ModuleType:
+    """minigrad.kernels.cuda with numba.cuda in simulator mode (for the rest of this process).
+
+    The simulator must be switched on before numba.cuda is first imported in the process; no
+    test module imports numba.cuda at import time, so this works alone and inside the whole
+    suite. Skipped where numba.cuda cannot be imported at all; a failure, not a skip, where it
+    was already imported for a real GPU: CI must never pass with the simulator tests silently
+    skipped.
+    """
+    if "numba.cuda" in sys.modules and "numba.cuda.simulator_init" not in sys.modules:
+        pytest.fail("numba.cuda was imported for a real GPU earlier in this process; run "
+                    "the simulator tests (tests/test_kernels_cuda.py, "
+                    "tests/test_masked_softmax.py) in a process of their own")
+    os.environ["NUMBA_ENABLE_CUDASIM"] = "1"
+    from numba.core import config
+
+    config.reload_config()
+    try:
+        import minigrad.kernels.cuda as kc
+    except ImportError as exc:
+        pytest.skip(f"numba.cuda's simulator is not available: {exc}")
+    return kc

@@ -5,14 +5,19 @@ multiples of the 8-lane unrolling or of the matmul tiles) in float32 and float64
 
 * against its naive reference beside it (``*_reference``, plain NumPy);
 * against the engine's NumPy path, the composite of minigrad ops the kernel will replace, with
-  its gradients from minigrad's autograd (optimizers: against torch.optim and minigrad.optim);
+  its gradients from minigrad's autograd (optimizers: against torch.optim and minigrad.optim).
+  Each ``*_engine`` helper runs under ``set_backend("numpy")`` (:func:`numpy_backend`): under
+  the default "numba" backend those ops would call the very kernel under test, and compare it
+  with itself. ``test_engine_references_never_call_the_kernels`` fails if one does;
 * backward against central differences of the forward, in float64.
 
 Run it twice: as is, and with ``NUMBA_DISABLE_JIT=1`` (the loops as plain Python; the drawn
 sizes then shrink so the suite stays fast).
 """
 
+import contextlib
 import math
+from collections.abc import Iterator
 
 import numba
 import numpy as np
@@ -32,7 +37,7 @@ from minigrad.kernels.cpu import vecmath
 
 import minigrad
 import minigrad.nn.functional as F
-from minigrad import optim
+from minigrad import backend, optim
 
 JIT = not numba.config.DISABLE_JIT
 MAX = 37 if JIT else 13  # the largest size drawn for a row-like dimension
@@ -52,6 +57,18 @@ def close(actual, expected, dtype, scale=1.0):
 
 def tensor(a, requires_grad=True):
     return minigrad.tensor(np.array(a), requires_grad=requires_grad)
+
+
+@contextlib.contextmanager
+def numpy_backend() -> Iterator[None]:
+    """The engine's NumPy composites inside the block (or the decorated function), whatever the
+    backend was, and that backend again after: the reference a kernel is checked against."""
+    previous = minigrad.get_backend()
+    minigrad.set_backend("numpy")
+    try:
+        yield
+    finally:
+        minigrad.set_backend(previous)
 
 
 def keep_mask(rng, n, s, all_masked_row=True):
@@ -116,6 +133,7 @@ def test_vecmath_within_a_few_ulp(dtype, fn_id, oracle, max_ulp):
 
 
 # --- softmax ----------------------------------------------------------------------------------
+@numpy_backend()
 def softmax_engine(x, scale, mask, dy):
     """The engine's path: scale, masked_fill with finfo.min, F.softmax; y and dx by autograd."""
     xt = tensor(x)
@@ -184,6 +202,15 @@ def test_softmax_stable_at_1e4(dtype):
 
 
 # --- LayerNorm --------------------------------------------------------------------------------
+@numpy_backend()
+def layernorm_engine(x, w, b, eps, dy):
+    """F.layer_norm over the last dim; (y, dx, dw, db) by autograd."""
+    xt, wt, bt = tensor(x), tensor(w), tensor(b)
+    out = F.layer_norm(xt, x.shape[-1], wt, bt, eps)
+    out.backward(dy)
+    return out.data, xt.grad, wt.grad, bt.grad
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @given(m=small, r=dims, h=dims, seed=seeds)
 def test_layernorm_matches_reference_and_engine(dtype, m, r, h, seed):
@@ -203,11 +230,9 @@ def test_layernorm_matches_reference_and_engine(dtype, m, r, h, seed):
                                 strict=True):
         close(actual, expected, dtype, scale=m * r)
 
-    xt, wt, bt = tensor(x), tensor(w), tensor(b)
-    out = F.layer_norm(xt, h, wt, bt, 1e-5)
-    out.backward(dy)
-    close(y, out.data, dtype)
-    for actual, expected in ((dx, xt.grad), (dw, wt.grad), (db, bt.grad)):
+    ey, *egrads = layernorm_engine(x, w, b, 1e-5, dy)
+    close(y, ey, dtype)
+    for actual, expected in zip((dx, dw, db), egrads, strict=True):
         close(actual, expected, dtype, scale=m * r)
 
 
@@ -235,6 +260,15 @@ def test_layernorm_stable_at_1e4(dtype):
 
 
 # --- GELU and bias + GELU ---------------------------------------------------------------------
+@numpy_backend()
+def bias_gelu_engine(x, b, approximate, dy):
+    """F.gelu(x + b); (y, dx, db) by autograd."""
+    xt, bt = tensor(x), tensor(b)
+    out = F.gelu(xt + bt, approximate=approximate)
+    out.backward(dy)
+    return out.data, xt.grad, bt.grad
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("approximate", ["none", "tanh"])
 @given(m=dims, f=dims, seed=seeds)
@@ -258,12 +292,10 @@ def test_gelu_matches_reference_and_engine(dtype, approximate, m, f, seed):
     close(dxb, rdx, dtype, s)
     close(db, rdb, dtype, s * m)
 
-    xt, bt = tensor(x), tensor(b)
-    out = F.gelu(xt + bt, approximate=approximate)
-    out.backward(dy)
-    close(yb, out.data, dtype, s)
-    close(dxb, xt.grad, dtype, s)
-    close(db, bt.grad, dtype, s * m)
+    ey, edx, edb = bias_gelu_engine(x, b, approximate, dy)
+    close(yb, ey, dtype, s)
+    close(dxb, edx, dtype, s)
+    close(db, edb, dtype, s * m)
 
 
 @pytest.mark.parametrize("approximate", ["none", "tanh"])
@@ -288,6 +320,7 @@ def test_gelu_stable_at_1e4(dtype, approximate):
 
 
 # --- attention --------------------------------------------------------------------------------
+@numpy_backend()
 def attention_engine(q, k, v, mask, scale, drop, dout):
     """QKᵀ·scale, masked_fill, softmax, dropout, ·V with minigrad ops; (out, dq, dk, dv)."""
     qt, kt, vt = tensor(q), tensor(k), tensor(v)
@@ -366,6 +399,15 @@ def test_attention_stable_at_1e4(dtype):
 
 
 # --- cross-entropy ----------------------------------------------------------------------------
+@numpy_backend()
+def cross_entropy_engine(z, t, smoothing, dloss):
+    """F.cross_entropy per row (ignore_index -100); (loss, dz) by autograd."""
+    zt = tensor(z)
+    out = F.cross_entropy(zt, t, ignore_index=-100, reduction="none", label_smoothing=smoothing)
+    out.backward(dloss)
+    return out.data, zt.grad
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @given(m=dims, c=st.integers(1, 3 * MAX), smoothing=st.sampled_from([0.0, 0.1]), seed=seeds)
 def test_cross_entropy_matches_reference_and_engine(dtype, m, c, smoothing, seed):
@@ -384,12 +426,9 @@ def test_cross_entropy_matches_reference_and_engine(dtype, m, c, smoothing, seed
     close(dz, ce.cross_entropy_backward_reference(dloss, z, t, rmax, rlsum, -100, smoothing),
           dtype)
 
-    zt = tensor(z)
-    out = F.cross_entropy(zt, t, ignore_index=-100, reduction="none",
-                          label_smoothing=smoothing)
-    out.backward(dloss)
-    close(loss, out.data, dtype)
-    close(dz, zt.grad, dtype)
+    eloss, edz = cross_entropy_engine(z, t, smoothing, dloss)
+    close(loss, eloss, dtype)
+    close(dz, edz, dtype)
 
 
 @pytest.mark.parametrize("smoothing", [0.0, 0.2])
@@ -447,6 +486,14 @@ def test_adam_matches_torch_over_steps(dtype, shape, decoupled):
         np.testing.assert_allclose(v, topt.state[tp]["exp_avg_sq"].numpy(), **TOL[dtype])
 
 
+@numpy_backend()
+def optimizer_engine_step(optimizer, params, grads):
+    """One step of a minigrad optimizer on the given gradients, by its NumPy code."""
+    for param, g in zip(params, grads, strict=True):
+        param.grad = g.copy()
+    optimizer.step()
+
+
 def test_adamw_step_matches_minigrad_optim():
     rng = np.random.default_rng(11)
     p = rng.standard_normal((4, 6)).astype(np.float32)
@@ -456,8 +503,7 @@ def test_adamw_step_matches_minigrad_optim():
     for step in range(1, 4):
         g = rng.standard_normal(p.shape).astype(np.float32)
         opt.adamw_step(p, g, m, v, 3e-3, 0.9, 0.999, 1e-8, 0.01, step)
-        mp.grad = g.copy()
-        mopt.step()
+        optimizer_engine_step(mopt, [mp], [g])
         close(p, mp.data, np.float32)
 
 
@@ -510,6 +556,51 @@ def test_matmul_crosses_tile_edges(version):
     a = rng.standard_normal((mm.MB + 3 if JIT else 3, mm.KC + 5)).astype(np.float32)
     b = rng.standard_normal((mm.KC + 5, mm.NB + 3)).astype(np.float32)
     close(mm.matmul(a, b, version), a.astype(np.float64) @ b, np.float32, scale=mm.KC)
+
+
+# --- the engine references are the NumPy path, never the kernels -----------------------------
+class KernelCalledError(Exception):
+    """Raised by a kernel that an engine reference must not reach."""
+
+
+def test_engine_references_never_call_the_kernels(monkeypatch):
+    """With every kernel made to raise, in the module where the ops look them up
+    (``backend.cpu_kernels()``), and the backend set to "numba": each ``*_engine`` helper still
+    computes, by the NumPy composites under :func:`numpy_backend`, and leaves the backend as it
+    found it; while the same helper without numpy_backend (``__wrapped__``) does reach a kernel.
+    So a helper that stops switching to "numpy" would compare a kernel with itself, and fails
+    here."""
+    kernels = backend.cpu_kernels()
+
+    def trap(name):
+        def kernel(*args, **kwargs):
+            raise KernelCalledError(name)
+        return kernel
+
+    for name in kernels.__all__:
+        monkeypatch.setattr(kernels, name, trap(name))
+    rng = np.random.default_rng(14)
+    x, dy = rng.standard_normal((2, 1, 3, 4)), rng.standard_normal((2, 1, 3, 4))
+    w, b = rng.standard_normal(4), rng.standard_normal(4)
+    param = minigrad.tensor(rng.standard_normal(4), requires_grad=True)
+    references = {
+        softmax_engine: (x, 0.5, np.array([[1, 1, 0, 1], [0, 0, 0, 0]]), dy),
+        layernorm_engine: (x, w, b, 1e-5, dy),
+        bias_gelu_engine: (x, b, "none", dy),
+        attention_engine: (x, x, x, None, 0.5, None, dy),
+        cross_entropy_engine: (x[0, 0], np.array([1, -100, 3]), 0.1, dy[0, 0, :, 0]),
+        optimizer_engine_step: (optim.AdamW([param], lr=1e-3), [param], [w]),
+    }
+    previous = minigrad.get_backend()
+    minigrad.set_backend("numba")
+    try:
+        for helper, args in references.items():
+            with pytest.raises(KernelCalledError):
+                helper.__wrapped__(*args)
+            helper(*args)
+            assert minigrad.get_backend() == "numba", helper.__name__
+    finally:
+        minigrad.set_backend(previous)
 
 
 # --- bad input gets a clear error -------------------------------------------------------------

@@ -7,10 +7,10 @@ of the tiles (ragged edges), more than one tile per dimension, rows of length 1,
 fully padded rows. ``tests/test_gpu.py`` runs the same checks at real sizes on a GPU.
 
 The simulator must be switched on before numba.cuda is first imported in the process. The
-``kc`` fixture does that on first use and then imports ``minigrad.kernels.cuda``; nothing else
-in the suite imports numba.cuda (the GPU tests do it inside their bodies, and are deselected by
-default), so this works alone and inside the whole suite. The setting stays on for the rest of
-the process.
+``kc`` fixture (conftest.py's ``simulated_cuda_kernels``) does that on first use and then imports
+``minigrad.kernels.cuda``; nothing else in the suite imports numba.cuda (the GPU tests do it
+inside their bodies, and are deselected by default), so this works alone and inside the whole
+suite. The setting stays on for the rest of the process.
 
 The last test compiles every kernel for an H100 (sm_90) in a subprocess, without the simulator:
 the simulator would accept Python that Numba cannot compile for a GPU.
@@ -32,24 +32,9 @@ RNG = np.random.default_rng(20240607)
 TOL = {np.float32: {"rtol": 2e-5, "atol": 2e-6}, np.float64: {"rtol": 1e-12, "atol": 1e-13}}
 
 
-def simulated_kernels() -> types.ModuleType:
-    """minigrad.kernels.cuda with numba.cuda in simulator mode (for the rest of this process)."""
-    if "numba.cuda" in sys.modules and "numba.cuda.simulator_init" not in sys.modules:
-        # A failure, not a skip: CI must never pass with the simulator tests silently skipped.
-        pytest.fail("numba.cuda was imported for a real GPU earlier in this process; run "
-                    "tests/test_kernels_cuda.py in a process of its own")
-    os.environ["NUMBA_ENABLE_CUDASIM"] = "1"
-    from numba.core import config
-
-    config.reload_config()
-    import minigrad.kernels.cuda as kc
-
-    return kc
-
-
 @pytest.fixture(scope="module")
-def kc() -> types.ModuleType:
-    return simulated_kernels()
+def kc(simulated_cuda_kernels: types.ModuleType) -> types.ModuleType:
+    return simulated_cuda_kernels
 
 
 def randn(*shape: int, dtype: type = np.float32) -> np.ndarray:

@@ -97,6 +97,20 @@ def key_mask(name: str, mask: Any, batch: int, keys: int) -> np.ndarray:
     return mask != 0
 
 
+# finfo.min of each kernel dtype, as Python floats (each is exact in its dtype): the value a
+# masked score is replaced by, so that a fully masked row is uniform instead of NaN.
+FLOAT32_MIN = float(np.finfo(np.float32).min)
+FLOAT64_MIN = float(np.finfo(np.float64).min)
+
+
+@jit_inline
+def most_negative(like: Any) -> Any:
+    """finfo.min, the most negative finite value, of the float type of the scalar ``like``."""
+    if isinstance(like, np.float32):
+        return np.float32(FLOAT32_MIN)
+    return np.float64(FLOAT64_MIN)
+
+
 @jit
 def n_chunks(n: int) -> int:
     """How many CHUNK-sized tasks cover n elements."""

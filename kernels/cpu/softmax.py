@@ -6,9 +6,18 @@ Math, for one row x (S,) of scores with keep-mask k (S,) (1 = attend, 0 = paddin
     y_j = e^(s_j - m) / Σ_i e^(s_i - m),   m = max_i s_i
     dx_j = scale · y_j · (dy_j - Σ_i dy_i·y_i)  where k_j,  else 0
 
-A masked score is *replaced* (not offset), so its gradient is exactly 0. A row whose every key
-is masked is all most-negative, so its softmax is uniform, y_j = 1/S (what PyTorch gives for an
-additive ``finfo.min`` mask), with dx = 0. Never NaN.
+One rule for non-finite rows, the same on every backend: the NumPy composites, these kernels
+(and :mod:`.attention`, which calls them) and the CUDA kernels (``minigrad.kernels.cuda``
+softmax and attention), checked by ``tests/test_masked_softmax.py``:
+
+* Without a mask the kernel is exactly the composite's formula, nothing special-cased, so it
+  gives NaN where the composite and ``torch.softmax`` do: a row that is all -inf (m = -inf and
+  -inf - m = NaN), or holds +inf (+inf - m = NaN) or NaN, is NaN throughout; -inf entries of a
+  row with a finite max get y_j = 0 (e^-inf = 0).
+* A masked score is *replaced* by finfo.min, the dtype's most negative finite value (not offset,
+  and not -inf), as the composite does in attention. Its gradient is exactly 0, and a row whose
+  every key is masked is all finfo.min, so s_j - m = 0 and its softmax is uniform, y_j = 1/S,
+  with dx = 0: what PyTorch gives for HF BERT's additive ``finfo.min`` mask. Never NaN.
 
 Shapes: x (N, ..., S), mask (N, S) or None: row r of x[n] uses mask[n]. For attention scores x
 is (B, A, S, S) and the mask the (B, S) key padding mask, shared by every head and query.
@@ -35,6 +44,7 @@ from .common import (
     jit,
     jit_parallel,
     key_mask,
+    most_negative,
     row_dot,
     row_max,
     row_sum,
@@ -71,17 +81,15 @@ def _broadcast_mask(mask: np.ndarray, ndim: int) -> np.ndarray:
 # --- the fused kernels ------------------------------------------------------------------------
 @jit
 def softmax_row(x: np.ndarray, keep: np.ndarray, scale: Any, y: np.ndarray) -> None:
-    """One row: y = softmax(where(keep, scale·x, -∞)), uniform if nothing is kept. y may be x."""
+    """One row: y = softmax(where(keep, scale·x, finfo.min)), the composite's formula (uniform
+    if nothing is kept, NaN where the composite is NaN). y may be x."""
     S = x.shape[0]  # noqa: N806
     T = type(scale)  # noqa: N806
+    masked = most_negative(scale)
     for j in range(S):  # vectorized: a multiply and a select
-        y[j] = scale * x[j] if keep[j] else T(-np.inf)
+        y[j] = scale * x[j] if keep[j] else masked
     m = row_max(y)
-    if m == T(-np.inf):  # every key masked
-        for j in range(S):
-            y[j] = T(1.0) / T(S)
-        return
-    for j in range(S):  # vectorized: vecmath.exp is plain arithmetic (exp(-∞) = 0)
+    for j in range(S):  # vectorized: vecmath.exp is plain arithmetic (exp(-∞) = 0, NaN stays)
         y[j] = vecmath.exp(y[j] - m)
     inv = T(1.0) / row_sum(y)
     for j in range(S):

@@ -12,9 +12,15 @@ and scale c (1/√D by default):
                         dS_ij = P_ij·(dP_ij - Δ_i)  where keep_j,  else 0,
                         dq_i = c·Σ_j dS_ij·k_j,   dk_j = c·Σ_i dS_ij·q_i,   dv_j = Σ_i P_ij·dO_i
 
-A row whose every key is padded attends uniformly, P_ij = 1/S, as masked_fill(finfo.min) gives in
-the model; its L_i is then the most negative value itself (log S is lost in rounding), which is
-how the backward recognises it.
+The rule for non-finite scores is :mod:`.softmax`'s (the NumPy composite's): a padded score is
+*replaced* by finfo.min, so a row whose every key is padded attends uniformly, P_ij = 1/S, as
+masked_fill(finfo.min) gives in the model, and never NaN; an unpadded score of -inf gets P = 0
+in a row with a finite max, and a row whose scores are all -inf (or hold +inf or NaN) is NaN,
+as the composite. The backward gives a padded key P_ij = e^(finfo.min - L_i) like any other
+(0 in a row with a larger score, NaN in a NaN row) and dS_ij = 0, except in a row whose largest
+score is finfo.min itself (every key padded, or every unpadded score -inf): there L_i is
+finfo.min too (the log of the count is lost in rounding), and P_ij = 1/(number of padded keys),
+1/S when every key is padded.
 
 Shapes: q, k, v, o, dO (B, A, S, D), C-contiguous; mask (B, S); L and Δ (B, A, S).
 
@@ -22,7 +28,11 @@ Shapes: q, k, v, o, dO (B, A, S, D), C-contiguous; mask (B, S); L and Δ (B, A, 
 m, the running sum l = Σ e^(s - m) and the unnormalised output acc = Σ e^(s - m)·v_j, a key with
 s > m first rescales l and acc by e^(m - s). At the end o = acc / l and L = m + log l. So the
 scores are never stored: each is made, used and dropped in registers. The backward recomputes
-P_ij = e^(s_ij - L_i) from the saved L, instead of reading an (S, S) matrix.
+P_ij = e^(s_ij - L_i) from the saved L, instead of reading an (S, S) matrix. A score of -inf
+adds nothing to l and acc (e^-inf = 0): computing e^(s - m) while m is still -inf would give NaN
+and poison a row whose first keys are -inf. So l = 0 at the end only when every score is -inf:
+o = acc·(1/0) is NaN, and L is written as NaN (the composite's m + log Σ e^(s - m), with
+s - m = -inf + inf), which makes the row's backward NaN too.
 
 **The kernels.** The naive ones give each query row (and, in the backward, each key row) to one
 thread reading everything from global memory, three passes over the keys in the forward. The
@@ -86,6 +96,7 @@ def _tiles(D: int, dtype: np.dtype) -> tuple[int, int, int]:  # noqa: N803
 def _forward_naive(dtype: np.dtype, D: int) -> Any:  # noqa: N803
     T = dtype.type  # noqa: N806
     zero, one, most_negative = T(0), T(1), T(np.finfo(dtype).min)
+    minus_inf = T(-np.inf)
 
     @cuda.jit
     def attention_forward_naive_kernel(q: Any, k: Any, v: Any, keep: Any, scale: Any, out: Any,
@@ -99,7 +110,7 @@ def _forward_naive(dtype: np.dtype, D: int) -> Any:  # noqa: N803
         S = q.shape[2]  # noqa: N806
         if i >= S:
             return
-        m = most_negative
+        m = minus_inf  # m = max_j s_j: a row of -inf makes the sum NaN, and o and L with it
         for j in range(S):
             s = zero
             for d in range(D):
@@ -132,7 +143,7 @@ def _forward_naive(dtype: np.dtype, D: int) -> Any:  # noqa: N803
 @functools.cache
 def _forward(dtype: np.dtype, D: int, BK: int) -> Any:  # noqa: N803
     T = dtype.type  # noqa: N806
-    zero, one = T(0), T(1)
+    zero, one, nan = T(0), T(1), T(np.nan)
     most_negative, minus_inf = T(np.finfo(dtype).min), T(-np.inf)
     BQ = QUERY_ROWS  # noqa: N806
 
@@ -185,16 +196,16 @@ def _forward(dtype: np.dtype, D: int, BK: int) -> Any:  # noqa: N803
                         for d in range(D):
                             acc[d] *= alpha
                         m = s
-                    p = math.exp(s - m)
+                    p = math.exp(s - m) if s != minus_inf else zero  # (NaN passes)
                     l += p  # noqa: E741
                     for d in range(D):
                         acc[d] += p * v_tile[j, d]
             cuda.syncthreads()  # every thread is done with the tile before it is overwritten
         if i < S:
-            inv = one / l
+            inv = one / l  # l = 0 only for a row of -inf scores: o = 0·∞ = NaN
             for d in range(D):
                 out[b, h, i, d] = acc[d] * inv
-            lse[b, h, i] = m + math.log(l)
+            lse[b, h, i] = m + math.log(l) if l > zero else nan  # l = 0 or NaN: L is NaN
 
     return attention_forward_kernel
 
@@ -248,6 +259,12 @@ def _backward_dkdv_naive(dtype: np.dtype, D: int) -> Any:  # noqa: N803
         if j >= S:
             return
         kept = keep[b, j] != 0
+        padded = 0  # the sequence's padded keys, for P_ij of a padded key j: 1/padded
+        if not kept:
+            for e in range(S):
+                if keep[b, e] == 0:
+                    padded += 1
+        uniform = one / T(padded) if padded > 0 else zero
         for d in range(D):
             dk[b, h, j, d] = zero
             dv[b, h, j, d] = zero
@@ -262,9 +279,11 @@ def _backward_dkdv_naive(dtype: np.dtype, D: int) -> Any:  # noqa: N803
                 for d in range(D):
                     dk[b, h, j, d] += scale * ds * q[b, h, i, d]
                     dv[b, h, j, d] += p * dout[b, h, i, d]
-            elif lse[b, h, i] == most_negative:  # every key padded: P_ij = 1/S, dS_ij = 0
+            else:  # s_ij = finfo.min: dS_ij = 0, P_ij = e^(s_ij - L_i) (1/padded if L_i = s_ij)
+                lse_i = lse[b, h, i]
+                p = uniform if lse_i == most_negative else math.exp(most_negative - lse_i)
                 for d in range(D):
-                    dv[b, h, j, d] += (one / T(S)) * dout[b, h, i, d]
+                    dv[b, h, j, d] += p * dout[b, h, i, d]
 
     return attention_backward_dkdv_naive_kernel
 
@@ -346,7 +365,8 @@ def _backward_dkdv(dtype: np.dtype, D: int, BQ: int) -> Any:  # noqa: N803
         32 threads reading element d of their own rows hit 32 different banks; its dk_j and dv_j
         accumulators are in registers (2·D). The block streams the queries a tile of BQ rows at a
         time (c·q, dO, L and Δ, coalesced) and each thread recomputes P_ij = e^(s_ij - L_i) for
-        its key: dv_j += P_ij·dO_i and dk_j += dS_ij·c·q_i. No atomics: one thread per key row.
+        its key: dv_j += P_ij·dO_i and dk_j += dS_ij·c·q_i (a padded key: dv_j only, and only
+        where P_ij is not 0). No atomics: one thread per key row.
 
         Traffic: K, V read and dK, dV written once; Q, dO read once per 32 keys.
         """
@@ -361,10 +381,16 @@ def _backward_dkdv(dtype: np.dtype, D: int, BQ: int) -> Any:  # noqa: N803
         t, h, b = cuda.threadIdx.x, cuda.blockIdx.y, cuda.blockIdx.z
         j = cuda.blockIdx.x * BKV + t
         S = q.shape[2]  # noqa: N806
-        uniform = one / T(S)  # P_ij in a row whose every key is padded
+        uniform = zero  # P_ij of padded key j in a row whose largest score is finfo.min
         kept = False
         if j < S:
             kept = keep[b, j] != 0
+            if not kept:  # 1 / (the sequence's padded keys): 1/S when every key is padded
+                padded = 0
+                for e in range(S):
+                    if keep[b, e] == 0:
+                        padded += 1
+                uniform = one / T(padded)
             for d in range(D):
                 k_rows[t, d] = k[b, h, j, d]
                 v_rows[t, d] = v[b, h, j, d]
@@ -392,9 +418,12 @@ def _backward_dkdv(dtype: np.dtype, D: int, BQ: int) -> Any:  # noqa: N803
                         for d in range(D):
                             dk_acc[d] += ds * q_tile[r, d]
                             dv_acc[d] += p * do_tile[r, d]
-                    elif lse_tile[r] == most_negative:  # every key padded: P = 1/S, dS = 0
-                        for d in range(D):
-                            dv_acc[d] += uniform * do_tile[r, d]
+                    else:  # s_ij = finfo.min: dS_ij = 0, P_ij = e^(s_ij - L_i) ...
+                        lse_r = lse_tile[r]  # ... or 1/padded where L_i lost log(padded)
+                        p = uniform if lse_r == most_negative else math.exp(most_negative - lse_r)
+                        if p != zero:  # 0 in every row with a larger score; NaN in a NaN row
+                            for d in range(D):
+                                dv_acc[d] += p * do_tile[r, d]
             cuda.syncthreads()
         if j < S:
             for d in range(D):

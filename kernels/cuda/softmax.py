@@ -6,9 +6,13 @@ Math, for one row x (S,) of scores with keep-mask k (S,) (1 = attend, 0 = paddin
     y_j = e^(s_j - m) / Σ_i e^(s_i - m),   m = max_i s_i
     dx_j = scale · y_j · (dy_j - Σ_i dy_i·y_i)  where k_j,  else 0
 
-A masked score is *replaced*, so its gradient is exactly 0, and a row whose every key is masked
-is uniform, y_j = 1/S, as ``masked_fill(finfo.min)`` gives in the model (and as
-:mod:`minigrad.kernels.cpu.softmax` does). Never NaN.
+The rule for non-finite rows is :mod:`minigrad.kernels.cpu.softmax`'s, the NumPy composite's:
+without a mask, exactly its formula, so a row that is all -inf, or holds +inf or NaN, is NaN (as
+``torch.softmax``), and a -inf entry of a row with a finite max gets 0. A masked score is
+*replaced* by finfo.min, so its gradient is exactly 0, and a row whose every key is masked is
+uniform, y_j = 1/S, as ``masked_fill(finfo.min)`` gives in the model: never NaN. The online
+softmax of the block kernel skips a -inf score (it adds e^-inf = 0) rather than computing
+e^(-inf - m) while its running max m is still -inf, which would be NaN.
 
 Shapes: x (N, ..., S), mask (N, S) or None: every row of x[n] uses mask[n]. For attention scores
 x is (B, A, S, S) and the mask the (B, S) key padding mask. The kernels see x as R rows (R, S).
@@ -66,6 +70,7 @@ NAIVE_THREADS = 128  # rows per block for the one-thread-per-row kernels
 def _forward_naive(dtype: np.dtype) -> Any:
     T = dtype.type  # noqa: N806 (np.float32 or np.float64: every constant in x's precision)
     zero, one, most_negative = T(0), T(1), T(np.finfo(dtype).min)
+    minus_inf = T(-np.inf)
 
     @cuda.jit
     def softmax_forward_naive_kernel(x: Any, keep: Any, rows_per_mask: int, scale: Any,
@@ -79,7 +84,7 @@ def _forward_naive(dtype: np.dtype) -> Any:
         if r >= x.shape[0]:
             return
         n, S = r // rows_per_mask, x.shape[1]  # noqa: N806
-        m = most_negative
+        m = minus_inf  # m = max_j s_j: -inf for a row of -inf, whose softmax is then NaN
         for j in range(S):
             s = scale * x[r, j] if keep[n, j] != 0 else most_negative
             if s > m:
@@ -108,8 +113,10 @@ def _forward_block(dtype: np.dtype) -> Any:
 
         Pass 1, an online softmax: thread t walks columns t, t+T, ... keeping its running max m
         and its running sum l = Σ e^(s - m); when a larger s arrives, l is rescaled by
-        e^(m_old - m_new). Then two block reductions: M = max_t m_t, L = Σ_t l_t·e^(m_t - M).
-        Pass 2 writes y = e^(s - M) / L.
+        e^(m_old - m_new), and an s of -inf adds nothing (so m = -inf, l = 0 until a larger s).
+        Then two block reductions: M = max_t m_t, L = Σ_t l_t·e^(m_t - M), which is NaN when
+        M = -inf (0·e^(-inf + inf)): a row of -inf is NaN, as the composite. Pass 2 writes
+        y = e^(s - M) / L.
 
         Traffic: x is read from memory once (pass 2 finds the row in L1/L2 for rows up to tens
         of KB) and y written once: 8·R·S bytes in float32, the minimum, all coalesced.
@@ -124,7 +131,7 @@ def _forward_block(dtype: np.dtype) -> Any:
             if s > m:
                 l = l * math.exp(m - s) + one  # noqa: E741
                 m = s
-            else:
+            elif s != minus_inf:  # -inf adds e^-inf = 0; NaN is added (and spreads)
                 l += math.exp(s - m)  # noqa: E741
         row_max = block_max(buf, m)
         row_sum = block_sum(buf, l * math.exp(m - row_max))  # a thread with no column adds 0
