@@ -397,10 +397,6 @@ def test_cross_entropy_kernel_gives_an_ignored_row_zero_loss_and_gradient_whatev
     np.testing.assert_array_equal(torch_cross_entropy(z, t, np.ones(5), 0.0)[0], 0)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="minigrad/ops/loss.py CrossEntropy multiplies by the valid mask: NaN·0 "
-                   "= NaN on an ignored row whose logits are not finite, where the kernel (and "
-                   "torch's loss) give 0. Fixed there by xp.where(valid, ...).")
 def test_composite_cross_entropy_gives_an_ignored_row_zero_loss_and_gradient(restore_backend):
     minigrad.set_backend("numpy")
     z = minigrad.tensor(CE_LOGITS.copy(), requires_grad=True)

@@ -61,7 +61,7 @@ def cross_entropy_forward_reference(logits: np.ndarray, target: np.ndarray,
     loss = -(1 - label_smoothing) * logp[np.arange(m), t]
     if label_smoothing:
         loss = loss - (label_smoothing / c) * logp.sum(axis=1)
-    return ((loss * valid).astype(logits.dtype), np.where(valid, row_max[:, 0], 0),
+    return (np.where(valid, loss, 0).astype(logits.dtype), np.where(valid, row_max[:, 0], 0),
             np.where(valid, log_sum[:, 0], 0).astype(logits.dtype))
 
 
@@ -77,7 +77,7 @@ def cross_entropy_backward_reference(dloss: np.ndarray, logits: np.ndarray, targ
     dz[np.arange(m), t] -= 1 - label_smoothing
     if label_smoothing:
         dz -= label_smoothing / c
-    return (dz * (dloss * valid)[:, None]).astype(logits.dtype)
+    return np.where(valid[:, None], dz * dloss[:, None], 0).astype(logits.dtype)
 
 
 # --- the fused kernels ------------------------------------------------------------------------

@@ -53,7 +53,7 @@ class CrossEntropy(Function):
         if label_smoothing:
             loss = loss - (label_smoothing / c) * logp.sum(axis=1)
         ctx.save_for_backward(logp, t, valid)
-        return loss * valid
+        return xp.where(valid, loss, 0)  # not loss·valid: an ignored row's NaN·0 is NaN
 
     @staticmethod
     def backward(ctx: Context, g: Any) -> Any:
@@ -69,7 +69,7 @@ class CrossEntropy(Function):
         dz[xp.arange(m), t] -= 1 - eps
         if eps:
             dz -= eps / c
-        return dz * (g * valid)[:, None]
+        return xp.where(valid[:, None], dz * g[:, None], 0)
 
 
 class BinaryCrossEntropy(Function):
