@@ -484,3 +484,18 @@ def test_import_minigrad_does_not_import_numba_until_a_kernel_runs():
             "print('numba' in sys.modules)")
     assert python(code, MINIGRAD_BACKEND="numba").stdout.split() == ["False", "True"]
 
+
+def test_a_source_tree_that_was_not_installed_finds_its_kernels():
+    """``PYTHONPATH=.`` in a copied checkout (how the GPU benchmarks run): no installed package
+    maps minigrad.kernels, and ``import minigrad`` loads kernels/ from beside the package."""
+    root = Path(__file__).resolve().parents[1]
+    code = ("import sys\n"
+            "sys.meta_path = [f for f in sys.meta_path\n"
+            "                 if '__editable__' not in getattr(f, '__module__', '')]\n"
+            f"sys.path.insert(0, {str(root)!r})\n"
+            "import numpy as np, minigrad\n"
+            "minigrad.nn.functional.softmax(minigrad.tensor(np.ones((2, 3))))\n"
+            "print(sys.modules['minigrad.kernels.cpu.engine'].__file__)")
+    run = python(code, MINIGRAD_BACKEND="numba")
+    assert run.stdout.strip() == str(root / "kernels" / "cpu" / "engine.py"), run.stderr
+
