@@ -187,8 +187,8 @@ class LayerNorm(Function):
     With ĝ = g·w and means ⟨·⟩ over the normalized dims, the closed-form backward is
         dx = r·(ĝ - ⟨ĝ⟩ - x̂·⟨ĝ·x̂⟩),   dw = Σ_rows g·x̂,   db = Σ_rows g.
     (μ and r are saved from forward, so backward never recomputes the statistics.)
-    A kernel takes one normalized dim (k = 1) with both w and b, as in BERT; it saves x, w and
-    the row statistics μ, r (its backward's arguments), the reference x̂, r and w.
+    A kernel takes one normalized dim (k = 1) with both w and b, as in BERT, and saves its
+    backward's arguments: x, w and the row statistics μ, r. The reference saves x̂, r and w.
     """
 
     @staticmethod
