@@ -328,7 +328,7 @@ def child(args: argparse.Namespace) -> None:
         from minigrad import backend
 
         if backend.get_backend() == "numba":
-            backend.cpu_kernels()  # import Numba now, as torch's libraries are imported
+            import minigrad.kernels.cpu  # noqa: F401  (Numba now, as torch's libraries are)
         step = minigrad_step(minigrad_model(args.size), batch, args.mode)
     else:
         import torch

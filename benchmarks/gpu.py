@@ -96,23 +96,10 @@ def find_gpu() -> tuple[types.ModuleType, types.ModuleType]:
 
 
 def load_kernels() -> types.ModuleType:
-    """minigrad.kernels.cuda, also from a source tree that was not ``pip install``-ed
-    (PYTHONPATH=.): kernels/ is installed as minigrad.kernels, so map it by hand."""
-    try:
-        import minigrad.kernels.cuda as kc
-    except ModuleNotFoundError:
-        import importlib.util
+    """minigrad.kernels.cuda (``import minigrad`` finds kernels/ in a source tree that was not
+    ``pip install``-ed too: PYTHONPATH=.)."""
+    import minigrad.kernels.cuda as kc
 
-        import minigrad
-
-        folder = ROOT / "kernels"
-        spec = importlib.util.spec_from_file_location(
-            "minigrad.kernels", folder / "__init__.py", submodule_search_locations=[str(folder)])
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["minigrad.kernels"] = module
-        spec.loader.exec_module(module)
-        minigrad.kernels = module
-        import minigrad.kernels.cuda as kc
     return kc
 
 

@@ -1,8 +1,11 @@
 """minigrad's hand-written kernels, installed as ``minigrad.kernels``.
 
 Kernels are pure array functions: arrays in, arrays out. They know nothing of Tensor or
-autograd; the ops in :mod:`minigrad.ops` choose a kernel and wire its forward to its backward.
-Each fast kernel sits beside the naive reference it is tested against.
+autograd. The ops in :mod:`minigrad.ops` and the optimizers ask one registry,
+:mod:`.registry`, for the implementation of an op on a device under its kernel backend, and
+wire its forward to its backward; the registry documents each op's signature once. Each fast
+kernel sits beside the naive reference it is tested against: :mod:`.cpu` (Numba), :mod:`.cuda`
+(numba.cuda, and the GPU's input checks and CuPy elementwise kernel).
 """
 
 import numpy as np

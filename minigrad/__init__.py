@@ -8,6 +8,7 @@ As ``import torch`` does, ``import minigrad as mg`` also gives ``mg.nn`` (and
 Numba, matplotlib or the training loop: those load on first use.
 """
 
+import minigrad._kernels  # noqa: F401  (first: minigrad.kernels in an uninstalled source tree)
 from minigrad import data, models, nn, optim  # as torch.nn, torch.optim
 from minigrad.autograd import detect_anomaly, enable_grad, is_grad_enabled, no_grad
 from minigrad.backend import (

@@ -1,22 +1,17 @@
-"""The array namespace (NumPy on the CPU, CuPy on a GPU) and the kernel switch.
+"""The array namespace (NumPy on the CPU, CuPy on a GPU), devices, and the kernel-backend switch.
 
 Every op gets its array module with ``xp = array_module(x)`` (DeZero's ``get_array_module``), so one
-code path serves both devices. This is the only file that decides between NumPy and CuPy, and the
-only one that imports CuPy, lazily, so the CPU path works where CuPy is not installed.
+code path serves both devices. This is the only file that decides between NumPy and CuPy, and,
+beside the GPU kernels in :mod:`minigrad.kernels.cuda`, the only one that imports CuPy, lazily,
+so the CPU path works where CuPy is not installed. A copy to the host (:func:`to_device`)
+carries the GPU's pending input checks (:mod:`minigrad.kernels.cuda.checks`).
 
-The kernel backend decides how an op computes, one choice per device. On NumPy arrays:
-
-* ``"numpy"``: every op is its NumPy composite, the reference the tests check against;
-* ``"numba"``: the ops that have a fused Numba kernel (:mod:`minigrad.kernels.cpu`: softmax,
-  LayerNorm, GELU, bias + GELU, attention, cross-entropy, the AdamW/SGD updates) call it.
-
-On CuPy arrays:
-
-* ``"cupy"``: every op is the same composite on CuPy (matmuls on cuBLAS), and the AdamW update
-  one CuPy elementwise kernel (:func:`cupy_adamw_step`);
-* ``"cuda"``: softmax, LayerNorm, attention and the AdamW update call minigrad's own CUDA
-  kernels (:mod:`minigrad.kernels.cuda`, numba.cuda, on the CuPy arrays in place); the rest
-  stays on CuPy.
+The kernel backend says how the ops compute, one choice per device: on NumPy arrays ``"numpy"``
+(every op its NumPy composite, the reference the tests check against) or ``"numba"`` (the fused
+Numba kernels of :mod:`minigrad.kernels.cpu`), on CuPy arrays ``"cupy"`` (the same composites on
+CuPy, matmuls on cuBLAS) or ``"cuda"`` (minigrad's own CUDA kernels, :mod:`minigrad.kernels.cuda`).
+Which op has which kernel under which backend is the kernel registry's table
+(:mod:`minigrad.kernels.registry`); an op asks the registry, never this module, for its kernel.
 
 Choose with :func:`set_backend` (``set_backend("numba")`` sets the CPU's, ``set_backend("cuda")``
 the GPU's) or the ``MINIGRAD_BACKEND`` environment variable (``numpy``, ``cuda``, or one of each
@@ -25,10 +20,7 @@ training step (``benchmarks/bert_step.py``), unless Numba is missing or ``NUMBA_
 turns its kernels into slow Python loops; and ``"cupy"``, the faster GPU path on a bert-base
 training step (``benchmarks/gpu.py``: minigrad's CUDA kernels are faster one by one, but each
 numba.cuda launch costs more host time than the CuPy operations it replaces, and a GPU step of
-this engine is bound by the host's launches). Each op asks :func:`use_numba` or
-:func:`use_cuda` about its arrays in one place; integer arrays and other float dtypes always
-take the composite path. The kernels are imported on first use only (:func:`cpu_kernels`,
-:func:`cuda_kernels`), so ``import minigrad`` waits for neither Numba nor numba.cuda.
+this engine is bound by the host's launches).
 """
 
 from __future__ import annotations
@@ -36,7 +28,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import types
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -45,14 +36,11 @@ import scipy.special
 Array = Any  # a numpy.ndarray or a cupy.ndarray
 
 _cupy: types.ModuleType | None = None
-_kernels: types.ModuleType | None = None
-_cuda_kernels: types.ModuleType | None = None
 _rng = np.random.default_rng()
 
 CPU_BACKENDS = ("numpy", "numba")
 GPU_BACKENDS = ("cupy", "cuda")
 KERNEL_BACKENDS = CPU_BACKENDS + GPU_BACKENDS
-_KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 class DeviceError(RuntimeError):
@@ -113,75 +101,15 @@ def device_of(a: Array) -> str:
 
 def to_device(a: Array, device: str) -> Array:
     """Copy an array to ``device`` (a no-op when it is already there). A copy to the host reads
-    the pending checks (:func:`check`) in the same transfer and raises the first that failed."""
+    the GPU's pending input checks in the same transfer and raises the first that failed
+    (:mod:`minigrad.kernels.cuda.checks`)."""
     if device_of(a) == device:
         return a
     if device == "cpu":
-        return _to_host_checked(a)
+        from minigrad.kernels.cuda import checks
+
+        return checks.to_host(a)
     return cupy().asarray(a)
-
-
-# --- input checks that read device data ---------------------------------------------------------
-_pending_checks: list[Callable[[], Exception]] = []  # the errors of the checks not yet read
-_check_flags: Array | None = None  # (capacity,) bool on the GPU: slot i is check i's flag
-MAX_PENDING_CHECKS = 256  # then the flags are read anyway: each pending check holds its arrays
-
-
-def check(failed: Array, error: Callable[[], Exception]) -> None:
-    """Raise ``error()`` if the 0-d boolean array ``failed`` is true.
-
-    On the CPU the check runs at once. On a GPU, reading ``failed`` would cost a device→host
-    transfer, and a wait for the GPU, on every call (every embedding's id range, every loss's
-    targets). The flag stays on the device instead; the next copy to the host (``loss.item()``,
-    ``Tensor.cpu()``, :func:`to_device`) carries every pending flag in the same transfer as its
-    data and raises the first failure before it returns any number. Bad input still never
-    reaches the host as a result: it fails at the next synchronisation, as PyTorch's device-side
-    asserts do. A loop that never copies anything to the host still has its flags read once
-    every ``MAX_PENDING_CHECKS`` checks, so that the pending checks' arrays do not pile up.
-    """
-    global _check_flags
-    if device_of(failed) == "cpu":
-        if bool(failed):
-            raise error()
-        return
-    n = len(_pending_checks)
-    if _check_flags is None or n == _check_flags.size:  # grow on the device, by doubling
-        grown = cupy().zeros(max(16, 2 * n), dtype=bool)
-        if n:
-            grown[:n] = _check_flags[:n]
-        _check_flags = grown
-    _check_flags[n] = failed  # a copy on the device: no transfer
-    _pending_checks.append(error)
-    if len(_pending_checks) >= MAX_PENDING_CHECKS:
-        _read_checks(None)
-
-
-def _to_host_checked(a: Array) -> np.ndarray:
-    """``a.get()``, with the pending checks' flags in the same copy: one transfer."""
-    return _read_checks(a) if _pending_checks else a.get()
-
-
-def _read_checks(a: Array | None) -> np.ndarray | None:
-    """Copy the pending flags (and ``a``, if given) to the host in one transfer, raise the first
-    failed check, and return ``a`` on the host.
-
-    The flags and the data's bytes are put side by side in one device buffer by two copies on
-    the device (``cupy.concatenate`` of many arrays would copy a table of pointers to the GPU)."""
-    cp = cupy()
-    errors = list(_pending_checks)
-    _pending_checks.clear()
-    n = len(errors)
-    data = cp.ascontiguousarray(a) if a is not None else cp.empty(0, dtype=cp.uint8)
-    blob = cp.empty(n + data.nbytes, dtype=cp.uint8)
-    blob[:n] = _check_flags[:n].view(cp.uint8)
-    blob[n:] = data.reshape(-1).view(cp.uint8)
-    host = blob.get()
-    for failed, error in zip(host[:n], errors, strict=True):
-        if failed:
-            raise error()
-    if a is None:
-        return None
-    return host[n:].view(data.dtype).reshape(a.shape)  # (a view of the bytes copied)
 
 
 def erf(x: Array) -> Array:
@@ -297,85 +225,3 @@ def set_backend(name: str) -> None:
 def get_backend(device: str = "cpu") -> str:
     """The kernel backend in use on ``device``: "numpy" or "numba" ("cpu"), "cupy" or "cuda"."""
     return _backends[normalize_device(device)]
-
-
-def use_numba(*arrays: Any) -> bool:
-    """True when the backend is "numba" and the arrays are NumPy arrays of one float dtype
-    (float32 or float64), as the kernels take them. ``None`` entries (an absent bias) are skipped.
-
-    CuPy arrays are not ``np.ndarray``: :func:`use_cuda` decides for them.
-    """
-    if _backends["cpu"] != "numba":
-        return False
-    present = [a for a in arrays if a is not None]
-    if not all(isinstance(a, np.ndarray) for a in present):
-        return False
-    dtypes = {a.dtype for a in present}
-    return len(dtypes) == 1 and dtypes <= set(_KERNEL_DTYPES)
-
-
-def cpu_kernels() -> types.ModuleType:
-    """:mod:`minigrad.kernels.cpu`, imported (and Numba with it) on first use."""
-    global _kernels
-    if _kernels is None:
-        import minigrad.kernels.cpu as kernels
-
-        _kernels = kernels
-    return _kernels
-
-
-def use_cuda(*arrays: Any) -> bool:
-    """True when the GPU backend is "cuda" and the arrays are CuPy arrays of one float dtype
-    (float32 or float64), as minigrad's CUDA kernels take them. ``None`` entries are skipped."""
-    if _backends["cuda"] != "cuda":
-        return False
-    present = [a for a in arrays if a is not None]
-    if not present or not all(device_of(a) == "cuda" for a in present):
-        return False
-    dtypes = {a.dtype for a in present}
-    return len(dtypes) == 1 and dtypes <= set(_KERNEL_DTYPES)
-
-
-def cuda_kernels() -> types.ModuleType:
-    """:mod:`minigrad.kernels.cuda` (numba.cuda with it), imported on first use, its outputs
-    allocated from CuPy's memory pool like every other array of the engine."""
-    global _cuda_kernels
-    if _cuda_kernels is None:
-        import minigrad.kernels.cuda as kernels
-
-        kernels.set_allocator(lambda shape, dtype: cupy().empty(shape, dtype=dtype))
-        _cuda_kernels = kernels
-    return _cuda_kernels
-
-
-_cupy_adamw: Any = None
-
-
-def cupy_adamw_step(p: Array, g: Array, m: Array, v: Array, lr: float, beta1: float,
-                    beta2: float, eps: float, weight_decay: float, step: int) -> None:
-    """One AdamW update of the CuPy arrays p, m, v in place, as one CuPy elementwise kernel.
-
-    The math of :class:`minigrad.optim.AdamW`, in its order: p·(1 - lr·λ), then the moments,
-    then the bias-corrected step. Written as array expressions it is about ten kernel launches
-    per parameter; a bert-base step has 200 parameters, and on a GPU those 2,000 launches cost
-    more host time than the update costs the GPU. This is the ``"cupy"`` backend's form of the
-    update: CuPy generates and compiles the one kernel from the expression below.
-    """
-    global _cupy_adamw
-    cp = cupy()
-    if _cupy_adamw is None:
-        _cupy_adamw = cp.ElementwiseKernel(
-            "T g, T decay, T beta1, T beta2, T eps, T step_size, T sqrt_bc2", "T p, T m, T v",
-            """m = beta1 * m + (1 - beta1) * g;
-               v = beta2 * v + (1 - beta2) * g * g;
-               p = p * decay - step_size * m / (sqrt(v) / sqrt_bc2 + eps);""",
-            "minigrad_adamw")
-    t = p.dtype.type
-    _cupy_adamw(g, t(1 - lr * weight_decay), t(beta1), t(beta2), t(eps),
-                t(lr / (1 - beta1**step)), t((1 - beta2**step) ** 0.5), p, m, v)
-
-
-def from_kernel(a: Any) -> Any:
-    """A CUDA kernel's output (a numba device array over CuPy's memory) as a CuPy array: a view,
-    no copy."""
-    return cupy().asarray(a)

@@ -22,6 +22,7 @@ from minigrad.models import (
     BertForTokenClassification,
     BertModel,
 )
+from minigrad.models.bert import BertIntermediate
 
 TOL = {"rtol": 1e-5, "atol": 1e-8}
 
@@ -135,6 +136,25 @@ def test_encoder_forward_and_backward_match_torch_with_padding_and_segments():
     assert_grads_match(model, w, prefix="bert.")
     pad_row = model.embeddings.word_embeddings.weight.grad[CONFIG.pad_token_id]
     np.testing.assert_array_equal(pad_row, 0)  # padding_idx, as in Hugging Face
+
+
+@pytest.mark.parametrize(("hidden_act", "act"), [
+    ("gelu", TF.gelu), ("gelu_new", lambda u: TF.gelu(u, approximate="tanh")),
+    ("relu", TF.relu)])
+def test_the_feed_forward_calls_every_activation_the_same_way(hidden_act, act):
+    """act(h·W_1 + b_1) for each hidden_act: the layer hands the bias to the activation, which
+    adds it in its own op, without asking which activation it is."""
+    config = BertConfig(**{**CONFIG.to_dict(), "hidden_act": hidden_act})
+    layer = float64_model(BertIntermediate, config)
+    w = torch_params(layer)
+    h = np.random.default_rng(2).standard_normal((3, 7, 16))
+    out = layer(mg.tensor(h))
+    ref = act(TF.linear(torch.from_numpy(h), w["dense.weight"], w["dense.bias"]))
+    np.testing.assert_allclose(out.data, ref.detach().numpy(), **TOL)
+    g = np.random.default_rng(3).standard_normal(out.shape)
+    out.backward(g)
+    ref.backward(torch.from_numpy(g))
+    assert_grads_match(layer, w)
 
 
 def test_padded_positions_do_not_change_the_real_tokens_outputs():

@@ -1,26 +1,32 @@
-"""The kernel backend switch: the "numba" backend computes what the "numpy" backend computes.
+"""The kernel registry and the backend switch: the "numba" backend computes what "numpy" does.
 
 Each op that has a fused kernel runs twice on the same inputs, once per backend; its output and
 the gradient of every input must agree (float32 and float64, shapes drawn by hypothesis), and a
-spy checks that the numba run called the kernels, forward and backward. Then a whole tiny BERT
-(loss, every parameter gradient, an AdamW step) agrees across the backends, in train mode with
-dropout too; the optimizers' fused updates agree with their NumPy code; and set_backend,
-get_backend and MINIGRAD_BACKEND behave as documented.
+spy on the kernel registry checks that the numba run called the registry's kernels, forward and
+backward. Then a whole tiny BERT (loss, every parameter gradient, an AdamW step) agrees across
+the backends, in train mode with dropout too; the optimizers' fused updates agree with their
+NumPy code; the registry's table covers each fused op for ("cpu", "numba") and ("cuda",
+"cuda"), and an op without an entry runs its reference; and set_backend, get_backend and
+MINIGRAD_BACKEND behave as documented.
 
 Run it twice, as tests/test_kernels_cpu.py: as is, and with ``NUMBA_DISABLE_JIT=1`` (the
 kernels as plain Python loops; the shapes stay small enough for that).
 """
 
+import ast
 import contextlib
 import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from minigrad.kernels import registry
+from minigrad.kernels.registry import Kernel
 
 import minigrad
 import minigrad.nn.functional as F
@@ -45,24 +51,29 @@ def restore_backend() -> Iterator[None]:
 
 @contextlib.contextmanager
 def kernel_calls() -> Iterator[list[str]]:
-    """The names of the kernels called inside the block, in order."""
+    """The registry's implementations called inside the block, in order: "softmax forward",
+    "softmax backward", "adamw_step"..."""
     calls: list[str] = []
-    kernels = backend.cpu_kernels()
-    originals = {name: getattr(kernels, name) for name in kernels.__all__}
+    original = registry.kernel
 
-    def spy(name: str, original: Callable) -> Callable:
-        def kernel(*args, **kwargs):
+    def spy(name: str, fn: Callable) -> Callable:
+        def called(*args, **kwargs):
             calls.append(name)
-            return original(*args, **kwargs)
-        return kernel
+            return fn(*args, **kwargs)
+        return called
 
+    def spying(op: str, *arrays: np.ndarray) -> object:
+        found = original(op, *arrays)
+        if isinstance(found, Kernel):
+            return Kernel(spy(f"{op} forward", found.forward),
+                          spy(f"{op} backward", found.backward))
+        return None if found is None else spy(op, found)
+
+    registry.kernel = spying
     try:
-        for name, original in originals.items():
-            setattr(kernels, name, spy(name, original))
         yield calls
     finally:
-        for name, original in originals.items():
-            setattr(kernels, name, original)
+        registry.kernel = original
 
 
 def run(name: str, fn: Callable, arrays: list[np.ndarray], dtype: type, seed: int
@@ -99,16 +110,16 @@ def assert_backends_agree(fn: Callable, arrays: list[np.ndarray], dtype: type, s
 def test_softmax(dtype, shape, seed):
     x = np.random.default_rng(seed).standard_normal(shape) * 3
     assert_backends_agree(lambda x: F.softmax(x, dim=-1), [x], dtype, seed,
-                          {"softmax_forward", "softmax_backward"})
+                          {"softmax forward", "softmax backward"})
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("approximate", ["none", "tanh"])
-@given(shape=st.lists(sides, min_size=1, max_size=4), seed=seeds)
+@given(shape=st.lists(sides, min_size=0, max_size=4), seed=seeds)
 def test_gelu(dtype, approximate, shape, seed):
-    x = np.random.default_rng(seed).standard_normal(shape) * 3
+    x = np.random.default_rng(seed).standard_normal(shape) * 3  # 0-d too
     assert_backends_agree(lambda x: F.gelu(x, approximate), [x], dtype, seed,
-                          {"gelu_forward", "gelu_backward"})
+                          {"gelu forward", "gelu backward"})
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -119,7 +130,7 @@ def test_linear_gelu(dtype, approximate, rows, n_in, n_out, seed):
     x = rng.standard_normal((*rows, n_in))
     w, b = rng.standard_normal((n_out, n_in)), rng.standard_normal(n_out)
     assert_backends_agree(lambda x, w, b: F.linear_gelu(x, w, b, approximate), [x, w, b],
-                          dtype, seed, {"bias_gelu_forward", "bias_gelu_backward"})
+                          dtype, seed, {"bias_gelu forward", "bias_gelu backward"})
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -129,7 +140,7 @@ def test_layer_norm(dtype, rows, h, seed):
     arrays = [rng.standard_normal((*rows, h)) * 2 + 1, rng.standard_normal(h),
               rng.standard_normal(h)]
     assert_backends_agree(lambda x, w, b: F.layer_norm(x, h, w, b, eps=1e-5), arrays, dtype,
-                          seed, {"layernorm_forward", "layernorm_backward"})
+                          seed, {"layer_norm forward", "layer_norm backward"})
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -148,30 +159,29 @@ def test_scaled_dot_product_attention(dtype, b, a, s, d, masked, dropout, seed):
         return F.scaled_dot_product_attention(q, k, v, padding, dropout_p=dropout)
 
     assert_backends_agree(attention, [q, k, v], dtype, seed,
-                          {"attention_forward", "attention_backward"})
+                          {"attention forward", "attention backward"})
 
 
-def test_attention_under_no_grad_keeps_no_probabilities_and_gives_the_same_output():
+def test_attention_under_no_grad_keeps_no_probabilities_and_gives_the_same_output(monkeypatch):
     """Inference (no_grad) asks the kernel not to store P (B, A, S, S): nothing will read it."""
+    import minigrad.kernels.cpu.attention as kernel
+
     rng = np.random.default_rng(3)
     q, k, v = (minigrad.tensor(rng.standard_normal((2, 3, 7, 4)), requires_grad=True)
                for _ in range(3))
     padding = rng.random((2, 7)) < 0.3
     minigrad.set_backend("numba")
     training = F.scaled_dot_product_attention(q, k, v, padding)
-    kernels, original = backend.cpu_kernels(), backend.cpu_kernels().attention_forward
+    original = kernel.attention_forward
     asked: list[bool] = []
 
     def spy(*args, **kwargs):
         asked.append(kwargs["keep_probs"])
         return original(*args, **kwargs)
 
-    kernels.attention_forward = spy
-    try:
-        with minigrad.no_grad():
-            inference = F.scaled_dot_product_attention(q, k, v, padding)
-    finally:
-        kernels.attention_forward = original
+    monkeypatch.setattr(kernel, "attention_forward", spy)
+    with minigrad.no_grad():
+        inference = F.scaled_dot_product_attention(q, k, v, padding)
     assert asked == [False] and not inference.requires_grad
     np.testing.assert_array_equal(inference.data, training.data)
 
@@ -188,7 +198,7 @@ def test_cross_entropy(dtype, m, c, smoothing, seed):
         return F.cross_entropy(z, target, label_smoothing=smoothing, reduction="none")
 
     assert_backends_agree(loss, [logits], dtype, seed,
-                          {"cross_entropy_forward", "cross_entropy_backward"})
+                          {"cross_entropy forward", "cross_entropy backward"})
 
 
 def test_cases_the_kernels_do_not_take_run_the_composite():
@@ -226,7 +236,7 @@ def test_backward_follows_the_backend_its_forward_chose():
             minigrad.set_backend("numpy")
             y.backward(g)
         grads[forward] = [x.grad, w.grad, b.grad]
-        assert calls == (["layernorm_forward", "layernorm_backward"] if forward == "numba"
+        assert calls == (["layer_norm forward", "layer_norm backward"] if forward == "numba"
                          else [])
     for fused, composite in zip(grads["numba"], grads["numpy"], strict=True):
         np.testing.assert_allclose(fused, composite, **TOL[np.float64])
@@ -265,7 +275,8 @@ def test_fused_optimizer_updates_match_the_numpy_code(name, dtype):
     assert not calls
     with kernel_calls() as calls:
         updated = optimizer_run("numba", OPTIMIZERS[name], dtype)
-    assert set(calls) == {"adam_step" if "Adam" in name else "sgd_step"}
+    assert set(calls) == {{"AdamW": "adamw_step", "Adam with L2": "adam_step"}.get(name,
+                                                                                "sgd_step")}
     for p, e in zip(updated, expected, strict=True):
         assert p.dtype == dtype
         np.testing.assert_allclose(p, e, **TOL[dtype])
@@ -304,8 +315,8 @@ def test_bert_loss_gradients_and_update_agree_across_backends(dtype, head, train
     assert not calls
     with kernel_calls() as calls:
         fused_loss, fused_grads, fused_params = bert_step("numba", head, dtype, train)
-    assert {"attention_forward", "bias_gelu_backward", "layernorm_backward", "adam_step",
-            "cross_entropy_forward"} <= set(calls)
+    assert {"attention forward", "bias_gelu backward", "layer_norm backward", "adamw_step",
+            "cross_entropy forward"} <= set(calls)
     tol = TOL[dtype]
     assert fused_loss == pytest.approx(loss, rel=tol["rtol"])
     assert fused_grads.keys() == grads.keys()
@@ -338,17 +349,16 @@ def test_a_gpu_backend_sets_the_gpu_choice_and_leaves_the_cpu_one():
         minigrad.set_backend(gpu_before)
 
 
-def test_use_cuda_refuses_numpy_arrays_and_needs_the_cuda_backend():
-    gpu_before = minigrad.get_backend("cuda")
+def test_a_gpu_backend_gives_numpy_arrays_no_gpu_kernel():
+    gpu_before, cpu_before = minigrad.get_backend("cuda"), minigrad.get_backend()
     try:
         minigrad.set_backend("cuda")
-        assert not backend.use_cuda(np.ones(3, np.float32))  # NumPy arrays are use_numba's
-        assert not backend.use_cuda()
-        assert not backend.use_cuda(None)
-        minigrad.set_backend("cupy")
-        assert not backend.use_cuda(np.ones(3, np.float32))
+        minigrad.set_backend("numpy")
+        assert registry.kernel("softmax", np.ones(3, np.float32)) is None  # the CPU's choice
+        assert registry.kernel("softmax") is None and registry.kernel("softmax", None) is None
     finally:
         minigrad.set_backend(gpu_before)
+        minigrad.set_backend(cpu_before)
 
 
 def test_an_unknown_backend_is_refused_naming_the_choices():
@@ -359,16 +369,84 @@ def test_an_unknown_backend_is_refused_naming_the_choices():
     assert minigrad.get_backend() == before
 
 
-def test_use_numba_takes_numpy_float32_or_float64_arrays_of_one_dtype():
+def test_the_registry_gives_kernels_float32_or_float64_arrays_of_one_dtype():
     minigrad.set_backend("numba")
     f32, f64 = np.ones(3, np.float32), np.ones(3)
-    assert backend.use_numba(f32) and backend.use_numba(f64, None, f64)
-    assert not backend.use_numba(f32, f64)  # mixed dtypes
-    assert not backend.use_numba(np.ones(3, np.float16))
-    assert not backend.use_numba(np.ones(3, np.int64))
-    assert not backend.use_numba([1.0, 2.0])  # not an ndarray (a CuPy array is not either)
+    assert registry.kernel("softmax", f32) is registry.lookup("softmax", "cpu", "numba")
+    assert registry.kernel("layer_norm", f64, None, f64) is not None  # None entries skipped
+    assert registry.kernel("softmax", f32, f64) is None  # mixed dtypes
+    assert registry.kernel("softmax", np.ones(3, np.float16)) is None
+    assert registry.kernel("softmax", np.ones(3, np.int64)) is None
+    assert registry.kernel("softmax", [1.0, 2.0]) is None  # not an ndarray
+    assert registry.kernel("softmax", np.float64(1.0)) is None  # a NumPy scalar
     minigrad.set_backend("numpy")
-    assert not backend.use_numba(f32)
+    assert registry.kernel("softmax", f32) is None
+
+
+# --- the registry's table ----------------------------------------------------------------------
+FUSED_OPS = {
+    ("cpu", "numba"): {"softmax", "layer_norm", "gelu", "bias_gelu", "attention", "cross_entropy",
+                       "adam_step", "adamw_step", "sgd_step"},
+    ("cuda", "cuda"): {"softmax", "layer_norm", "attention", "adamw_step", "check"},
+    ("cuda", "cupy"): {"adamw_step", "check"},  # the composites, but AdamW in one CuPy kernel
+}
+
+
+def defined_names(module: str) -> set[str]:
+    """The top-level names a kernel module defines, read from its source: importing
+    minigrad.kernels.cuda here would start numba.cuda without the simulator that
+    tests/test_kernels_cuda.py needs, and the CUDA modules import CuPy."""
+    path = Path(registry.__file__).parent.joinpath(*module.split(".")[2:]).with_suffix(".py")
+    names = set()
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.FunctionDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names.update(t.id for t in targets if isinstance(t, ast.Name))
+    return names
+
+
+def test_the_registry_covers_each_fused_op_for_numba_and_cuda():
+    """Every (device, backend) but "numpy" has its ops; each entry names a function or Kernel
+    that its module defines; the Numba entries are minigrad.kernels.cpu's kernels."""
+    covered = {pair: {op for op, *key in registry.TABLE if tuple(key) == pair}
+               for pair in FUSED_OPS}
+    assert covered == FUSED_OPS
+    assert {(device, name) for _, device, name in registry.TABLE} == set(FUSED_OPS)
+    for where in registry.TABLE.values():
+        module, attribute = where.split(":")
+        assert attribute in defined_names(module), where
+    for op in FUSED_OPS["cpu", "numba"]:
+        found = registry.lookup(op, "cpu", "numba")
+        functions = found if isinstance(found, Kernel) else [found]
+        for fn in functions:
+            fn = getattr(fn, "func", fn)  # (Adam with L2 is adam_step, decoupled=False)
+            assert fn.__module__.startswith("minigrad.kernels.cpu."), (op, fn)
+
+
+def test_an_op_without_a_registry_entry_runs_its_reference(monkeypatch):
+    rng = np.random.default_rng(0)
+    x, w, b = rng.standard_normal((3, 5)), rng.standard_normal(5), rng.standard_normal(5)
+    expected, expected_grads = run("numpy", lambda x: F.softmax(x, dim=-1), [x], np.float64, 0)
+    monkeypatch.delitem(registry.TABLE, ("softmax", "cpu", "numba"))
+    with kernel_calls() as calls:
+        out, grads = run("numba", lambda x: F.softmax(x, dim=-1), [x], np.float64, 0)
+        F.layer_norm(minigrad.tensor(x), 5, minigrad.tensor(w), minigrad.tensor(b))
+    assert calls == ["layer_norm forward"]  # an op that still has its entry calls it
+    np.testing.assert_array_equal(out, expected)  # the same reference, bit for bit
+    np.testing.assert_array_equal(grads[0], expected_grads[0])
+    assert registry.lookup("softmax", "cpu", "numba") is None
+    assert registry.lookup("cross_entropy", "cuda", "cuda") is None  # no CUDA kernel
+    assert registry.lookup("softmax", "cpu", "numpy") is None  # the reference backend
+
+
+def test_the_numba_backend_checks_inputs_at_once():
+    """"check" has no CPU entry: the reference reads the flag at the call."""
+    minigrad.set_backend("numba")
+    assert registry.lookup("check", "cpu") is None
+    with pytest.raises(IndexError, match="target 7 is out of range for 3 classes"):
+        F.cross_entropy(minigrad.tensor(np.zeros((2, 3))), np.array([0, 7]))
 
 
 def python(code: str, **env: str) -> subprocess.CompletedProcess:
@@ -405,3 +483,19 @@ def test_import_minigrad_does_not_import_numba_until_a_kernel_runs():
             "minigrad.nn.functional.softmax(minigrad.tensor(np.ones((2, 3))))\n"
             "print('numba' in sys.modules)")
     assert python(code, MINIGRAD_BACKEND="numba").stdout.split() == ["False", "True"]
+
+
+def test_a_source_tree_that_was_not_installed_finds_its_kernels():
+    """``PYTHONPATH=.`` in a copied checkout (how the GPU benchmarks run): no installed package
+    maps minigrad.kernels, and ``import minigrad`` loads kernels/ from beside the package."""
+    root = Path(__file__).resolve().parents[1]
+    code = ("import sys\n"
+            "sys.meta_path = [f for f in sys.meta_path\n"
+            "                 if '__editable__' not in getattr(f, '__module__', '')]\n"
+            f"sys.path.insert(0, {str(root)!r})\n"
+            "import numpy as np, minigrad\n"
+            "minigrad.nn.functional.softmax(minigrad.tensor(np.ones((2, 3))))\n"
+            "print(sys.modules['minigrad.kernels.cpu.engine'].__file__)")
+    run = python(code, MINIGRAD_BACKEND="numba")
+    assert run.stdout.strip() == str(root / "kernels" / "cpu" / "engine.py"), run.stderr
+

@@ -420,6 +420,22 @@ def test_activations_match_torch(layer, ref):
     check_against_torch(layer(), ref(), randn(3, 5) * 2)
 
 
+@pytest.mark.parametrize(("layer", "ref"), [
+    (nn.GELU(), torch.nn.GELU()), (nn.GELU("tanh"), torch.nn.GELU("tanh")),
+    (nn.ReLU(), torch.nn.ReLU())], ids=["gelu", "gelu-tanh", "relu"])
+def test_an_activation_called_with_a_bias_is_the_activation_of_the_sum(layer, ref):
+    """act(x, bias) = act(x + bias), as BERT's feed-forward calls it (GELU's is one op)."""
+    x, b = (mg.tensor(a, requires_grad=True) for a in (randn(2, 3, 5) * 3, randn(5, seed=2)))
+    tx, tb = (torch.tensor(t.data, requires_grad=True) for t in (x, b))
+    y, ty = layer(x, b), ref(tx + tb)
+    np.testing.assert_allclose(y.data, ty.detach().numpy(), rtol=1e-10, atol=1e-12)
+    g = randn(2, 3, 5, seed=3)
+    y.backward(g)
+    ty.backward(torch.from_numpy(g))
+    np.testing.assert_allclose(x.grad, tx.grad.numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(b.grad, tb.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
 def test_dropout_in_eval_matches_torch_identity():
     check_against_torch(nn.Dropout(0.3).eval(), torch.nn.Dropout(0.3).eval(), randn(4, 4))
 

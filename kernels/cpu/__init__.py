@@ -18,22 +18,25 @@ module              kernels
 :mod:`.vecmath`     exp and erf as plain arithmetic, so the loops that call them vectorize
 ==================  ==========================================================================
 
-Wiring a kernel into an op (the ops choose the kernel; a kernel knows nothing of autograd): the
-Function's forward calls ``*_forward`` and saves what ``*_backward`` takes, for example
+Wiring a kernel into an op (a kernel knows nothing of autograd): :mod:`.engine` hands each
+kernel pair to the kernel registry (:mod:`minigrad.kernels.registry`) in the registry's
+signature for its op; the op asks the registry for it, and its forward calls the kernel's
+forward and saves what the kernel's backward takes, for example
 
 .. code-block:: python
 
     class LayerNorm(Function):
         @staticmethod
         def forward(ctx, x, w, b, eps):
-            y, mean, rstd = cpu.layernorm_forward(x, w, b, eps)
+            ctx.kernel = registry.kernel("layer_norm", x, w, b)  # engine.LAYER_NORM
+            y, mean, rstd = ctx.kernel.forward(x, w, b, eps)
             ctx.save_for_backward(x, w, mean, rstd)
             return y
 
         @staticmethod
         def backward(ctx, g):
             x, w, mean, rstd = ctx.saved
-            return cpu.layernorm_backward(g, x, w, mean, rstd)  # (dx, dw, db)
+            return ctx.kernel.backward(g, x, w, mean, rstd)  # (dx, dw, db)
 
 What each forward keeps for its backward: softmax its output y; LayerNorm mean and rstd (with
 x and w); GELU its input x (bias-GELU x and b); attention probs (with q, k, v, the mask and

@@ -200,10 +200,11 @@ def gelu_forward(x: np.ndarray, approximate: str = "none") -> np.ndarray:
     """y = GELU(x) elementwise, any shape; ``approximate`` is 'none' (erf) or 'tanh'."""
     use_tanh = _use_tanh("gelu_forward", approximate)
     check_float("gelu_forward", x=x)
-    x = contiguous(x)
+    shape = x.shape
+    x = contiguous(x)  # (a 0-d x comes back 1-d: the result is reshaped to x's shape)
     y = np.empty_like(x)
     _forward_kernel(x.reshape(-1), y.reshape(-1), use_tanh)
-    return y
+    return y.reshape(shape)
 
 
 def gelu_backward(x: np.ndarray, dy: np.ndarray, approximate: str = "none") -> np.ndarray:
@@ -211,10 +212,11 @@ def gelu_backward(x: np.ndarray, dy: np.ndarray, approximate: str = "none") -> n
     use_tanh = _use_tanh("gelu_backward", approximate)
     check_float("gelu_backward", x=x, dy=dy)
     check_shape("gelu_backward", "dy", dy, x.shape)
+    shape = x.shape
     x, dy = contiguous(x), contiguous(dy)
     dx = np.empty_like(x)
     _backward_kernel(x.reshape(-1), dy.reshape(-1), dx.reshape(-1), use_tanh)
-    return dx
+    return dx.reshape(shape)
 
 
 def _check_bias(name: str, x: np.ndarray, b: np.ndarray) -> None:

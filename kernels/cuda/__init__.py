@@ -2,7 +2,7 @@
 
 Every public function here is a pure array function: NumPy arrays, numba device arrays or CuPy
 arrays (anything with ``__cuda_array_interface__``) in, arrays out (see :mod:`.common`). They
-know nothing of Tensor or autograd; an op picks a kernel and wires its forward to its backward.
+know nothing of Tensor or autograd; the kernel registry hands them to the ops (:mod:`.engine`).
 
 * :mod:`.sgemm`: C = A·B, ``sgemm_v1`` (naive) → ``sgemm_v4`` (2-D register tiling) →
   ``sgemm_v5`` (v4 with cheap indices, an unrolled inner loop and prefetched tiles: ``sgemm``);
@@ -10,7 +10,12 @@ know nothing of Tensor or autograd; an op picks a kernel and wires its forward t
 * :mod:`.layernorm`: LayerNorm forward (saving mean and rstd) and backward (dx, dw, db);
 * :mod:`.attention`: flash-style attention with online softmax and a padding mask, forward
   (saving the rows' logsumexp) and backward;
-* :mod:`.adamw`: one fused AdamW step, in place.
+* :mod:`.adamw`: one fused AdamW step, in place (and the same step as one CuPy elementwise
+  kernel, the ``"cupy"`` backend's);
+* :mod:`.engine`: the kernels in the kernel registry's signatures, on the engine's CuPy arrays
+  (imports CuPy; not imported by this package);
+* :mod:`.checks`: the GPU's input checks, read at the next copy to the host (imports CuPy; not
+  imported by this package).
 
 :func:`set_allocator` makes the outputs come from another allocator (``cupy.empty``: CuPy's
 memory pool). ``python -m minigrad.kernels.cuda.ptx`` compiles every kernel for an H100 without

@@ -29,7 +29,8 @@ from minigrad import backend, nn
 from minigrad.nn import functional as F
 from minigrad.tensor import Tensor
 
-# Hugging Face's ``hidden_act`` names; "gelu_new" is the tanh approximation.
+# Hugging Face's ``hidden_act`` names; "gelu_new" is the tanh approximation. Each layer is
+# called as act(x) or act(x, bias) = act(x + bias), the bias add inside the activation's op.
 ACTIVATIONS = {
     "gelu": lambda: nn.GELU(),
     "gelu_new": lambda: nn.GELU(approximate="tanh"),
@@ -228,7 +229,11 @@ class BertAttention(nn.Module):
 
 
 class BertIntermediate(nn.Module):
-    """The feed-forward's first half: GELU(h·W_1 + b_1), H -> I."""
+    """The feed-forward's first half: act(h·W_1 + b_1), H -> I (act is GELU in BERT).
+
+    The bias goes to the activation, which adds it in its own op (GELU's is bias + GELU, one
+    pass with a fused kernel), instead of in the linear layer.
+    """
 
     def __init__(self, config: BertConfig):
         super().__init__()
@@ -236,11 +241,8 @@ class BertIntermediate(nn.Module):
         self.intermediate_act_fn = ACTIVATIONS[config.hidden_act]()
 
     def forward(self, x: Tensor) -> Tensor:
-        act = self.intermediate_act_fn
-        if isinstance(act, nn.GELU):  # GELU(h·W_1 + b_1) with the bias add fused into the GELU
-            return F.linear_gelu(x, self.dense.weight, self.dense.bias,
-                                 act.approximate)  # (B, S, I)
-        return act(self.dense(x))  # (B, S, I)
+        u = F.linear(x, self.dense.weight)  # (B, S, I), h·W_1
+        return self.intermediate_act_fn(u, self.dense.bias)  # (B, S, I)
 
 
 class BertOutput(nn.Module):

@@ -127,7 +127,11 @@ class Dropout(Module):
 
 
 class GELU(Module):
-    """x·Φ(x); ``approximate="tanh"`` uses the tanh formula (Hugging Face's ``gelu_new``)."""
+    """x·Φ(x); ``approximate="tanh"`` uses the tanh formula (Hugging Face's ``gelu_new``).
+
+    Called with a bias, ``GELU()(x, bias)`` is GELU(x + bias) as one op (:func:`F.bias_gelu`):
+    a linear layer's bias add fused into its activation, as BERT's feed-forward calls it.
+    """
 
     def __init__(self, approximate: str = "none"):
         super().__init__()
@@ -135,16 +139,20 @@ class GELU(Module):
             raise ValueError(f"GELU: approximate must be 'none' or 'tanh', got {approximate!r}")
         self.approximate = approximate
 
-    def forward(self, x: Tensor) -> Tensor:
-        return F.gelu(x, self.approximate)
+    def forward(self, x: Tensor, bias: Tensor | None = None) -> Tensor:
+        if bias is None:
+            return F.gelu(x, self.approximate)
+        return F.bias_gelu(x, bias, self.approximate)  # (..., F) with bias (F,)
 
     def extra_repr(self) -> str:
         return f"approximate='{self.approximate}'"
 
 
 class ReLU(Module):
-    def forward(self, x: Tensor) -> Tensor:
-        return F.relu(x)
+    """max(x, 0); ``ReLU()(x, bias)`` is max(x + bias, 0), called as :class:`GELU` is."""
+
+    def forward(self, x: Tensor, bias: Tensor | None = None) -> Tensor:
+        return F.relu(x if bias is None else x + bias)
 
 
 class Tanh(Module):

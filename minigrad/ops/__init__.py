@@ -36,6 +36,7 @@ from minigrad.ops import nn as N
 from minigrad.ops import reduce as R
 from minigrad.ops import shape as S
 from minigrad.ops.common import (
+    check,
     is_scalar,
     normalize_dim,
     normalize_dims,
@@ -318,7 +319,7 @@ def _canonical_index(x: Tensor, index: Any) -> tuple[tuple, ...]:
     for p in parts:
         if _is_tensor(p):  # a Tensor used as an index
             p = p.data
-        if isinstance(p, (list, np.ndarray)) or type(p).__module__.startswith("cupy"):
+        if isinstance(p, (list, np.ndarray)) or backend.device_of(p) == "cuda":
             arr = _array_on(p, x)
             if arr.dtype != np.bool_ and arr.dtype.kind not in "iu":
                 raise IndexError(f"index arrays must be integer or bool, got dtype {arr.dtype} "
@@ -532,7 +533,7 @@ def embedding(idx: Any, weight: Tensor) -> Tensor:
             return IndexError(f"embedding: id {bad} is out of range for a table of {v} rows "
                               f"(weight shape {weight.shape}, ids shape {tuple(ids.shape)})")
 
-        backend.check(out_of_range.any(), error)
+        check(out_of_range.any(), error)
     return N.Embedding.apply(weight, idx=ids)
 
 

@@ -1,10 +1,15 @@
-"""Helpers shared by the ops: reducing broadcast gradients, normalizing ``dim`` arguments."""
+"""Helpers shared by the ops: reducing broadcast gradients, normalizing ``dim`` arguments,
+PyTorch's type promotion, checks of input data."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+
+from minigrad import backend
+from minigrad.kernels import registry
 
 
 def unbroadcast(grad: Any, shape: tuple[int, ...]) -> Any:
@@ -105,3 +110,18 @@ def result_type(*operands: Any) -> np.dtype:
             result = dt
     assert result is not None, "result_type needs at least one operand"
     return result
+
+
+def check(failed: Any, error: Callable[[], Exception]) -> None:
+    """Raise ``error()`` if the 0-d boolean array ``failed`` is true: a check of input data
+    (ids, targets in range) that costs a read of the flag.
+
+    On the CPU the flag is read now. On a GPU a read would cost a device→host transfer and a
+    wait on every call, so the kernel registry's "check" there keeps the flag on the device and
+    raises at the next copy to the host (:mod:`minigrad.kernels.cuda.checks`).
+    """
+    deferred = registry.lookup("check", backend.device_of(failed))
+    if deferred is not None:
+        deferred(failed, error)
+    elif bool(failed):
+        raise error()

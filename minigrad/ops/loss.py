@@ -1,8 +1,8 @@
 """Losses with fused, numerically stable forward and closed-form backward.
 
 Each Function returns the per-example loss; :mod:`minigrad.ops` applies the reduction
-(``mean``/``sum``/``none``) with the ordinary differentiable ``sum``. Cross-entropy has a fused
-Numba kernel, chosen as in :mod:`minigrad.ops.nn` (``ctx.fused``).
+(``mean``/``sum``/``none``) with the ordinary differentiable ``sum``. Cross-entropy asks the
+kernel registry for a fused kernel as the ops of :mod:`minigrad.ops.nn` do (``ctx.kernel``).
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from typing import Any
 
 from minigrad import backend
 from minigrad.autograd import Context, Function
+from minigrad.kernels import registry
+from minigrad.ops.common import check
 from minigrad.ops.elementwise import stable_sigmoid
 
 
@@ -39,12 +41,12 @@ class CrossEntropy(Function):
                 f"(logits of shape {z.shape}, targets must be in [0, {c - 1}] or "
                 f"ignore_index={ignore_index})")
 
-        backend.check(out_of_range.any(), error)
+        check(out_of_range.any(), error)
         ctx.label_smoothing, ctx.ignore_index = label_smoothing, ignore_index
-        ctx.fused = backend.use_numba(z)
-        if ctx.fused:  # one read of each row; keeps its max and log-sum, not (M, C) log-probs
-            loss, row_max, log_sum = backend.cpu_kernels().cross_entropy_forward(
-                z, target, ignore_index, label_smoothing)
+        ctx.kernel = registry.kernel("cross_entropy", z)
+        if ctx.kernel is not None:  # one read of each row; keeps its max and log-sum only
+            loss, row_max, log_sum = ctx.kernel.forward(z, target, ignore_index,
+                                                        label_smoothing)
             ctx.save_for_backward(z, target, row_max, log_sum)
             return loss
         shifted = z - z.max(axis=1, keepdims=True)
@@ -58,10 +60,9 @@ class CrossEntropy(Function):
     @staticmethod
     def backward(ctx: Context, g: Any) -> Any:
         eps = ctx.label_smoothing
-        if ctx.fused:
+        if ctx.kernel is not None:
             z, target, row_max, log_sum = ctx.saved
-            return backend.cpu_kernels().cross_entropy_backward(
-                g, z, target, row_max, log_sum, ctx.ignore_index, eps)
+            return ctx.kernel.backward(g, z, target, row_max, log_sum, ctx.ignore_index, eps)
         logp, t, valid = ctx.saved
         xp = backend.array_module(logp)
         m, c = logp.shape

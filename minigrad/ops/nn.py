@@ -1,13 +1,14 @@
 """The neural-network ops: linear, softmax, log-softmax, GELU, bias + GELU, LayerNorm,
 attention, embedding, dropout.
 
-Each backward is the O(n) closed form, never a Jacobian. Where a fused Numba kernel exists
-(:mod:`minigrad.kernels.cpu`), the forward picks it or the NumPy composite in one place,
-``if ctx.fused: ... else: ...`` with ``ctx.fused = backend.use_numba(...)``, and the backward
-follows the same choice. On CuPy arrays ``ctx.cuda = backend.use_cuda(...)`` picks minigrad's
-CUDA kernels (:mod:`minigrad.kernels.cuda`: softmax, LayerNorm, attention) the same way. The
-composite is the reference: it is what the kernels are tested against, and what the ``"numpy"``
-and ``"cupy"`` backends run.
+Each backward is the O(n) closed form, never a Jacobian. Each op holds its reference math, the
+NumPy/CuPy composite through ``xp``. The ops that have fused kernels (softmax, GELU, bias +
+GELU, LayerNorm, attention) ask the kernel registry for one in one place, ``ctx.kernel =
+registry.kernel("softmax", x)`` (:mod:`minigrad.kernels.registry`: the Numba kernels under the
+``"numba"`` backend, the CUDA kernels under ``"cuda"``), then ``if ctx.kernel is not None: ...
+else: <the reference>``; the backward follows the same choice through ``ctx.kernel``. Where the
+registry has no kernel for the arrays' device and backend, the reference runs: it is what the
+kernels are tested against, and what the composite backends compute on NumPy and CuPy arrays.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 
 from minigrad import backend
 from minigrad.autograd import Context, Function
+from minigrad.kernels import registry
 
 SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 INV_SQRT_2 = 1.0 / math.sqrt(2.0)
@@ -65,13 +67,9 @@ class Softmax(Function):
 
     @staticmethod
     def forward(ctx: Context, x: Any, dim: int) -> Any:
-        last = dim == x.ndim - 1
-        ctx.fused = backend.use_numba(x) and last
-        ctx.cuda = backend.use_cuda(x) and last and x.flags.c_contiguous
-        if ctx.fused:  # one pass per row: max, exp, sum and scale in cache
-            y = backend.cpu_kernels().softmax_forward(x)
-        elif ctx.cuda:  # a warp per row (a block past 1024), max and sum by shuffles
-            y = backend.from_kernel(backend.cuda_kernels().softmax_forward(x))
+        ctx.kernel = registry.kernel("softmax", x) if dim == x.ndim - 1 else None
+        if ctx.kernel is not None:  # one pass per row: max, exp, sum and scale in cache
+            y = ctx.kernel.forward(x)
         else:
             xp = backend.array_module(x)
             e = xp.exp(x - x.max(axis=dim, keepdims=True))
@@ -83,11 +81,8 @@ class Softmax(Function):
     @staticmethod
     def backward(ctx: Context, g: Any) -> Any:
         (y,) = ctx.saved
-        if ctx.fused:
-            return backend.cpu_kernels().softmax_backward(y, g)
-        if ctx.cuda:
-            g = backend.cupy().ascontiguousarray(g)
-            return backend.from_kernel(backend.cuda_kernels().softmax_backward(y, g))
+        if ctx.kernel is not None:
+            return ctx.kernel.backward(y, g)
         return y * (g - (g * y).sum(axis=ctx.dim, keepdims=True))
 
 
@@ -145,16 +140,16 @@ class Gelu(Function):
     def forward(ctx: Context, x: Any, approximate: str) -> Any:
         ctx.save_for_backward(x)
         ctx.approximate = approximate
-        ctx.fused = backend.use_numba(x) and x.ndim > 0  # (the kernel returns 1-D for 0-D)
-        if ctx.fused:  # one pass, vectorized erf/exp
-            return backend.cpu_kernels().gelu_forward(x, approximate)
+        ctx.kernel = registry.kernel("gelu", x)
+        if ctx.kernel is not None:  # one pass, vectorized erf/exp
+            return ctx.kernel.forward(x, approximate)
         return gelu_composite(x, approximate)
 
     @staticmethod
     def backward(ctx: Context, g: Any) -> Any:
         (x,) = ctx.saved
-        if ctx.fused:
-            return backend.cpu_kernels().gelu_backward(x, g, ctx.approximate)
+        if ctx.kernel is not None:
+            return ctx.kernel.backward(x, g, ctx.approximate)
         return g * gelu_grad_composite(x, ctx.approximate)
 
 
@@ -170,16 +165,16 @@ class BiasGelu(Function):
     def forward(ctx: Context, x: Any, b: Any, approximate: str) -> Any:
         ctx.save_for_backward(x, b)
         ctx.approximate = approximate
-        ctx.fused = backend.use_numba(x, b)
-        if ctx.fused:  # the add and GELU in one pass
-            return backend.cpu_kernels().bias_gelu_forward(x, b, approximate)
+        ctx.kernel = registry.kernel("bias_gelu", x, b)
+        if ctx.kernel is not None:  # the add and GELU in one pass
+            return ctx.kernel.forward(x, b, approximate)
         return gelu_composite(x + b, approximate)
 
     @staticmethod
     def backward(ctx: Context, g: Any) -> tuple:
         x, b = ctx.saved
-        if ctx.fused:
-            gx, gb = backend.cpu_kernels().bias_gelu_backward(x, b, g, ctx.approximate)
+        if ctx.kernel is not None:
+            gx, gb = ctx.kernel.backward(x, b, g, ctx.approximate)
         else:
             gx = g * gelu_grad_composite(x + b, ctx.approximate)
             gb = gx.reshape(-1, b.shape[0]).sum(axis=0)
@@ -192,21 +187,16 @@ class LayerNorm(Function):
     With ĝ = g·w and means ⟨·⟩ over the normalized dims, the closed-form backward is
         dx = r·(ĝ - ⟨ĝ⟩ - x̂·⟨ĝ·x̂⟩),   dw = Σ_rows g·x̂,   db = Σ_rows g.
     (μ and r are saved from forward, so backward never recomputes the statistics.)
-    The fused kernel takes one normalized dim (k = 1) with both w and b, as in BERT.
+    A kernel takes one normalized dim (k = 1) with both w and b, as in BERT, and saves its
+    backward's arguments: x, w and the row statistics μ, r. The reference saves x̂, r and w.
     """
 
     @staticmethod
     def forward(ctx: Context, x: Any, w: Any, b: Any, k: int, eps: float) -> Any:
         affine = k == 1 and w is not None and b is not None
-        ctx.fused = affine and backend.use_numba(x, w, b)
-        ctx.cuda = affine and backend.use_cuda(x, w, b) and x.flags.c_contiguous
-        if ctx.fused:  # one read of each row; saves the row statistics μ, r instead of x̂
-            y, mean, rstd = backend.cpu_kernels().layernorm_forward(x, w, b, eps)
-            ctx.save_for_backward(x, w, mean, rstd)
-            return y
-        if ctx.cuda:  # a warp per row (a block past 1024); the same statistics saved
-            y, mean, rstd = map(backend.from_kernel,
-                                backend.cuda_kernels().layernorm_forward(x, w, b, eps))
+        ctx.kernel = registry.kernel("layer_norm", x, w, b) if affine else None
+        if ctx.kernel is not None:  # one read of each row
+            y, mean, rstd = ctx.kernel.forward(x, w, b, eps)
             ctx.save_for_backward(x, w, mean, rstd)
             return y
         xp = backend.array_module(x)
@@ -226,12 +216,9 @@ class LayerNorm(Function):
 
     @staticmethod
     def backward(ctx: Context, g: Any) -> tuple:
-        if ctx.fused:  # (dx, dw, db); autograd drops those no input needs
-            return backend.cpu_kernels().layernorm_backward(g, *ctx.saved)
-        if ctx.cuda:
-            g = backend.cupy().ascontiguousarray(g)
-            return tuple(map(backend.from_kernel,
-                             backend.cuda_kernels().layernorm_backward(g, *ctx.saved)))
+        if ctx.kernel is not None:  # (dx, dw, db); autograd drops those no input needs
+            x, w, mean, rstd = ctx.saved
+            return ctx.kernel.backward(g, x, w, mean, rstd)
         xhat, rstd, w = ctx.saved
         axes = ctx.axes
         rows = tuple(range(g.ndim - len(axes)))
@@ -255,70 +242,44 @@ class ScaledDotProductAttention(Function):
         dV = (P ⊙ M)ᵀ·dO,   dP = (dO·Vᵀ) ⊙ M,   dS = P ⊙ (dP - Σ_j dP_j·P_j), 0 at padded keys
         dQ = scale·dS·K,    dK = scale·dSᵀ·Q                  (the softmax backward of Softmax)
 
-    The fused kernel (self-attention shapes, L = S and Dv = D) keeps each (S, S) block of
-    scores in cache between the two BLAS products instead of streaming (B, A, S, S) arrays
-    through memory; the composite writes them out, as the model would op by op.
+    A kernel (self-attention shapes, L = S and Dv = D) works block by block instead of
+    streaming (B, A, S, S) arrays through memory as the reference does, op by op; it returns
+    the arrays its own backward reads (``saved``: P, or the rows' logsumexp on the GPU). Every
+    path saves the same first two slots, the key keep-mask (B, S) (True = attend) and the
+    dropout keep-mask, then what its backward reads: the reference Q, K, V and P.
     """
 
     @staticmethod
     def forward(ctx: Context, q: Any, k: Any, v: Any, key_padding_mask: Any, dropout_keep: Any,
                 dropout_p: float, scale: float) -> Any:
-        ctx.scale, ctx.dropout_p = scale, dropout_p
+        ctx.scale, ctx.dropout_p, ctx.dtype = scale, dropout_p, q.dtype
+        keep = None if key_padding_mask is None else ~key_padding_mask  # (B, S)
         dropout_mask = _dropout_mask(dropout_keep, dropout_p, q.dtype)  # (B, A, L, S) or None
         self_attention = q.shape == k.shape == v.shape
-        ctx.fused = backend.use_numba(q, k, v, dropout_mask) and self_attention
-        ctx.cuda = backend.use_cuda(q, k, v) and self_attention
-        ctx.flash = ctx.cuda and dropout_mask is None
-        keep = None if key_padding_mask is None else ~key_padding_mask  # (B, S)
-        if ctx.fused:  # QKᵀ, scale, mask, softmax and ·V per (b, a) block
-            out, probs = backend.cpu_kernels().attention_forward(
-                q, k, v, keep, scale, dropout_mask, keep_probs=ctx.requires_grad)
-            if ctx.requires_grad:  # inference keeps each block's P in cache only
-                ctx.save_for_backward(q, k, v, probs, key_padding_mask, dropout_keep)
-            return out
-        if ctx.cuda:  # the kernels read the keep-mask as bytes, 1 = attend
-            keep = None if keep is None else keep.view(backend.cupy().uint8)
-            q, k, v = (backend.cupy().ascontiguousarray(a) for a in (q, k, v))
-        if ctx.flash:  # online softmax over key tiles: no (B, A, L, S) array in memory
-            out, lse = map(backend.from_kernel,
-                           backend.cuda_kernels().attention_forward(q, k, v, keep, scale))
-            ctx.save_for_backward(q, k, v, out, lse, keep)
-            return out
-        if ctx.cuda:  # cuBLAS products around the fused scale + mask + softmax kernel
-            scores = q @ k.swapaxes(-1, -2)  # (B, A, L, S)
-            probs = backend.from_kernel(backend.cuda_kernels().softmax_forward(scores, scale,
-                                                                               keep))
-            ctx.save_for_backward(q, k, v, probs, keep, dropout_keep)
-            return (probs * dropout_mask) @ v  # (B, A, L, Dv)
-        xp = backend.array_module(q)
-        scores = (q @ k.swapaxes(-1, -2)) * q.dtype.type(scale)  # (B, A, L, S)
-        if key_padding_mask is not None:
-            padded = key_padding_mask[:, None, None, :]  # (B, 1, 1, S)
-            scores = xp.where(padded, xp.finfo(scores.dtype).min, scores)
-        e = xp.exp(scores - scores.max(axis=-1, keepdims=True))
-        probs = e / e.sum(axis=-1, keepdims=True)  # (B, A, L, S)
-        ctx.save_for_backward(q, k, v, probs, key_padding_mask, dropout_keep)
-        return (probs if dropout_mask is None else probs * dropout_mask) @ v  # (B, A, L, Dv)
+        ctx.kernel = (registry.kernel("attention", q, k, v, dropout_mask) if self_attention
+                      else None)
+        if ctx.kernel is not None:  # QKᵀ, scale, mask, softmax and ·V per (b, a) block
+            out, saved = ctx.kernel.forward(q, k, v, keep, scale, dropout_mask,
+                                            ctx.requires_grad)
+        else:
+            xp = backend.array_module(q)
+            scores = (q @ k.swapaxes(-1, -2)) * q.dtype.type(scale)  # (B, A, L, S)
+            if keep is not None:
+                scores = xp.where(keep[:, None, None, :], scores, xp.finfo(scores.dtype).min)
+            e = xp.exp(scores - scores.max(axis=-1, keepdims=True))
+            probs = e / e.sum(axis=-1, keepdims=True)  # (B, A, L, S)
+            out = (probs if dropout_mask is None else probs * dropout_mask) @ v  # (B, A, L, Dv)
+            saved = (q, k, v, probs)
+        ctx.save_for_backward(keep, dropout_keep, *saved)
+        return out
 
     @staticmethod
     def backward(ctx: Context, g: Any) -> tuple:
-        if ctx.flash:
-            q, k, v, out, lse, keep = ctx.saved
-            g = backend.cupy().ascontiguousarray(g)
-            grads = backend.cuda_kernels().attention_backward(g, q, k, v, out, lse, keep,
-                                                              ctx.scale)
-            return tuple(map(backend.from_kernel, grads))
-        q, k, v, probs, pad, dropout_keep = ctx.saved
-        drop = _dropout_mask(dropout_keep, ctx.dropout_p, q.dtype)
-        if ctx.cuda:  # here ``pad`` holds the keep-mask bytes
-            gp = (g @ v.swapaxes(-1, -2)) * drop  # (B, A, L, S)
-            gs = backend.from_kernel(backend.cuda_kernels().softmax_backward(probs, gp,
-                                                                             ctx.scale, pad))
-            return gs @ k, gs.swapaxes(-1, -2) @ q, (probs * drop).swapaxes(-1, -2) @ g
-        if ctx.fused:
-            keep = None if pad is None else ~pad
-            return backend.cpu_kernels().attention_backward(g, q, k, v, probs, keep, ctx.scale,
-                                                            drop)
+        keep, dropout_keep, *saved = ctx.saved
+        drop = _dropout_mask(dropout_keep, ctx.dropout_p, ctx.dtype)
+        if ctx.kernel is not None:
+            return ctx.kernel.backward(g, keep, ctx.scale, drop, tuple(saved))
+        q, k, v, probs = saved
         xp = backend.array_module(q)
         dropped = probs if drop is None else probs * drop
         gv = dropped.swapaxes(-1, -2) @ g  # (B, A, S, Dv)
@@ -326,8 +287,8 @@ class ScaledDotProductAttention(Function):
         if drop is not None:
             gp = gp * drop
         gs = probs * (gp - (gp * probs).sum(axis=-1, keepdims=True)) * q.dtype.type(ctx.scale)
-        if pad is not None:
-            gs = xp.where(pad[:, None, None, :], 0, gs)
+        if keep is not None:
+            gs = xp.where(keep[:, None, None, :], gs, 0)
         return gs @ k, gs.swapaxes(-1, -2) @ q, gv
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from minigrad import backend
+from minigrad.kernels import registry
 from minigrad.optim.optimizer import Optimizer, ParamsT
 from minigrad.tensor import Tensor
 
@@ -27,9 +27,10 @@ class Adam(Optimizer):
 
     ``state[p]`` holds ``"step"`` (t, an int), ``"exp_avg"`` (m_t) and ``"exp_avg_sq"`` (v_t).
 
-    With the ``"numba"`` backend, NumPy parameters take one fused pass over θ, g, m and v
-    (:func:`minigrad.kernels.cpu.adam_step`); the NumPy code below is the reference it is
-    tested against.
+    Where the kernel registry has an update for the parameter's device and backend
+    (``"adam_step"``, or ``"adamw_step"`` with decoupled decay: the Numba kernel on the CPU, a
+    CUDA or CuPy kernel for AdamW on a GPU), it takes one fused pass over θ, g, m and v in
+    place; the array code below is the reference it is tested against.
     """
 
     state_keys = ("step", "exp_avg", "exp_avg_sq")
@@ -62,18 +63,10 @@ class Adam(Optimizer):
         state["step"] += 1
         t, m, v = state["step"], state["exp_avg"], state["exp_avg_sq"]
 
-        if backend.use_numba(p.data, grad, m, v) and all(
-                a.flags.c_contiguous for a in (p.data, grad, m, v)):  # one pass, in place
-            backend.cpu_kernels().adam_step(p.data, grad, m, v, lr, beta1, beta2, eps,
-                                            weight_decay, t,
-                                            decoupled=group["decoupled_weight_decay"])
-            p._mark_dirty()
-            return
-        if (group["decoupled_weight_decay"] and p.device == "cuda"
-                and all(a.flags.c_contiguous for a in (p.data, grad, m, v))):
-            step = (backend.cuda_kernels().adamw_step if backend.use_cuda(p.data, grad, m, v)
-                    else backend.cupy_adamw_step)  # one kernel, in place
-            step(p.data, grad, m, v, lr, beta1, beta2, eps, weight_decay, t)
+        op = "adamw_step" if group["decoupled_weight_decay"] else "adam_step"
+        step = registry.kernel(op, p.data, grad, m, v)
+        if step is not None and all(a.flags.c_contiguous for a in (p.data, grad, m, v)):
+            step(p.data, grad, m, v, lr, beta1, beta2, eps, weight_decay, t)  # one pass, in place
             p._mark_dirty()
             return
         if weight_decay != 0:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from minigrad import backend
+from minigrad.kernels import registry
 from minigrad.optim.optimizer import Optimizer, ParamsT
 from minigrad.tensor import Tensor
 
@@ -25,8 +25,9 @@ class SGD(Optimizer):
 
     ``state[p]`` holds ``"momentum_buffer"`` (b_t) when μ ≠ 0.
 
-    With the ``"numba"`` backend, NumPy parameters take one fused pass
-    (:func:`minigrad.kernels.cpu.sgd_step`); the NumPy code below is the reference.
+    Where the kernel registry has an ``"sgd_step"`` for the parameter's device and backend (the
+    Numba kernel under ``"numba"``), it takes one fused pass in place; the array code below is
+    the reference.
     """
 
     state_keys = ("momentum_buffer",)
@@ -50,14 +51,14 @@ class SGD(Optimizer):
         momentum = group["momentum"]
         buf = state.get("momentum_buffer")
         arrays = [a for a in (p.data, grad, buf) if a is not None]
-        if backend.use_numba(*arrays) and all(a.flags.c_contiguous for a in arrays):
+        step = registry.kernel("sgd_step", *arrays)
+        if step is not None and all(a.flags.c_contiguous for a in arrays):
             first = buf is None  # one pass, in place
             if momentum != 0 and first:  # the kernel fills it with the first gradient
                 buf = state["momentum_buffer"] = p.xp.empty_like(p.data)
-            backend.cpu_kernels().sgd_step(
-                p.data, grad, buf if momentum != 0 else None,
-                group["lr"], momentum, group["dampening"], group["weight_decay"],
-                group["nesterov"], step=1 if first else 2)  # the kernel asks: first step?
+            step(p.data, grad, buf if momentum != 0 else None,
+                 group["lr"], momentum, group["dampening"], group["weight_decay"],
+                 group["nesterov"], 1 if first else 2)  # the kernel asks: first step?
             p._mark_dirty()
             return
         if group["weight_decay"] != 0:

@@ -1,0 +1,84 @@
+"""minigrad's CUDA kernels as the kernel registry hands them to the ops (``"cuda"`` backend).
+
+Each name below is one entry of :data:`minigrad.kernels.registry.TABLE`, in the registry's
+signature for its op, on the engine's CuPy arrays. The kernels read CuPy arrays in place; their
+outputs are allocated from CuPy's memory pool (:func:`.common.set_allocator`, set when this
+module is imported) and handed back wrapped as CuPy arrays (``cupy.asarray`` of a numba device
+array: a view, no copy). The kernels index rows, so inputs are made C-contiguous first (no copy
+for the contiguous arrays a model makes).
+
+Attention has two paths, and its backward follows its forward's:
+
+* without dropout, flash attention (:mod:`.attention`): an online softmax over key tiles, no
+  (B, A, S, S) array in memory; it saves q, k, v, the output and the rows' logsumexp;
+* with dropout, cuBLAS products around the fused scale + mask + softmax kernel
+  (:mod:`.softmax`); it saves q, k, v and the probabilities, which the dropout mask multiplies.
+
+The kernels read the keep-mask as bytes (1 = attend): a bool array's view, no copy.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cupy as cp
+
+from ..registry import Kernel
+from . import attention, layernorm, softmax
+from .common import set_allocator
+
+set_allocator(lambda shape, dtype: cp.empty(shape, dtype=dtype))
+
+
+def softmax_forward(x: Any) -> Any:
+    """A warp per row (a block past 1024 columns), max and sum by shuffles."""
+    return cp.asarray(softmax.softmax_forward(cp.ascontiguousarray(x)))
+
+
+def softmax_backward(y: Any, dy: Any) -> Any:
+    return cp.asarray(softmax.softmax_backward(y, cp.ascontiguousarray(dy)))
+
+
+def layernorm_forward(x: Any, w: Any, b: Any, eps: float) -> tuple[Any, Any, Any]:
+    """A warp per row (a block past 1024 columns); saves the row statistics mean and rstd."""
+    return tuple(map(cp.asarray, layernorm.layernorm_forward(cp.ascontiguousarray(x), w, b,
+                                                             eps)))
+
+
+def layernorm_backward(dy: Any, x: Any, w: Any, mean: Any, rstd: Any) -> tuple[Any, Any, Any]:
+    grads = layernorm.layernorm_backward(cp.ascontiguousarray(dy), cp.ascontiguousarray(x), w,
+                                         mean, rstd)
+    return tuple(map(cp.asarray, grads))
+
+
+def _bytes(keep: Any) -> Any:
+    return None if keep is None else keep.view(cp.uint8)
+
+
+def attention_forward(q: Any, k: Any, v: Any, keep: Any, scale: float, dropout_mask: Any,
+                      need_backward: bool) -> tuple[Any, tuple[Any, ...]]:
+    q, k, v = (cp.ascontiguousarray(a) for a in (q, k, v))
+    if dropout_mask is None:  # flash: (out, the rows' logsumexp)
+        out, lse = map(cp.asarray, attention.attention_forward(q, k, v, _bytes(keep), scale))
+        return out, (q, k, v, out, lse)
+    scores = q @ k.swapaxes(-1, -2)  # (B, A, S, S), cuBLAS
+    probs = cp.asarray(softmax.softmax_forward(scores, scale, _bytes(keep)))
+    return (probs * dropout_mask) @ v, (q, k, v, probs)  # (B, A, S, D)
+
+
+def attention_backward(dout: Any, keep: Any, scale: float, dropout_mask: Any,
+                       saved: tuple[Any, ...]) -> tuple[Any, Any, Any]:
+    if dropout_mask is None:
+        q, k, v, out, lse = saved
+        grads = attention.attention_backward(cp.ascontiguousarray(dout), q, k, v, out, lse,
+                                             _bytes(keep), scale)
+        return tuple(map(cp.asarray, grads))
+    q, k, v, probs = saved
+    gp = (dout @ v.swapaxes(-1, -2)) * dropout_mask  # (B, A, S, S)
+    gs = cp.asarray(softmax.softmax_backward(probs, gp, scale, _bytes(keep)))
+    return gs @ k, gs.swapaxes(-1, -2) @ q, (probs * dropout_mask).swapaxes(-1, -2) @ dout
+
+
+SOFTMAX = Kernel(softmax_forward, softmax_backward)
+LAYER_NORM = Kernel(layernorm_forward, layernorm_backward)
+ATTENTION = Kernel(attention_forward, attention_backward)
