@@ -1,6 +1,8 @@
 import os
 import sys
 import types
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -39,3 +41,34 @@ def simulated_cuda_kernels() -> types.ModuleType:
     except ImportError as exc:
         pytest.skip(f"numba.cuda's simulator is not available: {exc}")
     return kc
+
+
+@pytest.fixture
+def watch_kernels(monkeypatch: pytest.MonkeyPatch) -> Callable[[Callable[[str], None]], None]:
+    """``watch_kernels(on_call)`` makes every implementation the kernel registry hands to the
+    ops call ``on_call(name)`` first, ``name`` being "softmax forward", "softmax backward",
+    "adamw_step"...: to record the kernels a computation reached, or (raising) to prove it
+    reached none. Undone at the end of the test."""
+    return lambda on_call: _watch(monkeypatch, on_call)
+
+
+def _watch(monkeypatch: pytest.MonkeyPatch, on_call: Callable[[str], None]) -> None:
+    from minigrad.kernels import registry
+    from minigrad.kernels.registry import Kernel
+
+    original = registry.kernel
+
+    def wrap(name: str, fn: Callable) -> Callable:
+        def called(*args: Any, **kwargs: Any) -> Any:
+            on_call(name)
+            return fn(*args, **kwargs)
+        return called
+
+    def watched(op: str, *arrays: Any) -> Any:
+        found = original(op, *arrays)
+        if isinstance(found, Kernel):
+            return Kernel(wrap(f"{op} forward", found.forward),
+                          wrap(f"{op} backward", found.backward))
+        return None if found is None else wrap(op, found)
+
+    monkeypatch.setattr(registry, "kernel", watched)

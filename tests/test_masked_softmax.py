@@ -29,7 +29,6 @@ from minigrad.kernels.cpu import softmax as sm
 
 import minigrad
 import minigrad.nn.functional as F
-from minigrad import backend
 
 # NaN and ±inf are this file's inputs: NumPy's warnings about them are expected.
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
@@ -408,30 +407,20 @@ def test_composite_cross_entropy_gives_an_ignored_row_zero_loss_and_gradient(res
 
 # --- through the engine: set_backend("numpy") and set_backend("numba") agree ---------------------
 def engine_run(name: str, fn: Callable, arrays: list[np.ndarray], upstream: np.ndarray,
-               monkeypatch: pytest.MonkeyPatch) -> tuple[tuple[np.ndarray, ...], list[str]]:
-    """((output, gradient of each input), the CPU kernels called) under backend ``name``."""
-    calls: list[str] = []
-    kernels = backend.cpu_kernels()
-
-    def spy(name: str, kernel: Callable) -> Callable:
-        def recorded(*args, **kwargs):
-            calls.append(name)
-            return kernel(*args, **kwargs)
-        return recorded
-
-    with monkeypatch.context() as patch:
-        for kernel in kernels.__all__:
-            patch.setattr(kernels, kernel, spy(kernel, getattr(kernels, kernel)))
-        minigrad.set_backend(name)
-        tensors = [minigrad.tensor(a, requires_grad=True) for a in arrays]
-        out = fn(*tensors)
-        out.backward(upstream)
-    return (out.data, *(t.grad for t in tensors)), calls
+               calls: list[str]) -> tuple[tuple[np.ndarray, ...], list[str]]:
+    """((output, gradient of each input), the kernels called) under backend ``name``;
+    ``calls`` is the list the test's ``watch_kernels`` appends to."""
+    calls.clear()
+    minigrad.set_backend(name)
+    tensors = [minigrad.tensor(a, requires_grad=True) for a in arrays]
+    out = fn(*tensors)
+    out.backward(upstream)
+    return (out.data, *(t.grad for t in tensors)), list(calls)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("rows", ROW_SETS)
-def test_engine_softmax_has_the_same_nan_pattern_on_both_backends(dtype, rows, monkeypatch,
+def test_engine_softmax_has_the_same_nan_pattern_on_both_backends(dtype, rows, watch_kernels,
                                                                   restore_backend):
     x, rows_nan = ROW_SETS[rows]
     x = x.astype(dtype)
@@ -440,9 +429,11 @@ def test_engine_softmax_has_the_same_nan_pattern_on_both_backends(dtype, rows, m
     def softmax(t):
         return F.softmax(t, dim=-1)
 
-    composite, composite_calls = engine_run("numpy", softmax, [x], dy, monkeypatch)
-    fused, fused_calls = engine_run("numba", softmax, [x], dy, monkeypatch)
-    assert composite_calls == [] and fused_calls == ["softmax_forward", "softmax_backward"]
+    calls: list[str] = []
+    watch_kernels(calls.append)
+    composite, composite_calls = engine_run("numpy", softmax, [x], dy, calls)
+    fused, fused_calls = engine_run("numba", softmax, [x], dy, calls)
+    assert composite_calls == [] and fused_calls == ["softmax forward", "softmax backward"]
     all_agree({"numpy backend": composite, "numba backend": fused,
                "torch": torch_softmax(x, dy)}, dtype)
     assert_rule_without_mask(fused[0], rows_nan, x)
@@ -450,15 +441,17 @@ def test_engine_softmax_has_the_same_nan_pattern_on_both_backends(dtype, rows, m
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("case", ATTENTION_CASES)
-def test_engine_attention_is_the_same_on_both_backends(dtype, case, monkeypatch,
+def test_engine_attention_is_the_same_on_both_backends(dtype, case, watch_kernels,
                                                        restore_backend):
     q, k, v, dout, keep, scale = ATTENTION_CASES[case](dtype)
 
     def attention(q, k, v):
         return F.scaled_dot_product_attention(q, k, v, key_padding_mask=keep == 0, scale=scale)
 
-    composite, composite_calls = engine_run("numpy", attention, [q, k, v], dout, monkeypatch)
-    fused, fused_calls = engine_run("numba", attention, [q, k, v], dout, monkeypatch)
-    assert composite_calls == [] and fused_calls == ["attention_forward", "attention_backward"]
+    calls: list[str] = []
+    watch_kernels(calls.append)
+    composite, composite_calls = engine_run("numpy", attention, [q, k, v], dout, calls)
+    fused, fused_calls = engine_run("numba", attention, [q, k, v], dout, calls)
+    assert composite_calls == [] and fused_calls == ["attention forward", "attention backward"]
     all_agree({"numpy backend": composite, "numba backend": fused}, dtype, tol_scale=10)
     assert_case_pattern(case, fused[0], fused[1:], v, dout)
