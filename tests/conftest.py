@@ -2,10 +2,18 @@ import os
 import sys
 import types
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
+
+# `python -m pytest` puts the working directory first on sys.path. Run from the repository root,
+# that makes minigrad's kernels/ folder (installed as minigrad.kernels) the top-level module
+# `kernels`, hiding the PyPI package of that name, which transformers (a test-only oracle)
+# imports when it is installed: "cannot import name 'CUDAProperties' from 'kernels'".
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:] = [p for p in sys.path if Path(p or os.curdir).resolve() != ROOT]
 
 # CI runs derandomized so that a green run stays green; locally each run explores new inputs.
 settings.register_profile(

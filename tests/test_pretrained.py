@@ -32,6 +32,7 @@ from minigrad.models import (
     load_tokenizer,
     minilm,
     minilm_path,
+    read_pooling,
 )
 
 SENTENCES = [
@@ -89,20 +90,37 @@ def test_minilm_last_hidden_state_matches_transformers_on_a_padded_batch(mini, h
     assert error[batch["attention_mask"].astype(bool)].max() < 1e-5  # the tokens that count
 
 
-def test_embeddings_match_the_sentence_transformers_recipe_computed_with_torch(mini, hf_minilm):
-    """mean pooling over the attention mask, then L2 normalisation (all-MiniLM-L6-v2's
+def sentence_transformers_pooling(hidden, mask, modes):
+    """sentence-transformers' Pooling.forward, in torch: [CLS], max (padding set to -1e9
+    first), mean; the modes concatenated in that order."""
+    vectors = []
+    if "cls" in modes:
+        vectors.append(hidden[:, 0])
+    if "max" in modes:
+        vectors.append(hidden.masked_fill(mask == 0, -1e9).max(dim=1).values)
+    if "mean" in modes:
+        vectors.append((hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9))
+    return torch.cat(vectors, dim=1)
+
+
+@pytest.mark.parametrize("modes", [["mean"], ["cls"], ["max"], ["cls", "max", "mean"]])
+def test_embeddings_match_the_sentence_transformers_recipe_computed_with_torch(mini, hf_minilm,
+                                                                               modes):
+    """pooling over the attention mask, then L2 normalisation (all-MiniLM-L6-v2's
     modules.json: Transformer, Pooling(mean), Normalize), max length 256."""
     model, tok = mini
     batch = tok(SENTENCES, padding=True, truncation=True, max_length=256, return_tensors="np")
     hidden = torch.from_numpy(hf_last_hidden_state(hf_minilm, batch))
     mask = torch.from_numpy(batch["attention_mask"]).unsqueeze(-1).float()
-    pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-    expected = TF.normalize(pooled, p=2, dim=1).numpy()
+    expected = TF.normalize(sentence_transformers_pooling(hidden, mask, modes), p=2,
+                            dim=1).numpy()
 
-    ours = embed(SENTENCES, model, tok, batch_size=2)
-    assert ours.shape == (len(SENTENCES), 384)
+    ours = embed(SENTENCES, model, tok, batch_size=2, pooling=modes)
+    assert ours.shape == (len(SENTENCES), 384 * len(modes))
     assert np.abs(ours - expected).max() < 1e-5
     np.testing.assert_allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-6)
+    if modes == ["mean"]:  # MiniLM's own pooling, from its 1_Pooling/config.json
+        np.testing.assert_allclose(embed(SENTENCES, batch_size=2), ours, atol=1e-6)
 
 
 def test_embed_does_not_depend_on_batching_and_restores_training_mode(mini):
@@ -357,3 +375,158 @@ def test_embed_command_json_holds_the_full_unit_vectors(capsys, mini):
 def test_embed_command_reports_a_bad_model_directory(tmp_path, capsys):
     assert cli.main(["embed", "text", "--model", str(tmp_path / "missing")]) == 1
     assert "missing" in capsys.readouterr().err
+
+
+# --- only BERT ------------------------------------------------------------------------------------
+def minilm_with_config(directory, edit):
+    """MiniLM's weights (linked, not copied) under an edited config.json."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "model.safetensors").symlink_to(minilm_path() / "model.safetensors")
+    config = json.loads((minilm_path() / "config.json").read_text())
+    edit(config)
+    (directory / "config.json").write_text(json.dumps(config))
+    return directory
+
+
+def test_a_roberta_checkpoint_is_refused_in_one_line_naming_its_model_type(tmp_path):
+    """RoBERTa's tensors have BERT's names: without the check it loads, and computes wrong."""
+    directory = minilm_with_config(tmp_path, lambda c: c.update(model_type="roberta"))
+    with pytest.raises(CheckpointError) as info:
+        from_pretrained(directory)
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith(f"{directory / 'config.json'}: model_type 'roberta' is not BERT")
+    assert "padding_idx + 1" in message
+    with pytest.raises(CheckpointError, match="'roberta' is not BERT"):
+        load_tokenizer(directory)
+
+
+def test_a_distilbert_checkpoint_is_refused_in_one_line_not_tensor_by_tensor(tmp_path):
+    config = {"architectures": ["DistilBertModel"], "model_type": "distilbert", "dim": 8,
+              "n_layers": 2, "n_heads": 2, "hidden_dim": 16, "vocab_size": 40,
+              "max_position_embeddings": 12}
+    tensors = {"embeddings.word_embeddings.weight": np.zeros((40, 8), np.float32),
+               "embeddings.position_embeddings.weight": np.zeros((12, 8), np.float32),
+               **{f"transformer.layer.{i}.attention.q_lin.weight": np.zeros((8, 8), np.float32)
+                  for i in range(2)}}
+    tmp_path.mkdir(exist_ok=True)
+    safetensors.numpy.save_file(tensors, str(tmp_path / "model.safetensors"))
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError) as info:
+        from_pretrained(tmp_path)
+    assert "\n" not in str(info.value)
+    assert "model_type 'distilbert' is not BERT" in str(info.value)
+
+
+@pytest.mark.parametrize("config, loads", [
+    ({"architectures": ["BertForMaskedLM"]}, True),
+    ({"architectures": ["BertModel", "BertForPreTraining"]}, True),
+    ({}, True),  # what checkpoint.save_model writes for a BertConfig: its fields only
+    ({"architectures": ["RobertaModel"]}, False),
+    ({"architectures": []}, False),
+    ({"dim": 8}, False),  # not BertConfig's field, and nothing says BERT
+])
+def test_without_a_model_type_the_architectures_decide(encoder_checkpoint, config, loads):
+    directory, _ = encoder_checkpoint
+    (directory / "config.json").write_text(json.dumps({**TINY.to_dict(), **config}))
+    if loads:
+        assert isinstance(from_pretrained(directory), BertModel)
+    else:
+        with pytest.raises(CheckpointError, match="minigrad") as info:
+            from_pretrained(directory)
+        assert "\n" not in str(info.value) and "config.json" in str(info.value)
+
+
+def test_load_tokenizer_refuses_added_tokens_the_embeddings_have_no_rows_for(tmp_path):
+    from minigrad.data.tokenizer import AddedToken, BertTokenizer
+
+    tok = BertTokenizer(minilm_path() / "vocab.txt", added_tokens=[AddedToken("<ENT>")])
+    tok.save_pretrained(tmp_path)
+    (tmp_path / "config.json").write_text((minilm_path() / "config.json").read_text())
+    with pytest.raises(CheckpointError, match=r"vocab\.txt \(with its added tokens\) has 30523 "
+                                              r"tokens, more than the 30522 rows"):
+        load_tokenizer(tmp_path)
+
+
+# --- pooling --------------------------------------------------------------------------------------
+def write_pooling(directory, modes=(), modules=None, pooling_dir="1_Pooling", **switches):
+    """A sentence-transformers Pooling config (and modules.json when ``modules`` is given)."""
+    keys = {"cls": "pooling_mode_cls_token", "mean": "pooling_mode_mean_tokens",
+            "max": "pooling_mode_max_tokens"}
+    config = {"word_embedding_dimension": 384, **{key: mode in modes for mode, key in keys.items()},
+              "pooling_mode_mean_sqrt_len_tokens": False, **switches}
+    (directory / pooling_dir).mkdir(parents=True, exist_ok=True)
+    (directory / pooling_dir / "config.json").write_text(json.dumps(config))
+    if modules is not None:
+        (directory / "modules.json").write_text(json.dumps(
+            [{"idx": i, "name": str(i), "path": path, "type": f"sentence_transformers.models.{t}"}
+             for i, (t, path) in enumerate(modules)]))
+    return directory
+
+
+def test_read_pooling_follows_the_sentence_transformers_config(tmp_path):
+    assert read_pooling(minilm_path()) == ("mean",)  # MiniLM ships 1_Pooling/config.json
+    assert read_pooling(tmp_path) == ("mean",)  # no config: mean pooling
+    assert read_pooling(write_pooling(tmp_path / "cls", ["cls"])) == ("cls",)
+    assert read_pooling(write_pooling(tmp_path / "all", ["mean", "max", "cls"])) == \
+        ("cls", "max", "mean")  # sentence-transformers' concatenation order
+    moved = write_pooling(tmp_path / "moved", ["max"], pooling_dir="pool",
+                          modules=[("Transformer", ""), ("Pooling", "pool"), ("Normalize", "n")])
+    assert read_pooling(moved) == ("max",)
+
+
+@pytest.mark.parametrize("modes, modules, switches, says", [
+    (["mean"], [("Transformer", ""), ("Pooling", "1_Pooling"), ("Dense", "2_Dense")], {},
+     "module 'sentence_transformers.models.Dense' is not supported"),
+    (["mean"], [("Transformer", "")], {}, "has no sentence_transformers.models.Pooling module"),
+    (["mean"], None, {"pooling_mode_mean_sqrt_len_tokens": True},
+     "pooling_mode_mean_sqrt_len_tokens is true"),
+    (["mean"], None, {"pooling_mode_lasttoken": True}, "pooling_mode_lasttoken is true"),
+    ([], None, {}, "switches no pooling mode on"),
+])
+def test_a_pooling_embed_cannot_reproduce_is_refused(tmp_path, modes, modules, switches, says):
+    write_pooling(tmp_path, modes, modules, **switches)
+    with pytest.raises(ValueError, match=says) as info:
+        read_pooling(tmp_path)
+    assert "\n" not in str(info.value) and str(tmp_path) in str(info.value)
+
+
+@pytest.mark.parametrize("modes", [["cls"], ["max"], ["mean"], ["mean", "cls"]])
+def test_embed_follows_a_checkpoint_s_pooling_config(tmp_path, mini, modes):
+    """The reference: NumPy pooling of minigrad's own last hidden state on one padded batch."""
+    model, tok = mini
+    directory = tmp_path / "checkpoint"
+    directory.mkdir()
+    for name in ("config.json", "model.safetensors", "vocab.txt", "tokenizer_config.json"):
+        (directory / name).symlink_to(minilm_path() / name)
+    write_pooling(directory, modes)
+
+    batch = tok(SENTENCES, padding=True, return_tensors="np")
+    hidden = model(batch["input_ids"], batch["attention_mask"],
+                   batch["token_type_ids"]).last_hidden_state.data  # (B, S, H)
+    mask = batch["attention_mask"].astype(bool)[:, :, None]  # (B, S, 1)
+    reference = {"cls": hidden[:, 0], "max": np.where(mask, hidden, -1e9).max(axis=1),
+                 "mean": (hidden * mask).sum(1) / mask.sum(1)}
+    expected = np.concatenate([reference[m] for m in ("cls", "max", "mean") if m in modes], 1)
+    expected /= np.linalg.norm(expected, axis=1, keepdims=True)
+
+    ours = embed(SENTENCES, directory, batch_size=len(SENTENCES))
+    assert ours.shape == expected.shape
+    np.testing.assert_allclose(ours, expected, atol=1e-5)
+    if modes == ["max"]:  # padding really is left out: the plain maximum differs
+        padded_max = hidden.max(axis=1)
+        padded_max /= np.linalg.norm(padded_max, axis=1, keepdims=True)
+        assert np.abs(ours - padded_max).max() > 1e-3
+    np.testing.assert_allclose(embed(SENTENCES, model, tok, pooling=modes), ours, atol=1e-5)
+
+
+def test_pooling_functions_are_differentiable_and_checked(mini):
+    h = mg.tensor(np.random.default_rng(0).normal(size=(2, 3, 4)), requires_grad=True)
+    mask = np.array([[1, 1, 0], [1, 0, 0]])
+    pooled = mg.models.pretrained.pool(h, mask, ["cls", "max", "mean"])  # (2, 12)
+    assert pooled.shape == (2, 12)
+    pooled.sum().backward()
+    assert (h.grad[mask == 0] == 0).all()  # padding gets no gradient from max or mean
+    with pytest.raises(ValueError, match=r"pooling must be one or more of \['cls', 'max', "
+                                         r"'mean'\], got 'sum'"):
+        embed("text", *mini, pooling="sum")

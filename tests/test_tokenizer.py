@@ -464,3 +464,256 @@ def test_save_pretrained_round_trips(tmp_path, tok):
     assert again.init_kwargs == tok.init_kwargs
     text = "Héllo, 世界! The unaffable [MASK] wasn't there."
     assert again.encode(text) == tok.encode(text)
+
+
+# --- tokenizer.json, added tokens and the files of transformers --------------------------------
+# transformers and tokenizers are test-only oracles, loaded from local files with the hub off.
+
+REAL_EXTRAS = ["Héllo NAÏVE Ångström", "e\u0301 İstanbul ΟΔΟΣ", "中文 abc 日本語 한국어",
+               "ＡＢＣ ﬁ ½ ²", "Don't!?.. (a) [b] {c} — «d» 'e' \"f\" $5+3^2=`x`", "", "   "]
+ADDED_TEXTS = [
+    "Patient with covid19 at <ENT>Paris</ENT> [E1] Covid19 COVID19 x<ENT>y <ent> [e1]",
+    "a<ENT>[E1]covid19x [MASK] [mask] <ENT><ENT>covid19covid19",
+    "  <ENT>  \t[E1]\u3000covid19  ", "<Ent> é<ENT>é 中<ENT>文",
+]
+
+
+@pytest.fixture(scope="module")
+def transformers_offline():
+    import os
+
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    return pytest.importorskip("transformers")
+
+
+def tokenizer_json_oracle(directory: Path):
+    tokenizers = pytest.importorskip("tokenizers")
+    oracle = tokenizers.Tokenizer.from_file(str(directory / "tokenizer.json"))
+    oracle.no_truncation()
+    oracle.no_padding()
+    return oracle
+
+
+@pytest.fixture(scope="module")
+def resaved_dir(minilm_dir, transformers_offline, tmp_path_factory) -> Path:
+    """MiniLM's tokenizer saved by the installed transformers, with vocab.txt removed: only
+    tokenizer.json (and tokenizer_config.json) is left."""
+    directory = tmp_path_factory.mktemp("resaved")
+    transformers_offline.AutoTokenizer.from_pretrained(minilm_dir).save_pretrained(directory)
+    (directory / "vocab.txt").unlink(missing_ok=True)
+    assert (directory / "tokenizer.json").is_file()
+    return directory
+
+
+@pytest.fixture(scope="module")
+def added_dir(minilm_dir, transformers_offline, tmp_path_factory):
+    """MiniLM's tokenizer with two added tokens and one additional special token, saved by
+    transformers; returns the directory and the transformers tokenizer."""
+    hf = transformers_offline.AutoTokenizer.from_pretrained(minilm_dir)
+    hf.add_tokens(["<ENT>", "covid19"])
+    hf.add_special_tokens({"additional_special_tokens": ["[E1]"]})
+    directory = tmp_path_factory.mktemp("added")
+    hf.save_pretrained(directory)
+    (directory / "vocab.txt").unlink(missing_ok=True)
+    return directory, hf
+
+
+def spliced_texts(corpus, n: int) -> list[str]:
+    """n reviews with the added tokens written into them, in several cases and spacings."""
+    reviews = [text for category, text in corpus if category != "plot"][:n]
+    inserts = ["<ENT>", " covid19 ", "[E1]", "COVID19", " <ent> ", "x<ENT>y", "[e1]"]
+    texts = []
+    for i, text in enumerate(reviews):
+        words = text.split(" ")
+        words.insert(i % (len(words) + 1), inserts[i % len(inserts)])
+        texts.append(" ".join(words))
+    return texts
+
+
+def test_a_tokenizer_json_alone_matches_the_oracle_on_real_text(resaved_dir, tok, corpus):
+    ours = BertTokenizer.from_pretrained(resaved_dir)
+    assert not (resaved_dir / "vocab.txt").exists()
+    assert ours.source == str(resaved_dir / "tokenizer.json")
+    assert ours.vocab == tok.vocab and ours.init_kwargs == tok.init_kwargs
+    oracle = tokenizer_json_oracle(resaved_dir)
+    texts = [text for _, text in corpus[:600]] + REAL_EXTRAS
+    assert_same_encodings(ours(texts), oracle.encode_batch(texts), texts)
+    a, b = texts[:200:2], texts[1:200:2]
+    assert_same_encodings(ours(a, b, truncation=True, max_length=48, padding="max_length"),
+                          oracle_pairs(oracle, a, b, 48), list(zip(a, b, strict=True)))
+
+
+def test_added_tokens_match_transformers(added_dir, corpus):
+    directory, hf = added_dir
+    ours = BertTokenizer.from_pretrained(directory)
+    assert len(ours) == ours.vocab_size == len(hf) == 30525
+    assert ours.all_special_tokens == ["[CLS]", "[SEP]", "[PAD]", "[UNK]", "[MASK]", "[E1]"]
+    assert ours.convert_tokens_to_ids(["<ENT>", "covid19", "[E1]"]) == [30522, 30523, 30524]
+    texts = ADDED_TEXTS + spliced_texts(corpus, 300)
+    assert ours(texts)["input_ids"] == hf(texts)["input_ids"]
+    assert ours.tokenize(ADDED_TEXTS[0])[:6] == ["patient", "with", "covid19", "at", "<ent>",
+                                                 "paris"]  # not "< en ##t >"
+    oracle = tokenizer_json_oracle(directory)
+    assert_same_encodings(ours(texts), oracle.encode_batch(texts), texts)
+    for ids in ours(texts[:50])["input_ids"]:
+        for skip in (False, True):
+            assert ours.decode(ids, skip_special_tokens=skip) == \
+                hf.decode(ids, skip_special_tokens=skip)
+
+
+def test_minigrad_s_save_pretrained_keeps_the_added_tokens_for_itself_and_transformers(
+        added_dir, transformers_offline, tmp_path, corpus):
+    directory, hf = added_dir
+    ours = BertTokenizer.from_pretrained(directory)
+    ours.save_pretrained(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tokenizer_config.json", "vocab.txt"]
+    again = BertTokenizer.from_pretrained(tmp_path)
+    assert again.added_tokens == ours.added_tokens and again.init_kwargs == ours.init_kwargs
+    theirs = transformers_offline.AutoTokenizer.from_pretrained(tmp_path)
+    assert len(theirs) == 30525 and "[E1]" in theirs.all_special_tokens
+    texts = ADDED_TEXTS + spliced_texts(corpus, 100)
+    expected = hf(texts)["input_ids"]
+    assert again(texts)["input_ids"] == expected
+    assert theirs(texts)["input_ids"] == expected
+
+
+def test_the_added_token_files_of_transformers_4_are_read(minilm_dir, transformers_offline,
+                                                          tmp_path, corpus):
+    """What transformers 4 writes beside vocab.txt: added_tokens.json ({token: id}),
+    special_tokens_map.json, and tokenizer_config.json's added_tokens_decoder with the flags."""
+    (tmp_path / "vocab.txt").write_bytes((minilm_dir / "vocab.txt").read_bytes())
+    added = {"<ENT>": 30522, "covid19": 30523, "[E1]": 30524}
+    (tmp_path / "added_tokens.json").write_text(json.dumps(added))
+    (tmp_path / "special_tokens_map.json").write_text(json.dumps(
+        {"cls_token": "[CLS]", "additional_special_tokens": ["[E1]"]}))
+    decoder = {str(i): {"content": token, "lstrip": False, "normalized": token != "[E1]",
+                        "rstrip": False, "single_word": False, "special": token == "[E1]"}
+               for token, i in added.items()}
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps(
+        {"tokenizer_class": "BertTokenizer", "do_lower_case": True,
+         "added_tokens_decoder": decoder, "additional_special_tokens": ["[E1]"]}))
+    ours = BertTokenizer.from_pretrained(tmp_path)
+    theirs = transformers_offline.AutoTokenizer.from_pretrained(tmp_path)
+    texts = ADDED_TEXTS + spliced_texts(corpus, 200)
+    assert ours(texts)["input_ids"] == theirs(texts)["input_ids"]
+    assert [t.content for t in ours.added_tokens if t.id >= 30522] == list(added)
+    assert ours.all_special_tokens[-1] == "[E1]"
+    # without added_tokens_decoder, the flags come from added_tokens.json's defaults
+    (tmp_path / "added_tokens.json").write_text(json.dumps({"<ENT>": 30522, "covid19": 30523}))
+    (tmp_path / "tokenizer_config.json").write_text('{"tokenizer_class": "BertTokenizer"}')
+    assert BertTokenizer.from_pretrained(tmp_path)(texts)["input_ids"] == \
+        transformers_offline.AutoTokenizer.from_pretrained(tmp_path)(texts)["input_ids"]
+
+
+def test_an_added_tokens_json_special_token_is_read_as_transformers_4_reads_it(tiny_vocab_file):
+    """Listed as special: special and not normalized (transformers 5 reads it normalized)."""
+    directory = tiny_vocab_file.parent
+    (directory / "added_tokens.json").write_text(json.dumps({"[E1]": 16, "<e>": 17}))
+    (directory / "special_tokens_map.json").write_text(json.dumps(
+        {"additional_special_tokens": ["[E1]"]}))
+    tok = BertTokenizer.from_pretrained(directory)
+    e1, e = tok.added_tokens[-2:]
+    assert (e1.content, e1.special, e1.normalized) == ("[E1]", True, False)
+    assert (e.content, e.special, e.normalized) == ("<e>", False, True)
+    assert tok.encode("[E1] <E>", add_special_tokens=False) == [16, 17]
+    assert tok.decode([2, 16, 17, 3], skip_special_tokens=True) == "<e>"
+
+
+# Tokens with every flag, added to MiniLM's tokenizer.json with the tokenizers library itself.
+FLAGGED = [("<L>", {"lstrip": True}), ("<R>", {"rstrip": True}), ("zq", {"single_word": True}),
+           ("<LR>", {"lstrip": True, "rstrip": True, "single_word": True}),
+           ("Café", {"normalized": True}), ("ÉTÉ", {}), ("[x]", {"special": True}),
+           ("<ent>", {"normalized": True, "single_word": True})]
+FLAG_PIECES = ["<L>", "<R>", "zq", "<LR>", "Café", "CAFÉ", "ÉTÉ", "été", "[x]", "<ENT>", "<ent>",
+               " ", "  ", "\u3000", "\t", "a", "_", "é", "e\u0301", ".", "1", "中"]
+
+
+@pytest.fixture(scope="module")
+def flagged_dir(minilm_dir, tmp_path_factory) -> Path:
+    tokenizers = pytest.importorskip("tokenizers")
+    oracle = tokenizers.Tokenizer.from_file(str(minilm_dir / "tokenizer.json"))
+    oracle.add_tokens([tokenizers.AddedToken(content, **{"normalized": False, **flags})
+                       for content, flags in FLAGGED])
+    directory = tmp_path_factory.mktemp("flagged")
+    oracle.save(str(directory / "tokenizer.json"))
+    return directory
+
+
+@pytest.mark.parametrize("text", [
+    "x  <L>  y", "x  <R>  y", "a <LR> b x<LR> <LR>.", "  <L>", "<R>  ", "a\u3000<L>b\t<R>\tc",
+    "zq zqx xzq a zq. _zq é zq ézq zq\u0301 1zq zq_ 中zq",
+    "a café b CAFÉ cafécafé", "ÉTÉ été", "[x] [X]", "<ENT> x<ENT> <Ent>.",
+])
+def test_added_token_flags_match_the_oracle(flagged_dir, text):
+    ours = BertTokenizer.from_pretrained(flagged_dir)
+    oracle = tokenizer_json_oracle(flagged_dir)
+    expected = oracle.encode(text)
+    assert ours.encode(text) == expected.ids
+    assert ours.decode(expected.ids) == oracle.decode(expected.ids, skip_special_tokens=False)
+    assert ours.decode(expected.ids, skip_special_tokens=True) == oracle.decode(expected.ids)
+
+
+@settings(max_examples=300)
+@given(pieces=st.lists(st.sampled_from(FLAG_PIECES), max_size=12))
+def test_random_text_with_flagged_tokens_matches_the_oracle(flagged_dir, pieces):
+    text = "".join(pieces)
+    ours = BertTokenizer.from_pretrained(flagged_dir)
+    assert ours.encode(text) == tokenizer_json_oracle(flagged_dir).encode(text).ids
+
+
+def test_added_tokens_given_directly(tiny_vocab_file):
+    from minigrad.data.tokenizer import AddedToken
+
+    tiny = BertTokenizer(tiny_vocab_file, added_tokens=[AddedToken("<ENT>"),
+                                                        AddedToken("[E1]", special=True,
+                                                                   normalized=False)])
+    assert len(tiny) == tiny.vocab_size == len(TINY_VOCAB) + 2
+    assert tiny.tokenize("ab<Ent>abc[E1][e1]") == ["ab", "<ent>", "ab", "##c", "[E1]", "[UNK]",
+                                                    "[UNK]", "[UNK]"]
+    assert tiny.encode("<ENT>", add_special_tokens=False) == [16]
+    assert tiny.convert_tokens_to_ids("<ENT>") == 16 and tiny.get_vocab()["[E1]"] == 17
+    assert tiny.all_special_ids[-1] == 17
+    with pytest.raises(ValueError, match=r"added token '<X>' has id 20, not 16 \(the next free"):
+        BertTokenizer(tiny_vocab_file, added_tokens=[{"content": "<X>", "id": 20}])
+    with pytest.raises(ValueError, match=r"added token 'ab' has id 16, not 9 \(the vocabulary"):
+        BertTokenizer(tiny_vocab_file, added_tokens=[AddedToken("ab", id=16)])
+
+
+def edit_json(path: Path, edit) -> None:
+    data = json.loads(path.read_text(encoding="utf-8"))
+    edit(data)
+    path.write_text(json.dumps(data), encoding="utf-8")
+
+
+@pytest.mark.parametrize("file, edit, says", [
+    ("tokenizer.json", lambda d: d["model"].update(type="BPE"),
+     "model type 'BPE' is not WordPiece"),
+    ("tokenizer.json", lambda d: d.update(normalizer={"type": "Lowercase"}),
+     "normalizer 'Lowercase' is not supported"),
+    ("tokenizer.json", lambda d: d.update(pre_tokenizer={"type": "Whitespace"}),
+     "pre_tokenizer 'Whitespace' is not supported"),
+    ("tokenizer.json", lambda d: d.update(post_processor={"type": "RobertaProcessing"}),
+     "post_processor 'RobertaProcessing' does not build BERT's"),
+    ("tokenizer.json", lambda d: d["added_tokens"].append(
+        {"id": 40000, "content": "<far>", "special": False}),
+     "added token '<far>' has id 40000, not 30522"),
+    ("tokenizer_config.json", lambda d: d.update(do_lower_case=False),
+     "do_lower_case=True disagrees with .*tokenizer_config.json's do_lower_case=False"),
+    ("tokenizer_config.json", lambda d: d.update(never_split=["[X]"]),
+     r"never_split=\['\[X\]'\] is not supported"),
+])
+def test_tokenizer_files_minigrad_cannot_follow_are_refused(resaved_dir, tmp_path, file, edit,
+                                                           says):
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        (tmp_path / name).write_bytes((resaved_dir / name).read_bytes())
+    edit_json(tmp_path / file, edit)
+    with pytest.raises(ValueError, match=says) as info:
+        BertTokenizer.from_pretrained(tmp_path)
+    assert "\n" not in str(info.value) and file.split(".")[0] in str(info.value)
+
+
+def test_a_directory_without_a_vocabulary_is_refused(tmp_path):
+    (tmp_path / "tokenizer_config.json").write_text("{}")
+    with pytest.raises(FileNotFoundError, match=r"neither vocab\.txt nor tokenizer\.json"):
+        BertTokenizer.from_pretrained(tmp_path)

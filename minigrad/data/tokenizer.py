@@ -15,6 +15,15 @@ Follow one text through the three stages:
 then ``[CLS] A [SEP]`` (or ``[CLS] A [SEP] B [SEP]`` for a pair) around the ids, truncation,
 padding and the attention mask.
 
+Added tokens (the special tokens, and those added with ``transformers``' ``add_tokens`` or
+``additional_special_tokens``, such as ``"<ENT>"``) are found before these stages, as in
+``tokenizers``: first those that are not normalized, in the raw text; then the others, in each
+remaining piece once it is normalized. A piece that matched is that token's id; the rest goes
+through the stages. See :class:`AddedToken`.
+
+The files are read by :mod:`minigrad.data.tokenizer_files`: ``vocab.txt`` with
+``tokenizer_config.json`` (and the added-token files), or ``tokenizer.json`` alone.
+
 The reference is Hugging Face's ``tokenizers`` library as configured by a BERT checkpoint's
 ``tokenizer.json`` (``BertNormalizer``, ``BertPreTokenizer``, ``WordPiece``); the tests compare
 ids with it on real and random text. Where ``tokenizers`` differs from Google's original Python
@@ -23,7 +32,8 @@ BERT tokenizer, minigrad follows ``tokenizers`` and says so where it happens:
 - unassigned code points (Unicode category Cn) are kept as ordinary characters, not dropped;
 - the CJK block list starts Extension E at U+2B920 (the original: U+2B820);
 - lower-casing maps each character alone, so a word-final capital sigma Σ becomes σ, never ς;
-- a special token written in the text (``"[MASK]"``, case-sensitive) is read as that token;
+- a special token written in the text (``"[MASK]"``, case-sensitive) is read as that token
+  (it is an added token, not normalized);
 - a pair is truncated by a closed form that gives an odd leftover token to the longer sequence
   (see :func:`longest_first_lengths`).
 
@@ -33,19 +43,20 @@ methods (which run in C), and from caching the WordPiece split of every word see
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import re
 import string
 import sys
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-SPECIAL_TOKEN_NAMES = ("unk_token", "sep_token", "pad_token", "cls_token", "mask_token")
+from minigrad.data import tokenizer_files
 
 # The Unicode White_Space property (what Rust's `char::is_whitespace` tests). Python's
 # str.isspace() differs: it also counts U+001C..U+001F, which BERT drops as control characters.
@@ -62,6 +73,7 @@ CJK = re.compile("[" + "".join(f"{chr(lo)}-{chr(hi)}" for lo, hi in CJK_RANGES) 
 
 # U+FFFD, what a decoder puts where it met invalid bytes: cleaned away with the control chars.
 REPLACEMENT_CHARACTER = "\ufffd"
+SPACES = "".join(map(chr, WHITESPACE))
 
 
 def _char_class(codepoints: Iterable[int]) -> str:
@@ -220,6 +232,79 @@ class _WordIdsCache(dict):
         return ids
 
 
+@dataclasses.dataclass(frozen=True)
+class AddedToken:
+    """A token found in the text before WordPiece runs, with ``tokenizers``' flags.
+
+    Args:
+        content: the token's text.
+        id: its id: the vocabulary's when ``content`` is in it, else the next free id after
+            the vocabulary and the tokens added before; ``None`` picks that id.
+        special: a special token: in ``all_special_tokens``, dropped by
+            ``decode(skip_special_tokens=True)``, never masked by MLM pre-training.
+        normalized: matched in the normalized text (so ``"<ENT>"`` with lower-casing also
+            matches ``"<Ent>"``), else in the raw text, exactly.
+        lstrip, rstrip: the match takes in the whitespace on its left, or right.
+        single_word: matched only where no word character (Rust regex's ``\\w``: letters,
+            marks, decimal digits, connector punctuation) touches it on either side.
+
+    Several tokens matching at one place: the leftmost, then the longest, wins.
+    """
+
+    content: str
+    id: int | None = None
+    special: bool = False
+    normalized: bool = True
+    lstrip: bool = False
+    rstrip: bool = False
+    single_word: bool = False
+
+
+def _is_word_char(char: str) -> bool:
+    """Rust regex's ``\\w`` (what tokenizers tests a single_word token's neighbours with):
+    letters, marks, decimal and letter numbers, connector punctuation, the zero-width
+    (non-)joiner."""
+    return (char.isalpha() or char in "\u200c\u200d"
+            or unicodedata.category(char) in ("Mn", "Mc", "Me", "Nd", "Nl", "Pc"))
+
+
+class _AddedTokenFinder:
+    """Cuts a text into pieces at the added tokens it contains, as ``tokenizers``'
+    ``AddedVocabulary.find_matches`` does; ``patterns`` maps the text to look for to the
+    token (for a normalized token, its normalized content)."""
+
+    def __init__(self, patterns: dict[str, AddedToken]):
+        self.patterns = patterns
+        # alternatives longest first: at each position the regex takes the longest match
+        self.regex = re.compile("|".join(re.escape(p) for p in sorted(patterns, key=len,
+                                                                      reverse=True))) \
+            if patterns else None
+
+    def split(self, text: str) -> list[tuple[str, AddedToken | None]]:
+        """``text`` as (piece, the token it is, or None for plain text), in order."""
+        if self.regex is None or self.regex.search(text) is None:
+            return [(text, None)]
+        pieces: list[tuple[str, AddedToken | None]] = []
+        end = 0  # where the last piece ended
+        for match in self.regex.finditer(text):
+            start, stop = match.span()
+            token = self.patterns[match.group()]
+            if token.single_word and ((start > 0 and _is_word_char(text[start - 1]))
+                                      or (stop < len(text) and _is_word_char(text[stop]))):
+                continue
+            if token.lstrip:  # not into a piece already taken
+                start = max(len(text[:start].rstrip(SPACES)), end)
+            if token.rstrip:
+                stop = len(text) - len(text[stop:].lstrip(SPACES))
+            if start > end:
+                pieces.append((text[end:start], None))
+            pieces.append((text[start:stop], token))
+            end = stop
+        if end < len(text) or not pieces:
+            pieces.append((text[end:], None))
+        return pieces
+
+
 def longest_first_lengths(len_a: int, len_b: int, budget: int) -> tuple[int, int]:
     """How many tokens of a pair (A, B) to keep so that at most ``budget`` remain.
 
@@ -284,6 +369,19 @@ def read_vocab(vocab_file: str | Path) -> dict[str, int]:
     return vocab
 
 
+def _ids_to_tokens(vocab: dict[str, int], source: str) -> list[str]:
+    """The vocabulary's tokens in id order; its ids must be 0..n-1, each once."""
+    tokens: list[str | None] = [None] * len(vocab)
+    for token, index in vocab.items():
+        if not (isinstance(index, int) and 0 <= index < len(vocab)) or tokens[index] is not None:
+            raise ValueError(f"{source}: token {token!r} has id {index!r}; a vocabulary of "
+                             f"{len(vocab)} tokens needs the ids 0..{len(vocab) - 1}, each once")
+        tokens[index] = token
+    if not tokens:
+        raise ValueError(f"{source}: the vocabulary is empty")
+    return tokens  # type: ignore[return-value]
+
+
 class BertTokenizer:
     """BERT's tokenizer: text (or a pair of texts) → ``input_ids``, ``token_type_ids`` and
     ``attention_mask``, as Hugging Face's ``BertTokenizer`` names them.
@@ -296,35 +394,43 @@ class BertTokenizer:
     array([[1, 1, 1, 0], [1, 1, 1, 1]])
 
     Args:
-        vocab_file: the ``vocab.txt``, one token a line.
+        vocab: the WordPiece vocabulary: a ``vocab.txt`` (one token a line, its id the line
+            number), or a dict {token: id} with the ids 0..n-1.
         do_lower_case, strip_accents, tokenize_chinese_chars, clean_text: see
             :class:`BasicTokenizer`.
         unk_token, sep_token, pad_token, cls_token, mask_token: the special tokens' strings;
-            each must be in the vocabulary.
+            each must be in the vocabulary or among the added tokens. They are added tokens
+            themselves (special, not normalized) unless ``added_tokens`` lists them.
         model_max_length: the length used when truncation or ``padding="max_length"`` is asked
             for without ``max_length`` (the model's number of positions).
         max_input_chars_per_word: longer words become ``unk_token``.
+        continuing_subword_prefix: what marks a piece that continues a word (``"##"``).
+        added_tokens: :class:`AddedToken` s (or dicts of their fields), found in the text
+            before WordPiece; a new token's id follows the vocabulary and the tokens before it.
+        source: where the vocabulary came from, for error messages (default: ``vocab``'s path).
         cache_size: how many words' WordPiece splits to remember.
+
+    ``vocab_size`` and ``len(tokenizer)`` count every id, the added tokens' too: the rows a
+    model's embeddings need. (Hugging Face's ``vocab_size`` leaves the added tokens out.)
     """
 
-    def __init__(self, vocab_file: str | Path, do_lower_case: bool = True,
+    def __init__(self, vocab: str | Path | Mapping[str, int], do_lower_case: bool = True,
                  strip_accents: bool | None = None, tokenize_chinese_chars: bool = True,
                  clean_text: bool = True, unk_token: str = "[UNK]", sep_token: str = "[SEP]",
                  pad_token: str = "[PAD]", cls_token: str = "[CLS]", mask_token: str = "[MASK]",
                  model_max_length: int = 512, max_input_chars_per_word: int = 100,
-                 cache_size: int = 1_000_000):
-        self.vocab_file = Path(vocab_file)
-        self.vocab = read_vocab(vocab_file)
-        self.ids_to_tokens = list(self.vocab)
+                 continuing_subword_prefix: str = "##",
+                 added_tokens: Iterable[AddedToken | dict[str, Any]] = (),
+                 source: str | Path | None = None, cache_size: int = 1_000_000):
+        if isinstance(vocab, str | Path):
+            self.source = str(source or vocab)
+            self.vocab = read_vocab(vocab)
+        else:
+            self.source = str(source or "the vocabulary")
+            self.vocab = dict(vocab)
+        self.ids_to_tokens = _ids_to_tokens(self.vocab, self.source)
         self.unk_token, self.sep_token, self.pad_token = unk_token, sep_token, pad_token
         self.cls_token, self.mask_token = cls_token, mask_token
-        missing = [t for t in self.all_special_tokens if t not in self.vocab]
-        if missing:
-            raise ValueError(f"{self.vocab_file}: the special tokens {missing} are not in the "
-                             "vocabulary")
-        self.unk_token_id, self.sep_token_id = self.vocab[unk_token], self.vocab[sep_token]
-        self.pad_token_id, self.cls_token_id = self.vocab[pad_token], self.vocab[cls_token]
-        self.mask_token_id = self.vocab[mask_token]
         self.model_max_length = model_max_length
         self.init_kwargs = {
             "do_lower_case": do_lower_case, "strip_accents": strip_accents,
@@ -336,67 +442,130 @@ class BertTokenizer:
         }
         self.basic = BasicTokenizer(do_lower_case, strip_accents, tokenize_chinese_chars,
                                     clean_text)
-        self.wordpiece = WordPiece(self.vocab, unk_token, max_input_chars_per_word)
+        self._add_tokens([t if isinstance(t, AddedToken) else AddedToken(**t)
+                          for t in added_tokens])
+        self.wordpiece = WordPiece(self.vocab, unk_token, max_input_chars_per_word,
+                                   continuing_subword_prefix)
         self._word_ids = _WordIdsCache(self.wordpiece, cache_size)
-        # A special token written in the text is that token (matched before normalization).
-        alternatives = sorted(self.all_special_tokens, key=len, reverse=True)
-        self._special_re = re.compile("(" + "|".join(map(re.escape, alternatives)) + ")")
+
+    def _add_tokens(self, tokens: list[AddedToken]) -> None:
+        """Give each added token its id, check the special tokens exist, and build the two
+        finders: raw text for the tokens that are not normalized, normalized text for the
+        others."""
+        given = {token.content for token in tokens}
+        tokens += [AddedToken(role, self.vocab[role], special=True, normalized=False)
+                   for role in dict.fromkeys(self._roles) if role in self.vocab
+                   and role not in given]
+        self.added_tokens: list[AddedToken] = []
+        token_ids = dict(self.vocab)  # every token's id: the vocabulary's and the added ones
+        for token in sorted(tokens, key=lambda t: (t.id is None, t.id or 0)):  # new ones last
+            expected = self.vocab.get(token.content, len(self.ids_to_tokens))
+            if token.content in token_ids and token.content not in self.vocab:
+                raise ValueError(f"{self.source}: added token {token.content!r} is given twice")
+            if token.id is not None and token.id != expected:
+                where = ("the vocabulary's" if token.content in self.vocab
+                         else "the next free id")
+                raise ValueError(f"{self.source}: added token {token.content!r} has id "
+                                 f"{token.id}, not {expected} ({where})")
+            token = dataclasses.replace(token, id=expected)
+            self.added_tokens.append(token)
+            token_ids[token.content] = expected
+            if expected == len(self.ids_to_tokens):
+                # tokenizers shows a normalized token as it matches: "<ENT>" as "<ent>"
+                self.ids_to_tokens.append(self.basic.normalize(token.content)
+                                          if token.normalized else token.content)
+        self._token_ids = token_ids
+        missing = [t for t in self._roles if t not in token_ids]
+        if missing:
+            raise ValueError(f"{self.source}: the special tokens {missing} are not in the "
+                             "vocabulary")
+        self.unk_token_id, self.sep_token_id = token_ids[self.unk_token], token_ids[self.sep_token]
+        self.pad_token_id, self.cls_token_id = token_ids[self.pad_token], token_ids[self.cls_token]
+        self.mask_token_id = token_ids[self.mask_token]
+        raw: dict[str, AddedToken] = {}
+        normalized: dict[str, AddedToken] = {}
+        for token in self.added_tokens:  # in id order: the first of two equal patterns wins
+            pattern = self.basic.normalize(token.content) if token.normalized else token.content
+            if not pattern:
+                raise ValueError(f"{self.source}: added token {token.content!r} is empty once "
+                                 "normalized")
+            (normalized if token.normalized else raw).setdefault(pattern, token)
+        self._raw_finder = _AddedTokenFinder(raw)
+        self._normalized_finder = _AddedTokenFinder(normalized)
 
     # --- loading and saving --------------------------------------------------------------------
 
-    CONFIG_KEYS = ("do_lower_case", "strip_accents", "tokenize_chinese_chars", "clean_text",
-                   *SPECIAL_TOKEN_NAMES, "model_max_length", "max_input_chars_per_word")
-
     @classmethod
     def from_pretrained(cls, directory: str | Path, **overrides: Any) -> BertTokenizer:
-        """Read ``directory/vocab.txt`` and, when present, the settings of
-        ``directory/tokenizer_config.json`` (keyword arguments override them). Local files
-        only: nothing is fetched."""
-        directory = Path(directory)
-        if not directory.is_dir():
-            raise FileNotFoundError(f"from_pretrained: {directory} is not a directory")
-        settings: dict[str, Any] = {}
-        config_file = directory / "tokenizer_config.json"
-        if config_file.is_file():
-            config = json.loads(config_file.read_text(encoding="utf-8"))
-            if config.get("do_basic_tokenize", True) is False:
-                raise ValueError(f"{config_file}: do_basic_tokenize=false is not supported")
-            settings = {key: config[key] for key in cls.CONFIG_KEYS if key in config}
-        return cls(directory / "vocab.txt", **{**settings, **overrides})
+        """The tokenizer of a directory in Hugging Face's layout: ``vocab.txt`` with
+        ``tokenizer_config.json`` and the added-token files, or ``tokenizer.json`` (see
+        :func:`minigrad.data.tokenizer_files.read_pretrained`); keyword arguments override the
+        files' settings. Local files only: nothing is fetched."""
+        return cls(**{**tokenizer_files.read_pretrained(directory), **overrides})
 
     def save_pretrained(self, directory: str | Path) -> None:
-        """Write ``vocab.txt`` and ``tokenizer_config.json`` that :meth:`from_pretrained`
-        reads back."""
+        """Write ``vocab.txt`` and ``tokenizer_config.json`` (the settings, and the added
+        tokens as ``added_tokens_decoder`` and ``additional_special_tokens``, as
+        ``transformers`` 4 writes them) that :meth:`from_pretrained` and ``transformers`` read
+        back. A continuing-subword prefix other than ``"##"`` is refused: these files cannot
+        say it."""
+        if self.wordpiece.prefix != "##":
+            raise ValueError(f"save_pretrained: continuing_subword_prefix "
+                             f"{self.wordpiece.prefix!r} cannot be written to vocab.txt and "
+                             "tokenizer_config.json (BertTokenizer's files assume '##')")
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        (directory / "vocab.txt").write_text("".join(t + "\n" for t in self.ids_to_tokens),
-                                             encoding="utf-8")
-        config = {"tokenizer_class": "BertTokenizer", **self.init_kwargs}
-        (directory / "tokenizer_config.json").write_text(json.dumps(config, indent=2) + "\n",
-                                                         encoding="utf-8")
+        (directory / tokenizer_files.VOCAB_FILE).write_text(
+            "".join(t + "\n" for t in self.ids_to_tokens[:len(self.vocab)]), encoding="utf-8")
+        roles = set(self._roles)
+        config = {
+            "tokenizer_class": "BertTokenizer", **self.init_kwargs,
+            "added_tokens_decoder": {
+                str(t.id): {"content": t.content, "lstrip": t.lstrip, "normalized": t.normalized,
+                            "rstrip": t.rstrip, "single_word": t.single_word,
+                            "special": t.special}
+                for t in self.added_tokens},
+            "additional_special_tokens": [t.content for t in self.added_tokens
+                                          if t.special and t.content not in roles],
+        }
+        (directory / tokenizer_files.CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n",
+                                                             encoding="utf-8")
 
     # --- vocabulary ----------------------------------------------------------------------------
 
     @property
     def vocab_size(self) -> int:
-        return len(self.vocab)
+        """The number of ids: the vocabulary and the added tokens."""
+        return len(self.ids_to_tokens)
 
     def __len__(self) -> int:
-        return len(self.vocab)
+        return len(self.ids_to_tokens)
+
+    def get_vocab(self) -> dict[str, int]:
+        """{token: id} for the vocabulary and the added tokens (``tokenizers``' get_vocab)."""
+        return dict(self._token_ids)
 
     @property
-    def all_special_tokens(self) -> list[str]:
+    def _roles(self) -> list[str]:
         return [self.cls_token, self.sep_token, self.pad_token, self.unk_token, self.mask_token]
 
     @property
+    def all_special_tokens(self) -> list[str]:
+        """The five special tokens' strings, then the other added tokens flagged special."""
+        roles = self._roles
+        return roles + [t.content for t in self.added_tokens
+                        if t.special and t.content not in roles]
+
+    @property
     def all_special_ids(self) -> list[int]:
-        return [self.vocab[token] for token in self.all_special_tokens]
+        return [self._token_ids[token] for token in self.all_special_tokens]
 
     def convert_tokens_to_ids(self, tokens: str | Sequence[str]) -> int | list[int]:
-        """Token(s) → id(s); a token outside the vocabulary gets ``unk_token_id``."""
+        """Token(s) → id(s); a token outside the vocabulary and the added tokens gets
+        ``unk_token_id``."""
         if isinstance(tokens, str):
-            return self.vocab.get(tokens, self.unk_token_id)
-        return [self.vocab.get(token, self.unk_token_id) for token in tokens]
+            return self._token_ids.get(tokens, self.unk_token_id)
+        return [self._token_ids.get(token, self.unk_token_id) for token in tokens]
 
     def convert_ids_to_tokens(self, ids: int | Iterable[int]) -> str | list[str]:
         """Id(s) → token(s)."""
@@ -413,25 +582,24 @@ class BertTokenizer:
     # --- text → ids ----------------------------------------------------------------------------
 
     def _text_ids(self, text: str) -> list[int]:
-        """The WordPiece ids of one text, without special tokens added."""
+        """The ids of one text, without special tokens added: the added tokens that are not
+        normalized are found in the raw text, the normalized ones in each remaining piece once
+        normalized, and what is left of it is split into words for WordPiece."""
         if not isinstance(text, str):
             raise TypeError(f"expected a str to tokenize, got {type(text).__name__}")
-        if self._special_re.search(text) is None:
-            return self._plain_text_ids(text)
-        ids: list[int] = []
-        # re.split with a group alternates: text, special token, text, ...
-        for i, piece in enumerate(self._special_re.split(text)):
-            if i % 2:
-                ids.append(self.vocab[piece])
-            else:
-                ids += self._plain_text_ids(piece)
-        return ids
-
-    def _plain_text_ids(self, text: str) -> list[int]:
         word_ids = self._word_ids
+        basic = self.basic
         ids: list[int] = []
-        for word in self.basic.tokenize(text):
-            ids += word_ids[word]
+        for piece, token in self._raw_finder.split(text):
+            if token is not None:
+                ids.append(token.id)
+                continue
+            for part, token in self._normalized_finder.split(basic.normalize(piece)):
+                if token is not None:
+                    ids.append(token.id)
+                    continue
+                for word in basic.split(part):
+                    ids += word_ids[word]
         return ids
 
     def tokenize(self, text: str) -> list[str]:
@@ -605,12 +773,11 @@ class BertTokenizer:
         """Ids → text: tokens joined by spaces, ``##`` pieces glued to the word before them
         and, when cleaning up, no space before ``. ? ! ,``. Lower-casing and stripped accents
         cannot be undone."""
-        tokens = self.convert_ids_to_tokens(ids)
-        if isinstance(tokens, str):
-            tokens = [tokens]
+        ids = [int(ids)] if isinstance(ids, int | np.integer) else [int(i) for i in ids]
         if skip_special_tokens:
-            special = set(self.all_special_tokens)
-            tokens = [t for t in tokens if t not in special]
+            special = set(self.all_special_ids)
+            ids = [i for i in ids if i not in special]
+        tokens = [self._token(i) for i in ids]
         prefix = self.wordpiece.prefix
         parts = []
         for i, token in enumerate(tokens):

