@@ -107,6 +107,7 @@ TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
 MANIFEST_FILE = "minigrad_manifest.json"
 FORMAT_VERSION = 1  # of trainer_state.json
 MANIFEST_FORMAT_VERSION = 1
+RUN_CHECKPOINTS = "checkpoints"  # <out>/checkpoints/checkpoint-<step>/: a run's resume state
 
 
 class CheckpointError(RuntimeError):
@@ -369,8 +370,10 @@ def _check_replaceable(target: Path) -> None:
         return
     if not target.is_dir():
         raise CheckpointError(f"{target} exists and is not a directory")
-    # a killed writer's temporary files (.<file>.<random>.tmp, probes) do not count
-    names = [n for n in os.listdir(target) if not (n.startswith(".") and n.endswith(".tmp"))]
+    # a killed writer's temporary files (.<file>.<random>.tmp, probes) do not count, nor the
+    # resume checkpoints of a run into this directory that was killed before its first save
+    names = [n for n in os.listdir(target) if not (n.startswith(".") and n.endswith(".tmp"))
+             and n != RUN_CHECKPOINTS]
     if names and CONFIG_FILE not in names and MANIFEST_FILE not in names:
         raise CheckpointError(f"{target} holds files but no model ({CONFIG_FILE} or "
                               f"{MANIFEST_FILE}); saving replaces the whole directory, so "
@@ -391,7 +394,8 @@ def _remove_leftovers(target: Path) -> None:
         else:
             path.unlink(missing_ok=True)  # a probe its prober removed meanwhile
     if target.is_dir():
-        for path in [*target.glob(".*.tmp"), *target.glob("*/.*.tmp")]:
+        for path in [*target.glob(".*.tmp"), *target.glob("*/.*.tmp"),
+                     *target.glob("*/*/.*.tmp")]:
             path.unlink(missing_ok=True)
 
 

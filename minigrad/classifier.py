@@ -13,7 +13,6 @@ tags: an entity counts only when its type, first and last word are all right).
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -39,7 +38,6 @@ from minigrad.train import evaluate_batches
 
 ARCHITECTURES = {SEQUENCE: "BertForSequenceClassification",
                  TOKEN: "BertForTokenClassification"}
-TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
 
 
 def forward(model: nn.Module, batch: dict[str, np.ndarray]) -> Any:
@@ -148,20 +146,19 @@ class Classifier:
             results.append({"text": text, "words": words})
         return results
 
-    def save(self, directory: str | Path) -> None:
-        """``model.safetensors`` + ``config.json`` (with ``architectures``, ``id2label`` and
-        ``label2id``, as Hugging Face writes them) + the tokenizer's files."""
-        directory = Path(directory)
+    def save(self, directory: str | Path,
+             extra_files: dict[str, bytes | str | dict] | None = None) -> Path:
+        """Write the model directory as a unit (:func:`minigrad.checkpoint.save_pretrained`):
+        ``model.safetensors``, ``config.json`` (with ``architectures``, ``id2label`` and
+        ``label2id``, as Hugging Face writes them), the tokenizer's files with the length the
+        model was fine-tuned at, and ``extra_files`` (metrics, history, curves)."""
         config = {**self.model.config.to_dict(),
                   "architectures": [ARCHITECTURES[self.task]], "model_type": "bert",
                   "id2label": {str(i): name for i, name in enumerate(self.label_names)},
                   "label2id": {name: i for i, name in enumerate(self.label_names)}}
-        checkpoint.save_model(directory, self.model, config)
-        self.tokenizer.save_pretrained(directory)
-        # the length the model was fine-tuned at, where Hugging Face keeps it
-        settings = json.loads((directory / TOKENIZER_CONFIG_FILE).read_text(encoding="utf-8"))
-        settings["model_max_length"] = self.max_length
-        checkpoint.atomic_write_json(directory / TOKENIZER_CONFIG_FILE, settings)
+        return checkpoint.save_pretrained(self.model, self.tokenizer, directory, config,
+                                          extra_files,
+                                          tokenizer_config={"model_max_length": self.max_length})
 
     @classmethod
     def load(cls, directory: str | Path, max_length: int | None = None) -> Classifier:
@@ -171,6 +168,7 @@ class Classifier:
         if not directory.is_dir():
             raise checkpoint.CheckpointError(f"{directory} is not a directory; a fine-tuned "
                                              "model is the directory minigrad finetune wrote")
+        checkpoint.verify_manifest(directory)
         config = checkpoint.load_config(directory)
         tasks = {arch: task for task, arch in ARCHITECTURES.items()}
         found = [tasks[a] for a in config.get("architectures") or [] if a in tasks]

@@ -16,6 +16,7 @@ import sys
 import time
 import traceback
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 
@@ -68,21 +69,24 @@ def cmd_derive(args: argparse.Namespace) -> int:
 
 
 def cmd_embed(args: argparse.Namespace) -> int:
-    """Print sentence embeddings (mean pooling, L2 normalisation) and their cosine similarities."""
-    from minigrad.models.pretrained import embed, minilm_path
+    """Print sentence embeddings (pooled as the checkpoint says, L2-normalised) and their cosine
+    similarities."""
+    from minigrad.models.pretrained import embed, minilm_path, read_pooling
 
     model = None if args.model == "minilm" else args.model
     where = str(minilm_path()) if model is None else model
+    pooling = read_pooling(where)
     vectors = embed(args.texts, model=model, max_length=args.max_length)  # (N, H)
     cosine = vectors.astype("float64") @ vectors.T.astype("float64")  # (N, N)
     if args.json:
-        print(json.dumps({"model": where, "dimension": vectors.shape[1], "pooling": "mean",
+        print(json.dumps({"model": where, "dimension": vectors.shape[1],
+                          "pooling": "+".join(pooling),
                           "normalized": True, "texts": args.texts,
                           "embeddings": vectors.tolist(), "cosine_similarity": cosine.tolist()}))
         return 0
     n_show = 8
     print(f"model: {where}\n{len(args.texts)} text(s) → {vectors.shape[1]}-dimensional "
-          "embeddings (mean over the tokens, then L2-normalised)")
+          f"embeddings ({' + '.join(pooling)} pooling over the tokens, then L2-normalised)")
     norms = cosine.diagonal() ** 0.5  # (N,)
     for i, (text, v, norm) in enumerate(zip(args.texts, vectors, norms, strict=True), start=1):
         head = " ".join(f"{x:+.4f}" for x in v[:n_show])
@@ -102,7 +106,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     config = PretrainConfig(config=args.config, max_length=args.max_length, epochs=args.epochs,
                             max_steps=args.max_steps, batch_size=args.batch_size, lr=args.lr,
                             seed=args.seed)
-    args.interrupted = f"nothing was saved to {args.out}"
+    args.interrupted = lambda: f"nothing was saved to {args.out}"
     result = pretrain(read_lines(args.text), config, out_dir=args.out)
     summary = describe(result)
     print(f"pre-trained {args.config} ({summary['parameters']:,} parameters) on "
@@ -119,17 +123,49 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _resume_command(args: argparse.Namespace) -> None:
+    """Set ``args`` to those of the run that ``--resume DIR`` continues, read from its last
+    checkpoint (so the same data and settings are used)."""
+    from minigrad.checkpoint import RUN_CHECKPOINTS, TRAINER_STATE_FILE, CheckpointError
+    from minigrad.train import latest_checkpoint
+
+    found = latest_checkpoint(Path(args.resume) / RUN_CHECKPOINTS)
+    if found is None:
+        raise CheckpointError(f"{args.resume}: no complete epoch to resume from (no "
+                              f"{RUN_CHECKPOINTS}/checkpoint-*/{TRAINER_STATE_FILE})")
+    saved = json.loads((found / TRAINER_STATE_FILE).read_text(encoding="utf-8"))
+    command = (saved.get("extra") or {}).get("command")
+    if not command:
+        raise CheckpointError(f"{found}: the checkpoint does not say how its run was started")
+    vars(args).update({k: v for k, v in command.items() if k not in ("resume", "debug")})
+
+
+def _saved_so_far(out: str) -> str:
+    """What an interrupted fine-tuning run leaves, for the Ctrl-C message."""
+    from minigrad.checkpoint import RUN_CHECKPOINTS
+    from minigrad.train import latest_checkpoint
+
+    found = latest_checkpoint(Path(out) / RUN_CHECKPOINTS)
+    if found is None:
+        return f"no epoch was complete: nothing new was saved to {out}"
+    return (f"the last complete epoch is saved in {found}; continue with "
+            f"minigrad finetune --resume {out}")
+
+
 def cmd_finetune(args: argparse.Namespace) -> int:
     """Fine-tune a BERT on a labelled file or a built-in data set; report on its test set."""
     from minigrad.data.datasets import load_dataset, read_examples
     from minigrad.finetune import FinetuneConfig, finetune
 
+    if args.resume:
+        _resume_command(args)
+    command = {k: v for k, v in vars(args).items() if k not in ("func", "debug", "resume")}
     config = FinetuneConfig(
         task=args.task, model=args.model, lr=args.lr, batch_size=args.batch_size,
         max_length=args.max_length, epochs=args.epochs, warmup_ratio=args.warmup_ratio,
         weight_decay=args.weight_decay, seed=args.seed, patience=args.patience,
         max_train_examples=args.max_train_examples, vocab=args.vocab, out_dir=args.out,
-        device=args.device)
+        device=args.device, resume=bool(args.resume), command=command)
     if (args.dataset is None) == (args.train is None):
         raise ValueError("give the training data: either --train FILE or --dataset NAME")
     if args.dataset is not None and (args.valid or args.test):
@@ -143,7 +179,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         train = read_examples(args.train, args.task, **columns)
     valid, test = (None if path is None else read_examples(path, args.task, **columns)
                    for path in (args.valid, args.test))
-    args.interrupted = f"nothing was saved to {args.out}"
+    args.interrupted = lambda: _saved_so_far(args.out)
     result = finetune(train, valid, test, config)
     print(format_summary(result, n_examples=args.examples))
     return 0
@@ -317,6 +353,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="test examples to show with their predictions (default 5)")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
                    help="cpu or cuda (default cpu)")
+    p.add_argument("--resume", metavar="DIR",
+                   help="continue the killed or interrupted run whose --out was DIR from its "
+                        "last complete epoch, with the same data and settings")
     p.set_defaults(func=cmd_finetune)
 
     p = sub.add_parser("predict", parents=[common], help="label texts with a fine-tuned model")
@@ -344,7 +383,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except KeyboardInterrupt:
-        saved = getattr(args, "interrupted", "nothing was saved")
+        saved = getattr(args, "interrupted", lambda: "nothing was saved")()
         print(f"\nminigrad {args.command}: interrupted; {saved}", file=sys.stderr)
         return 130
     except user_errors() as exc:

@@ -46,7 +46,7 @@ from minigrad.data.datasets import SEQUENCE, TOKEN, Examples, TextExamples, Toke
 from minigrad.data.encoding import training_batches
 from minigrad.models.bert import NAMED_CONFIGS
 from minigrad.optim import AdamW, get_linear_schedule_with_warmup, param_groups_for_weight_decay
-from minigrad.train import History, TrainConfig, fit, seed_everything
+from minigrad.train import CURVES_FILE, HISTORY_FILE, History, TrainConfig, fit, seed_everything
 
 # Seed 001's learning rate for a pretrained encoder. A randomly initialised one has nothing to
 # preserve and far to go: it takes a rate 25 times larger. On rotten-tomatoes (bert-tiny, 2,000
@@ -75,7 +75,9 @@ class FinetuneConfig:
     patience: int | None = None     # stop after this many epochs without a better validation
     max_train_examples: int | None = None  # train on a seeded random subset of this size
     vocab: str | Path | None = None  # vocab.txt of a from-scratch model (default: MiniLM's)
-    out_dir: str | Path | None = None
+    out_dir: str | Path | None = None  # the model; out_dir/checkpoints/ each epoch, for resume
+    resume: bool = False            # continue from out_dir's last complete epoch
+    command: dict | None = None     # how the run was started, kept in its checkpoints
     eval_batch_size: int = 64
     device: str = "cpu"
     progress: bool = True           # the progress bar and a line per epoch
@@ -126,6 +128,9 @@ def finetune(train: Examples, valid: Examples | None = None, test: Examples | No
     a missing ``valid`` or ``test`` is split off ``train``. With ``config.out_dir`` the model
     directory (with ``metrics.json``, ``history.json`` and ``curves.png``) is written there.
 
+    The run holds ``out_dir`` from start to end (:class:`minigrad.checkpoint.OutputLock`: it
+    must be writable, and a second run into it is refused at once).
+
     Raises:
         DataError: one class, a label of ``valid``/``test`` that ``train`` lacks, too few
             examples.
@@ -133,6 +138,14 @@ def finetune(train: Examples, valid: Examples | None = None, test: Examples | No
     """
     config = config or FinetuneConfig()
     config.check()
+    if config.out_dir is None:
+        return _finetune(train, valid, test, config)
+    with checkpoint.OutputLock(config.out_dir):
+        return _finetune(train, valid, test, config)
+
+
+def _finetune(train: Examples, valid: Examples | None, test: Examples | None,
+              config: FinetuneConfig) -> FinetuneResult:
     kind = TokenExamples if config.task == TOKEN else TextExamples
     for name, examples in (("train", train), ("valid", valid), ("test", test)):
         if examples is not None and not isinstance(examples, kind):
@@ -191,16 +204,19 @@ def finetune(train: Examples, valid: Examples | None = None, test: Examples | No
 
     key = "val_entity_f1" if config.task == TOKEN and is_bio(names) else "val_macro_f1"
     out_dir = Path(config.out_dir) if config.out_dir is not None else None
+    checkpoints = None if out_dir is None else out_dir / checkpoint.RUN_CHECKPOINTS
     train_config = TrainConfig(
         epochs=config.epochs, max_grad_norm=config.max_grad_norm, seed=config.seed,
         early_stopping_metric=key if config.patience else None, early_stopping_mode="max",
         patience=config.patience or 1, restore_best=config.patience is not None,
-        out_dir=out_dir, progress=config.progress,
+        out_dir=checkpoints, save_checkpoints=checkpoints is not None, save_total_limit=1,
+        checkpoint_extra={"command": config.command}, progress=config.progress,
         title=f"fine-tuning {config.model} ({config.task}) on {train.source}")
     start = time.perf_counter()
     history = fit(model, loss_fn, lambda epoch: training_batches(
                       train_enc, config.batch_size, np.random.default_rng([config.seed, epoch])),
-                  optimizer, train_config, scheduler=scheduler, evaluate=evaluate)
+                  optimizer, train_config, scheduler=scheduler, evaluate=evaluate,
+                  resume_from=config.resume)
     train_seconds = time.perf_counter() - start - eval_seconds
 
     # --- 6. the test report and the model directory ----------------------------------------------
@@ -223,7 +239,7 @@ def finetune(train: Examples, valid: Examples | None = None, test: Examples | No
         "history": history.to_dict(),
     }
     if out_dir is not None:
-        classifier.save(out_dir)
-        checkpoint.atomic_write_json(out_dir / METRICS_FILE, metrics)
+        classifier.save(out_dir, {METRICS_FILE: metrics, HISTORY_FILE: history.to_dict(),
+                                  CURVES_FILE: history.png(train_config.title)})
     return FinetuneResult(classifier, history, metrics, test_scores["report_text"], test,
                           test_scores["predictions"], out_dir)

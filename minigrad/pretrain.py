@@ -60,7 +60,15 @@ from minigrad.models.pretrained import load_tokenizer, minilm_path
 from minigrad.nn import functional as F
 from minigrad.optim import AdamW, get_linear_schedule_with_warmup, param_groups_for_weight_decay
 from minigrad.tensor import Tensor
-from minigrad.train import History, TrainConfig, evaluate_batches, fit, seed_everything
+from minigrad.train import (
+    CURVES_FILE,
+    HISTORY_FILE,
+    History,
+    TrainConfig,
+    evaluate_batches,
+    fit,
+    seed_everything,
+)
 
 # --- masking -----------------------------------------------------------------------------------
 
@@ -245,24 +253,6 @@ def evaluate_mlm(model: BertForMaskedLM, batches: Sequence[tuple[np.ndarray, ...
             "val_mlm_accuracy": sum(correct) / sum(counts)}
 
 
-def save_pretrained(directory: str | Path, model: BertForMaskedLM,
-                    tokenizer: BertTokenizer) -> None:
-    """The checkpoint, in Hugging Face's layout: model.safetensors, config.json, vocab.txt.
-
-    Each tensor is stored once, under its first name, as Hugging Face saves a tied model: the
-    decoder's weight is ``bert.embeddings.word_embeddings.weight`` and its bias
-    ``cls.predictions.bias``.
-    """
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    weights = {name: p.data for name, p in model.named_parameters()}
-    checkpoint.save_safetensors(directory / checkpoint.MODEL_FILE, weights)
-    checkpoint.atomic_write_json(directory / checkpoint.CONFIG_FILE,
-                                 {**model.config.to_dict(), "architectures": ["BertForMaskedLM"],
-                                  "model_type": "bert"})
-    tokenizer.save_pretrained(directory)
-
-
 def pretrain(texts: Sequence[str], config: PretrainConfig | None = None,
              out_dir: str | Path | None = None,
              tokenizer: BertTokenizer | None = None) -> PretrainResult:
@@ -278,6 +268,14 @@ def pretrain(texts: Sequence[str], config: PretrainConfig | None = None,
     """
     config = config or PretrainConfig()
     _check_config(config)
+    if out_dir is None:
+        return _pretrain(texts, config, None, tokenizer)
+    with checkpoint.OutputLock(out_dir):  # writable, and ours: a second run is refused at once
+        return _pretrain(texts, config, Path(out_dir), tokenizer)
+
+
+def _pretrain(texts: Sequence[str], config: PretrainConfig, out_dir: Path | None,
+              tokenizer: BertTokenizer | None) -> PretrainResult:
     started = time.perf_counter()
     tokenizer = tokenizer or load_tokenizer(minilm_path())
     texts = list(texts)
@@ -332,16 +330,18 @@ def pretrain(texts: Sequence[str], config: PretrainConfig | None = None,
             batches.append((corrupted, mask, labels))
         return batches
 
+    title = f"MLM pre-training of {config.config} on {len(train)} lines"
     history = fit(model, lambda m, batch: mlm_loss(m, *batch), epoch_batches, optimizer,
                   TrainConfig(epochs=math.ceil(total_steps / steps_per_epoch),
                               max_steps=total_steps, max_grad_norm=config.max_grad_norm,
-                              seed=config.seed, out_dir=out_dir, progress=config.progress,
-                              title=f"MLM pre-training of {config.config} on {len(train)} "
-                                    "lines"),
+                              seed=config.seed, progress=config.progress, title=title),
                   scheduler=scheduler,
                   evaluate=(lambda m: evaluate_mlm(m, valid_batches)) if valid_batches else None)
-    if out_dir is not None:
-        save_pretrained(out_dir, model, tokenizer)
+    if out_dir is not None:  # Hugging Face's layout; the tied decoder stored once, as HF does
+        checkpoint.save_pretrained(
+            model, tokenizer, out_dir,
+            {**model.config.to_dict(), "architectures": ["BertForMaskedLM"], "model_type": "bert"},
+            {HISTORY_FILE: history.to_dict(), CURVES_FILE: history.png(title)})
     return PretrainResult(model=model.eval(), tokenizer=tokenizer, history=history,
                           num_train_sequences=len(train), num_valid_sequences=n_valid,
                           num_train_tokens=sum(len(s) for s in train),

@@ -35,7 +35,9 @@ into batches of ``config.batch_size`` rows, shuffled per epoch by ``(seed, epoch
 from __future__ import annotations
 
 import dataclasses
+import io
 import math
+import shutil
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -73,6 +75,8 @@ class TrainConfig:
     restore_best: bool = False      # load the best epoch's weights at the end
     out_dir: str | Path | None = None  # history.json, curves.png, checkpoint-<step>/
     save_checkpoints: bool = False  # out_dir/checkpoint-<step>/ after every epoch
+    save_total_limit: int | None = None  # keep the newest N (and the best epoch's), as HF's
+    checkpoint_extra: dict | None = None  # JSON kept in every checkpoint (how to resume)
     progress: bool = True           # the tqdm bar
     title: str = "training curves"  # of curves.png
 
@@ -103,7 +107,11 @@ class History:
         checkpoint.atomic_write_json(path, self.to_dict())
 
     def plot(self, path: str | Path, title: str = "training curves") -> None:
-        """Save the loss curves (and any other metrics) as a PNG.
+        """Save :meth:`png` to ``path``."""
+        Path(path).write_bytes(self.png(title))
+
+    def png(self, title: str = "training curves") -> bytes:
+        """The loss curves (and any other metrics) as a PNG.
 
         Left: the loss of every step, the epoch means and the validation loss, against the
         optimizer step. Right, if there are other metrics: each of them against the epoch.
@@ -134,7 +142,9 @@ class History:
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.legend()
         fig.suptitle(title)
-        fig.savefig(path, dpi=100)
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=100)
+        return buffer.getvalue()
 
 
 def seed_everything(seed: int) -> None:
@@ -217,6 +227,8 @@ def _check_config(config: TrainConfig) -> None:
     if config.epochs < 1 or config.batch_size < 1 or config.grad_accum_steps < 1:
         raise ValueError(f"epochs, batch_size and grad_accum_steps must be at least 1, got "
                          f"{config.epochs}, {config.batch_size}, {config.grad_accum_steps}")
+    if config.save_total_limit is not None and config.save_total_limit < 1:
+        raise ValueError(f"save_total_limit must be at least 1, got {config.save_total_limit}")
     if config.max_steps is not None and config.max_steps < 1:
         raise ValueError(f"max_steps must be at least 1, got {config.max_steps}")
     if config.early_stopping_mode not in ("min", "max"):
@@ -232,11 +244,42 @@ def _improved(value: float, best: float | None, mode: str) -> bool:
     return value < best if mode == "min" else value > best
 
 
+def _save_checkpoint(out_dir: Path, model: Any, optimizer: Any, scheduler: Any, step: int,
+                     epoch: int, history: History, config: TrainConfig) -> None:
+    """``out_dir/checkpoint-<step>``; then, with ``save_total_limit``, drop all but the newest
+    ones and the best epoch's (which restore_best reads on resuming)."""
+    checkpoint.save_training_state(out_dir / f"checkpoint-{step}", model, optimizer, scheduler,
+                                   step=step, epoch=epoch, history=history.to_dict(),
+                                   extra=config.checkpoint_extra)
+    if config.save_total_limit is None:
+        return
+    steps = sorted(e["step"] for e in history.epochs)
+    keep = {f"checkpoint-{s}" for s in steps[-config.save_total_limit:]}
+    if config.restore_best and history.best_epoch is not None:
+        keep.add(f"checkpoint-{_best_step(history)}")
+    for old in out_dir.glob("checkpoint-*"):
+        if old.name not in keep:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def _best_step(history: History) -> int:
+    """The optimizer step at the end of the best epoch (its checkpoint's number)."""
+    return next(e["step"] for e in history.epochs if e["epoch"] == history.best_epoch)
+
+
+def latest_checkpoint(directory: str | Path) -> Path | None:
+    """The newest complete ``checkpoint-<step>`` in ``directory`` (its commit record written),
+    or None."""
+    done = [p for p in Path(directory).glob("checkpoint-*")
+            if (p / checkpoint.TRAINER_STATE_FILE).is_file() and p.name[11:].isdigit()]
+    return max(done, key=lambda p: int(p.name[11:]), default=None)
+
+
 def fit(model: Any, loss_fn: Callable[[Any, Batch], minigrad.Tensor], train_data: Batches,
         optimizer: Any, config: TrainConfig | None = None, *, scheduler: Any = None,
         val_data: Batches | None = None,
         evaluate: Callable[[Any], Mapping[str, float]] | None = None,
-        resume_from: str | Path | None = None) -> History:
+        resume_from: str | Path | bool | None = None) -> History:
     """Train ``model`` on ``train_data`` and return its :class:`History`.
 
     ``train_data`` (and ``val_data``) is a list of batches, a function ``epoch -> batches``
@@ -253,29 +296,39 @@ def fit(model: Any, loss_fn: Callable[[Any, Batch], minigrad.Tensor], train_data
     building the model too (:func:`seed_everything`) for the same initial weights.
 
     ``resume_from`` is a checkpoint directory written by an earlier run with
-    ``save_checkpoints``: the weights, optimizer, scheduler, random generators and history are
-    restored, and training continues with the next epoch exactly as the first run would have.
+    ``save_checkpoints``, or True for the newest complete one in ``config.out_dir`` (as Hugging
+    Face's ``resume_from_checkpoint=True``): the weights, optimizer, scheduler, random generators
+    and history are restored, and training continues with the next epoch exactly as the first
+    run would have. A run that does not resume removes the ``checkpoint-*`` of earlier runs
+    from ``out_dir``, which a later resume would otherwise take for its own.
 
     A loss that is not finite stops the run with ``FloatingPointError`` naming the step.
     """
     config = config or TrainConfig()
     _check_config(config)
     out_dir = Path(config.out_dir) if config.out_dir is not None else None
+    if resume_from is True:
+        resume_from = None if out_dir is None else latest_checkpoint(out_dir)
+        if resume_from is None:
+            raise checkpoint.CheckpointError(f"{out_dir}: no complete epoch to resume from (no "
+                                             f"checkpoint-*/{checkpoint.TRAINER_STATE_FILE})")
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
+        if not resume_from and config.save_checkpoints:
+            for old in out_dir.glob("checkpoint-*"):
+                shutil.rmtree(old)
     k = config.grad_accum_steps
 
     seed_everything(config.seed)
     history, step, start_epoch, best_weights = History(), 0, 0, None
-    if resume_from is not None:
+    if resume_from:
         saved = checkpoint.load_training_state(resume_from, model, optimizer, scheduler)
         history, step, start_epoch = History.from_dict(saved.history), saved.step, saved.epoch
         if config.restore_best and history.best_epoch is not None:
             # The best epoch's weights are those of its own checkpoint, beside this one.
-            best_step = next(e["step"] for e in history.epochs
-                             if e["epoch"] == history.best_epoch)
             best_weights = checkpoint.load_safetensors(
-                Path(resume_from).parent / f"checkpoint-{best_step}" / checkpoint.MODEL_FILE)
+                Path(resume_from).parent / f"checkpoint-{_best_step(history)}"
+                / checkpoint.MODEL_FILE)
     optimizer.zero_grad()
 
     for epoch in range(start_epoch + 1, config.epochs + 1):
@@ -341,9 +394,8 @@ def fit(model: Any, loss_fn: Callable[[Any, Batch], minigrad.Tensor], train_data
         if out_dir is not None:
             history.save_json(out_dir / HISTORY_FILE)
             if config.save_checkpoints:
-                checkpoint.save_training_state(out_dir / f"checkpoint-{step}", model, optimizer,
-                                               scheduler, step=step, epoch=epoch,
-                                               history=history.to_dict())
+                _save_checkpoint(out_dir, model, optimizer, scheduler, step, epoch, history,
+                                 config)
         if stop:
             break
 

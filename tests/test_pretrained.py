@@ -443,8 +443,19 @@ def test_load_tokenizer_refuses_added_tokens_the_embeddings_have_no_rows_for(tmp
     tok = BertTokenizer(minilm_path() / "vocab.txt", added_tokens=[AddedToken("<ENT>")])
     tok.save_pretrained(tmp_path)
     (tmp_path / "config.json").write_text((minilm_path() / "config.json").read_text())
-    with pytest.raises(CheckpointError, match=r"vocab\.txt \(with its added tokens\) has 30523 "
-                                              r"tokens, more than the 30522 rows"):
+    with pytest.raises(CheckpointError, match=r"vocab\.txt has 30523 tokens but .*config\.json "
+                                              r"has vocab_size 30522"):
+        load_tokenizer(tmp_path)
+
+
+def test_load_tokenizer_refuses_a_vocabulary_cut_short(tmp_path):
+    """A disk that filled up while vocab.txt was written: the tokenizer would load, and give
+    [UNK] (or other ids) where the model expects words."""
+    lines = (minilm_path() / "vocab.txt").read_text(encoding="utf-8").splitlines()
+    (tmp_path / "vocab.txt").write_text("\n".join(lines[:20000]) + "\n", encoding="utf-8")
+    (tmp_path / "config.json").write_text((minilm_path() / "config.json").read_text())
+    with pytest.raises(CheckpointError, match=r"vocab\.txt has 20000 tokens but .*config\.json "
+                                              r"has vocab_size 30522"):
         load_tokenizer(tmp_path)
 
 

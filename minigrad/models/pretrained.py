@@ -55,7 +55,14 @@ import numpy as np
 
 import minigrad
 from minigrad import backend, nn
-from minigrad.checkpoint import CONFIG_FILE, MODEL_FILE, CheckpointError, load_safetensors
+from minigrad.checkpoint import (
+    CONFIG_FILE,
+    MODEL_FILE,
+    CheckpointError,
+    check_vocab_size,
+    load_safetensors,
+    verify_manifest,
+)
 from minigrad.data.tokenizer import BertTokenizer
 from minigrad.data.tokenizer_files import read_json
 from minigrad.models.bert import (
@@ -329,6 +336,7 @@ def from_pretrained(path: str | Path, task: str | None = None, num_labels: int |
     if not directory.is_dir():
         raise CheckpointError(f"from_pretrained: {directory} is not a directory (a checkpoint "
                               f"is a directory with {CONFIG_FILE} and {MODEL_FILE})")
+    verify_manifest(directory)  # a directory minigrad wrote: every file whole, none swapped
     config = read_config(directory)
     if num_labels is not None:
         if not task or not task.endswith("classification"):
@@ -356,16 +364,16 @@ def load_tokenizer(path: str | Path) -> BertTokenizer:
     """The WordPiece tokenizer of a checkpoint directory (``vocab.txt`` with
     ``tokenizer_config.json`` and the added-token files, or ``tokenizer.json``: see
     :meth:`BertTokenizer.from_pretrained`), checked against ``config.json``'s vocabulary: every
-    id it can produce, added tokens included, must have a row in the model's embeddings."""
+    id it can produce, added tokens included, is a row of the model's embeddings, and the sizes
+    agree (a vocabulary cut short, a disk full say, would tokenize differently without a word).
+    """
     directory = Path(path)
+    if directory.is_dir():
+        verify_manifest(directory)
     config = read_config(directory) if (directory / CONFIG_FILE).is_file() else None
     tokenizer = BertTokenizer.from_pretrained(directory)
     if config is not None:
-        vocab_size = config.vocab_size
-        if len(tokenizer) > vocab_size:
-            raise CheckpointError(f"{tokenizer.source} (with its added tokens) has "
-                                  f"{len(tokenizer)} tokens, more than the {vocab_size} rows of "
-                                  "the model's embeddings")
+        check_vocab_size(config.to_dict(), len(tokenizer), directory)
     return tokenizer
 
 
