@@ -168,11 +168,9 @@ def read_config(directory: str | Path) -> BertConfig:
         raise CheckpointError(f"{path} does not exist: a checkpoint directory needs "
                               f"{CONFIG_FILE} beside {MODEL_FILE}")
     try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"{path} is not valid JSON: {exc}") from exc
-    if not isinstance(config, dict):
-        raise CheckpointError(f"{path} holds a {type(config).__name__}, not a JSON object")
+        config = read_json(path)
+    except ValueError as exc:
+        raise CheckpointError(str(exc)) from None
     check_model_type(config, path)
     try:
         return BertConfig.from_dict(config)
