@@ -244,25 +244,8 @@ def load_safetensors(path: str | Path, expected_sha256: str | None = None,
 
 # --- model: weights and config ----------------------------------------------------------------
 
-def save_model(directory: str | Path, model: Any, config: Any = None) -> None:
-    """Save ``model.state_dict()`` as ``model.safetensors`` and ``config`` as ``config.json``.
-
-    ``config`` is a dict or a dataclass (such as a model's config); None writes no config.
-    Each file is replaced atomically on its own, the pair is not: a training checkpoint's
-    ``trainer_state.json`` commits them. A model directory to publish, with its tokenizer, is
-    :func:`save_pretrained`'s to write.
-    """
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    save_safetensors(directory / MODEL_FILE, model.state_dict())
-    if config is not None:
-        if dataclasses.is_dataclass(config) and not isinstance(config, type):
-            config = dataclasses.asdict(config)
-        atomic_write_json(directory / CONFIG_FILE, config)
-
-
 def load_config(directory: str | Path) -> dict:
-    """The dict that :func:`save_model` wrote as ``config.json``."""
+    """The dict of a model directory's ``config.json``."""
     return _read_json(Path(directory) / CONFIG_FILE)
 
 
@@ -534,7 +517,8 @@ def save_pretrained(model: Any, tokenizer: Any, directory: str | Path, config: d
     Args:
         model: a module; each parameter is stored once, under the first name
             ``named_parameters`` gives it (a tied decoder shares the embeddings' tensor).
-        tokenizer: anything with ``save_pretrained(directory)``, such as ``BertTokenizer``.
+        tokenizer: anything with ``save_pretrained(directory)``, such as ``BertTokenizer``, or
+            None for a directory of the model alone.
         directory: the target; its parent is created if need be. It must be absent, empty or
             an earlier model directory, which is replaced.
         config: written as ``config.json``.
@@ -561,7 +545,8 @@ def save_pretrained(model: Any, tokenizer: Any, directory: str | Path, config: d
         try:
             entries = [_write_synced(staging / MODEL_FILE, weights),
                        _write_synced(staging / CONFIG_FILE, config_bytes)]
-            tokenizer.save_pretrained(staging)
+            if tokenizer is not None:
+                tokenizer.save_pretrained(staging)
             if tokenizer_config:
                 path = staging / TOKENIZER_CONFIG_FILE
                 settings = json.loads(path.read_text(encoding="utf-8")) | tokenizer_config

@@ -45,30 +45,33 @@ class TinyConfig:
 def test_save_load_round_trip_is_bit_exact(tmp_path, dtype):
     model = make_model(0).to(dtype)
     saved = snapshot(model)
-    checkpoint.save_model(tmp_path, model, TinyConfig())
+    directory = checkpoint.save_pretrained(model, None, tmp_path / "model",
+                                           dataclasses.asdict(TinyConfig()))
 
     other = make_model(1).to(dtype)
     assert not np.array_equal(other.state_dict()["0.weight"], saved["0.weight"])
-    checkpoint.load_weights(tmp_path, other)
+    checkpoint.verify_manifest(directory)
+    checkpoint.load_weights(directory, other)
     assert_bit_identical(snapshot(other), saved)
-    assert checkpoint.load_config(tmp_path) == dataclasses.asdict(TinyConfig())
+    assert checkpoint.load_config(directory) == dataclasses.asdict(TinyConfig())
 
 
 def test_files_use_hugging_face_names_and_plain_safetensors(tmp_path):
     model = make_model(0)
-    checkpoint.save_model(tmp_path, model, {"hidden": 16})
-    assert sorted(os.listdir(tmp_path)) == ["config.json", "model.safetensors"]
+    directory = checkpoint.save_pretrained(model, None, tmp_path / "model", {"hidden": 16})
+    assert sorted(os.listdir(directory)) == ["config.json", "minigrad_manifest.json",
+                                             "model.safetensors"]
     # Any safetensors reader sees the state_dict's names and arrays; no pickle anywhere.
-    tensors = safetensors.numpy.load_file(tmp_path / "model.safetensors")
+    tensors = safetensors.numpy.load_file(directory / "model.safetensors")
     assert_bit_identical({k: tensors[k] for k in model.state_dict()}, snapshot(model))
-    assert json.loads((tmp_path / "config.json").read_text()) == {"hidden": 16}
-    with safetensors.safe_open(tmp_path / "model.safetensors", framework="np") as f:
+    assert json.loads((directory / "config.json").read_text()) == {"hidden": 16}
+    with safetensors.safe_open(directory / "model.safetensors", framework="np") as f:
         assert f.metadata()["format"] == "pt"
         assert len(f.metadata()["sha256"]) == 64
 
 
 def test_truncated_files_are_refused_at_every_cut(tmp_path):
-    checkpoint.save_model(tmp_path, make_model(0))
+    checkpoint.save_safetensors(tmp_path / "model.safetensors", make_model(0).state_dict())
     path = tmp_path / "model.safetensors"
     blob = path.read_bytes()
     header_end = 8 + int.from_bytes(blob[:8], "little")
@@ -80,7 +83,7 @@ def test_truncated_files_are_refused_at_every_cut(tmp_path):
 
 
 def test_corrupted_data_is_refused_by_its_checksum(tmp_path):
-    checkpoint.save_model(tmp_path, make_model(0))
+    checkpoint.save_safetensors(tmp_path / "model.safetensors", make_model(0).state_dict())
     path = tmp_path / "model.safetensors"
     blob = bytearray(path.read_bytes())
     blob[-10] ^= 0x01  # one flipped bit in the last tensor's bytes: still a valid float
@@ -108,7 +111,8 @@ def test_renamed_tensor_is_refused_naming_both_keys(tmp_path):
 
 
 def test_reshaped_tensor_is_refused_naming_key_and_shapes(tmp_path):
-    checkpoint.save_model(tmp_path, make_model(0, hidden=16))
+    checkpoint.save_safetensors(tmp_path / "model.safetensors",
+                                make_model(0, hidden=16).state_dict())
     with pytest.raises(CheckpointError, match=r"model\.safetensors(.|\n)*0\.weight.*"
                                               r"\(16, 8\).*\(32, 8\)"):
         checkpoint.load_weights(tmp_path, make_model(1, hidden=32))
@@ -141,10 +145,14 @@ def crash_on_replace(monkeypatch, after: int = 0) -> None:
 
 def test_a_crash_mid_write_leaves_the_previous_checkpoint_loadable(tmp_path, monkeypatch):
     old = make_model(0)
-    checkpoint.save_model(tmp_path, old, {"version": 1})
+    checkpoint.save_safetensors(tmp_path / "model.safetensors", old.state_dict())
+    checkpoint.atomic_write_json(tmp_path / "config.json", {"version": 1})
     crash_on_replace(monkeypatch)
     with pytest.raises(OSError, match="simulated crash"):
-        checkpoint.save_model(tmp_path, make_model(1), {"version": 2})
+        checkpoint.save_safetensors(tmp_path / "model.safetensors", make_model(1).state_dict())
+    crash_on_replace(monkeypatch)
+    with pytest.raises(OSError, match="simulated crash"):
+        checkpoint.atomic_write_json(tmp_path / "config.json", {"version": 2})
     monkeypatch.undo()
 
     assert sorted(os.listdir(tmp_path)) == ["config.json", "model.safetensors"]  # no temp files

@@ -375,7 +375,10 @@ def test_only_an_absent_empty_or_model_directory_is_replaced(tmp_path, vocab_dir
     (tmp_path / "empty").mkdir()
     save_run(1, tmp_path / "empty", vocab_dir)
     legacy = tmp_path / "legacy"  # an earlier model directory, written file by file
-    checkpoint.save_model(legacy, make_run(0, vocab_dir)["model"], {"vocab_size": 11})
+    legacy.mkdir()
+    checkpoint.save_safetensors(legacy / "model.safetensors",
+                                make_run(0, vocab_dir)["model"].state_dict())
+    checkpoint.atomic_write_json(legacy / "config.json", {"vocab_size": 11})
     (legacy / "history.json").write_text("{}")
     save_run(1, legacy, vocab_dir)
     assert contents(legacy) == contents(tmp_path / "empty")  # nothing of the old one remains

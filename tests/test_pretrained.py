@@ -259,11 +259,11 @@ HEADS = {
 
 @pytest.mark.parametrize("task", list(HEADS))
 def test_a_head_saved_by_minigrad_loads_back_with_identical_outputs(tmp_path, task):
-    """checkpoint.save_model writes the fine-tuning layout: HF names with "bert.", the head,
-    tied names twice (masked-lm), a config.json from BertConfig."""
+    """checkpoint.save_pretrained writes the fine-tuning layout: HF names with "bert.", the
+    head, a tied tensor once (masked-lm), a config.json from BertConfig."""
     mg.manual_seed(1)
     model = HEADS[task](TINY).eval()
-    checkpoint.save_model(tmp_path, model, TINY)
+    checkpoint.save_pretrained(model, None, tmp_path, TINY.to_dict())
     loaded = from_pretrained(tmp_path, task=task)
     assert type(loaded) is type(model)
     np.testing.assert_array_equal(loaded(IDS, MASK).logits.data, model(IDS, MASK).logits.data)
@@ -314,7 +314,7 @@ def test_a_new_head_is_initialised_fresh_and_reported(encoder_checkpoint, caplog
 def test_an_encoder_read_out_of_a_classifier_reports_the_head_as_not_used(tmp_path, caplog):
     mg.manual_seed(3)
     classifier = BertForSequenceClassification(TINY).eval()
-    checkpoint.save_model(tmp_path, classifier, TINY)
+    checkpoint.save_pretrained(classifier, None, tmp_path, TINY.to_dict())
     with caplog.at_level(logging.WARNING, logger="minigrad"):
         encoder = from_pretrained(tmp_path)
     assert "not used" in caplog.text and "classifier.weight" in caplog.text
@@ -421,7 +421,7 @@ def test_a_distilbert_checkpoint_is_refused_in_one_line_not_tensor_by_tensor(tmp
 @pytest.mark.parametrize("config, loads", [
     ({"architectures": ["BertForMaskedLM"]}, True),
     ({"architectures": ["BertModel", "BertForPreTraining"]}, True),
-    ({}, True),  # what checkpoint.save_model writes for a BertConfig: its fields only
+    ({}, True),  # BertConfig.to_dict(): its fields only
     ({"architectures": ["RobertaModel"]}, False),
     ({"architectures": []}, False),
     ({"dim": 8}, False),  # not BertConfig's field, and nothing says BERT

@@ -204,9 +204,9 @@ try:
     config = read_config(minilm_path())
     minigrad.manual_seed(0)
     random_bert = BertForSequenceClassification(config)
-    checkpoint.save_model(scratch_dir, random_bert,
-                          {**config.to_dict(), "architectures": ["BertForSequenceClassification"]})
-    load_tokenizer(minilm_path()).save_pretrained(scratch_dir)
+    checkpoint.save_pretrained(
+        random_bert, load_tokenizer(minilm_path()), scratch_dir,
+        {**config.to_dict(), "architectures": ["BertForSequenceClassification"]})
     scratch = finetune(train, valid, test, FinetuneConfig(
         model=str(scratch_dir), lr=5e-4, max_length=MAX_LENGTH, epochs=EPOCHS,
         patience=PATIENCE, progress=False))

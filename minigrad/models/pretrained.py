@@ -137,8 +137,8 @@ def check_model_type(config: dict[str, Any], path: Path) -> None:
     RoBERTa checkpoint has BERT's tensor names and would load, then compute wrong outputs.
     Without a ``model_type`` the ``architectures`` decide: accepted when every one is a BERT
     class (``BertModel``, ``BertFor...``, ``BertLMHeadModel``). Without either, the file is
-    accepted only when it holds nothing but :class:`BertConfig`'s fields, which is what
-    ``checkpoint.save_model(directory, model, config)`` writes for a minigrad BERT.
+    accepted only when it holds nothing but :class:`BertConfig`'s fields (``config.to_dict()``,
+    as a minigrad BERT saved without a head's ``architectures`` has).
     """
     model_type = config.get("model_type")
     architectures = config.get("architectures")
