@@ -22,18 +22,33 @@ from minigrad.backend import (
 from minigrad.gradcheck import GradcheckError, gradcheck
 from minigrad.ops import (
     abs,
+    argmin,
+    argsort,
     cat,
     clip,
+    cumprod,
+    cumsum,
     exp,
+    flip,
+    gather,
+    index_select,
     log,
     masked_fill,
+    masked_select,
     matmul,
     maximum,
+    nonzero,
     relu,
+    roll,
+    scatter,
+    scatter_add,
     sigmoid,
+    sort,
     sqrt,
     stack,
+    take_along_dim,
     tanh,
+    topk,
     where,
 )
 from minigrad.tensor import (
@@ -59,10 +74,12 @@ from minigrad.tensor import (
 __version__ = "0.1.0"
 
 __all__ = [
-    "DeviceError", "GradcheckError", "Tensor", "abs", "arange", "bool_", "cat", "clip", "data",
-    "detect_anomaly", "enable_grad", "exp", "eye", "float32", "float64", "full", "get_backend",
-    "get_rng_state", "gradcheck", "int32", "int64", "is_grad_enabled", "log", "manual_seed",
-    "masked_fill", "matmul", "maximum", "models", "nn", "no_grad", "ones", "ones_like", "optim",
-    "rand", "randn", "randn_like", "relu", "set_backend", "set_rng_state", "sigmoid", "sqrt",
-    "stack", "tanh", "tensor", "where", "zeros", "zeros_like",
+    "DeviceError", "GradcheckError", "Tensor", "abs", "arange", "argmin", "argsort", "bool_",
+    "cat", "clip", "cumprod", "cumsum", "data", "detect_anomaly", "enable_grad", "exp", "eye",
+    "flip", "float32", "float64", "full", "gather", "get_backend", "get_rng_state", "gradcheck",
+    "index_select", "int32", "int64", "is_grad_enabled", "log", "manual_seed", "masked_fill",
+    "masked_select", "matmul", "maximum", "models", "nn", "no_grad", "nonzero", "ones",
+    "ones_like", "optim", "rand", "randn", "randn_like", "relu", "roll", "scatter", "scatter_add",
+    "set_backend", "set_rng_state", "sigmoid", "sort", "sqrt", "stack", "take_along_dim", "tanh",
+    "tensor", "topk", "where", "zeros", "zeros_like",
 ]

@@ -477,6 +477,148 @@ def _attention_with_dropout_mask(q: Tensor, k: Tensor, v: Tensor, key_padding_ma
         scale=1 / np.sqrt(q.shape[-1]) if scale is None else scale)
 
 
+# indexing, scans and sorting (issue 15)
+def _any_dim(rng: np.random.Generator, shape: tuple[int, ...]) -> int:
+    """A dim of ``shape``, negative or not; 0 or -1 for a 0-d shape (torch reads it as (1,))."""
+    return _dim(rng, shape) if shape else int(rng.choice([0, -1]))
+
+
+def _build_gather(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[Arrays, dict]:
+    """An index of x's dims, no larger in the others (and any size along dim), values repeating;
+    for a 0-d x a 0-d or 1-d index of zeros."""
+    d = _any_dim(rng, shape)
+    if not shape:
+        size: Any = () if rng.random() < 0.5 else int(rng.integers(0, 4))
+        return [rng.standard_normal(())], {"dim": d, "index": np.zeros(size, dtype=np.int64)}
+    n = shape[d]
+    size = [int(rng.integers(0, m + 1)) for m in shape]
+    size[d] = int(rng.integers(0, 5)) if n else 0
+    return [rng.standard_normal(shape)], {"dim": d, "index": rng.integers(0, max(n, 1), size)}
+
+
+def _scatter_args(rng: np.random.Generator, shape: tuple[int, ...], distinct: bool
+                  ) -> tuple[np.ndarray, dict]:
+    """x, an index no larger than x but along dim, and src's shape: the index's (a larger src,
+    which minigrad takes, makes torch's backward fail, so the torch tests cannot draw one).
+    ``distinct``: no line along dim repeats a position (scatter's write to a repeated one is
+    undefined in torch); else positions repeat (scatter_add accumulates them)."""
+    d = _any_dim(rng, shape)
+    if not shape:
+        index = np.zeros(() if rng.random() < 0.5 else 1, dtype=np.int64)
+        return rng.standard_normal(()), {"dim": d, "index": index, "src": index.shape}
+    n = shape[d]
+    size = [int(rng.integers(0, m + 1)) for m in shape]
+    if distinct:  # the first positions of a random order of each line
+        size[d] = n
+        order = np.argsort(rng.random(size), axis=d)
+        index = np.take(order, np.arange(int(rng.integers(0, n + 1))), axis=d)
+    else:
+        size[d] = int(rng.integers(0, 5)) if n else 0
+        index = rng.integers(0, max(n, 1), size)
+    return rng.standard_normal(shape), {"dim": d, "index": index, "src": index.shape}
+
+
+def _build_scatter(distinct: bool) -> Build:
+    def build(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[Arrays, dict]:
+        x, params = _scatter_args(rng, shape, distinct)
+        return [x, rng.standard_normal(params.pop("src"))], params
+
+    return build
+
+
+def _build_scatter_value(rng: np.random.Generator, shape: tuple[int, ...]
+                         ) -> tuple[Arrays, dict]:
+    x, params = _scatter_args(rng, shape, distinct=False)  # one value: repeats write it alike
+    del params["src"]
+    return [x], {**params, "value": 2.5}
+
+
+def _build_index_select(rng: np.random.Generator, shape: tuple[int, ...]
+                        ) -> tuple[Arrays, dict]:
+    """A 1-D index (entries repeating), sometimes 0-d; one entry for a 0-d x."""
+    d = _any_dim(rng, shape)
+    n = shape[d] if shape else 1
+    if (not shape or rng.random() < 0.2) and n:
+        index = np.asarray(rng.integers(0, n)) if rng.random() < 0.5 else rng.integers(0, n, 1)
+    else:
+        index = rng.integers(0, max(n, 1), int(rng.integers(0, 5)) if n else 0)
+    return [rng.standard_normal(shape)], {"dim": d, "index": index}
+
+
+def _build_masked_select(rng: np.random.Generator, shape: tuple[int, ...]
+                         ) -> tuple[Arrays, dict]:
+    """A mask broadcast against x, or x broadcast against the mask."""
+    x_shape, mask_shape = shape, broadcast_partner(rng, shape)
+    if rng.random() < 0.5:
+        x_shape, mask_shape = mask_shape, x_shape
+    return [rng.standard_normal(x_shape)], {"mask": rng.random(mask_shape) < 0.5}
+
+
+def _build_take_along_dim(rng: np.random.Generator, shape: tuple[int, ...]
+                          ) -> tuple[Arrays, dict]:
+    """dim=None (indices into the flattened x), or a dim with x and the indices broadcast
+    against each other in the other dims."""
+    if not shape or rng.random() < 0.25:
+        n = int(np.prod(shape))
+        size = (int(rng.integers(0, 5)) if n else 0,)
+        return [rng.standard_normal(shape)], {"indices": rng.integers(0, max(n, 1), size),
+                                              "dim": None}
+    d = _dim(rng, shape)
+    x_shape, ids_shape = list(shape), list(shape)
+    for a in range(len(shape)):
+        if a != d % len(shape) and rng.random() < 0.4:
+            (x_shape if rng.random() < 0.5 else ids_shape)[a] = 1
+    n = shape[d]
+    ids_shape[d] = int(rng.integers(0, 5)) if n else 0
+    return [rng.standard_normal(x_shape)], {"indices": rng.integers(0, max(n, 1), ids_shape),
+                                            "dim": d}
+
+
+def _build_scan(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[Arrays, dict]:
+    return [rng.standard_normal(shape)], {"dim": _any_dim(rng, shape)}
+
+
+def _build_cumprod(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[Arrays, dict]:
+    """A quarter of the values exactly 0: the backward must not divide by the input."""
+    x = np.where(rng.random(shape) < 0.25, 0.0, _away_from_zero(rng)(shape))
+    return [x], {"dim": _any_dim(rng, shape)}
+
+
+def _build_sort(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[Arrays, dict]:
+    return [_distinct(rng, shape)], {"dim": _any_dim(rng, shape),
+                                     "descending": bool(rng.integers(0, 2)),
+                                     "stable": bool(rng.integers(0, 2))}
+
+
+def _build_topk(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[Arrays, dict]:
+    d = _any_dim(rng, shape)
+    n = shape[d] if shape else 1
+    return [_distinct(rng, shape)], {"k": int(rng.integers(0, n + 1)), "dim": d,
+                                     "largest": bool(rng.integers(0, 2))}
+
+
+def _build_flip(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[Arrays, dict]:
+    """Any subset of the dims (none too), some spelled negative."""
+    nd = max(len(shape), 1)
+    chosen = rng.permutation(nd)[:int(rng.integers(0, nd + 1))]
+    return [rng.standard_normal(shape)], {
+        "dims": tuple(int(a) - nd * int(rng.integers(0, 2)) for a in chosen)}
+
+
+def _build_roll(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[Arrays, dict]:
+    """dims=None with one shift, one dim (as ints), or several dims with a shift each; shifts
+    beyond the size and negative."""
+    x = rng.standard_normal(shape)
+    if not shape or rng.random() < 0.3:
+        return [x], {"shifts": int(rng.integers(-5, 6)), "dims": None}
+    k = int(rng.integers(1, len(shape) + 1))
+    dims = tuple(int(d) for d in rng.choice(len(shape), size=k, replace=False))
+    shifts = tuple(int(s) for s in rng.integers(-5, 6, k))
+    if k == 1 and rng.random() < 0.5:
+        return [x], {"shifts": shifts[0], "dims": dims[0]}
+    return [x], {"shifts": shifts, "dims": dims}
+
+
 BATTERY: list[OpCase] = [
     OpCase("add", lambda a, b: a + b, _binary(_normal)),
     OpCase("sub", lambda a, b: a - b, _binary(_normal)),
@@ -558,6 +700,28 @@ BATTERY: list[OpCase] = [
     OpCase("cross_entropy", lambda x, target, ignore_index, label_smoothing, reduction:
            F.cross_entropy(x, target, ignore_index, reduction, label_smoothing),
            _build_cross_entropy, min_ndim=1, max_ndim=3),
+    # indexing, scans and sorting (issue 15)
+    OpCase("gather", lambda x, dim, index: x.gather(dim, index), _build_gather, min_side=0),
+    OpCase("scatter", lambda x, src, dim, index: x.scatter(dim, index, src),
+           _build_scatter(distinct=True), min_side=0),
+    OpCase("scatter_value", lambda x, dim, index, value: x.scatter(dim, index, value),
+           _build_scatter_value, min_side=0),
+    OpCase("scatter_add", lambda x, src, dim, index: x.scatter_add(dim, index, src),
+           _build_scatter(distinct=False), min_side=0),
+    OpCase("index_select", lambda x, dim, index: x.index_select(dim, index),
+           _build_index_select, min_side=0),
+    OpCase("masked_select", lambda x, mask: x.masked_select(mask), _build_masked_select,
+           min_side=0),
+    OpCase("take_along_dim", lambda x, indices, dim: O.take_along_dim(x, indices, dim),
+           _build_take_along_dim, min_side=0),
+    OpCase("cumsum", lambda x, dim: x.cumsum(dim), _build_scan, min_side=0),
+    OpCase("cumprod", lambda x, dim: x.cumprod(dim), _build_cumprod, min_side=0),
+    OpCase("sort", lambda x, dim, descending, stable: x.sort(dim, descending, stable).values,
+           _build_sort, min_side=0),
+    OpCase("topk", lambda x, k, dim, largest: x.topk(k, dim, largest).values, _build_topk,
+           min_side=0),
+    OpCase("flip", lambda x, dims: x.flip(dims), _build_flip, min_side=0),
+    OpCase("roll", lambda x, shifts, dims: x.roll(shifts, dims), _build_roll, min_side=0),
 ]
 
 

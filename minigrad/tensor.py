@@ -437,6 +437,55 @@ class Tensor:
     def __getitem__(self, index: Any) -> Tensor:
         return ops.getitem(self, index)
 
+    # --- indexing, scans and sorting ---
+    def gather(self, dim: int, index: Any) -> Tensor:
+        return ops.gather(self, dim, index)
+
+    def scatter(self, dim: int, index: Any, src: Tensor | float) -> Tensor:
+        return ops.scatter(self, dim, index, src)
+
+    def scatter_add(self, dim: int, index: Any, src: Tensor) -> Tensor:
+        return ops.scatter_add(self, dim, index, src)
+
+    def index_select(self, dim: int, index: Any) -> Tensor:
+        return ops.index_select(self, dim, index)
+
+    def masked_select(self, mask: Any) -> Tensor:
+        return ops.masked_select(self, mask)
+
+    def nonzero(self, as_tuple: bool = False) -> Tensor | tuple[Tensor, ...]:
+        return ops.nonzero(self, as_tuple)
+
+    def take_along_dim(self, indices: Any, dim: int | None = None) -> Tensor:
+        return ops.take_along_dim(self, indices, dim)
+
+    def cumsum(self, dim: int) -> Tensor:
+        return ops.cumsum(self, dim)
+
+    def cumprod(self, dim: int) -> Tensor:
+        return ops.cumprod(self, dim)
+
+    def sort(self, dim: int = -1, descending: bool = False,
+             stable: bool = False) -> ops.SortResult:
+        return ops.sort(self, dim, descending, stable)
+
+    def argsort(self, dim: int = -1, descending: bool = False, stable: bool = False) -> Tensor:
+        return ops.argsort(self, dim, descending, stable)
+
+    def topk(self, k: int, dim: int = -1, largest: bool = True,
+             sorted: bool = True) -> ops.TopKResult:
+        return ops.topk(self, k, dim, largest, sorted)
+
+    def argmin(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
+        return ops.argmin(self, dim, keepdim)
+
+    def flip(self, *dims: int | tuple[int, ...]) -> Tensor:
+        return ops.flip(self, _shape_args(dims))
+
+    def roll(self, shifts: int | tuple[int, ...],
+             dims: int | tuple[int, ...] | None = None) -> Tensor:
+        return ops.roll(self, shifts, dims)
+
 
 def _shape_args(args: tuple) -> tuple[int, ...]:
     """Accept both ``x.reshape(2, 3)`` and ``x.reshape((2, 3))``."""

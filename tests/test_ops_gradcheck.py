@@ -101,6 +101,14 @@ ISSUE_OPS = {
     "F.binary_cross_entropy_with_logits": ("binary_cross_entropy_with_logits",
                                            "BinaryCrossEntropyWithLogits"),
     "F.cross_entropy": ("cross_entropy", "CrossEntropy"),
+    # indexing, scans and sorting (issue 15)
+    "gather": ("gather", "Gather"), "scatter": ("scatter", "Scatter"),
+    "scatter with a value": ("scatter_value", "Scatter"),
+    "scatter_add": ("scatter_add", "ScatterAdd"), "index_select": ("index_select", "IndexSelect"),
+    "masked_select": ("masked_select", "MaskedSelect"),
+    "take_along_dim": ("take_along_dim", "Gather"), "cumsum": ("cumsum", "Cumsum"),
+    "cumprod": ("cumprod", "Cumprod"), "sort": ("sort", "Gather"), "topk": ("topk", "Gather"),
+    "flip": ("flip", "Flip"), "roll": ("roll", "Roll"),
 }
 
 

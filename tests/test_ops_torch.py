@@ -125,6 +125,21 @@ TORCH: dict[str, Callable[..., torch.Tensor]] = {
     "cross_entropy": lambda x, target, ignore_index, label_smoothing, reduction:
         TF.cross_entropy(x, torch.as_tensor(target), ignore_index=ignore_index,
                          reduction=reduction, label_smoothing=label_smoothing),
+    # indexing, scans and sorting (issue 15)
+    "gather": lambda x, dim, index: torch.gather(x, dim, t(index)),
+    "scatter": lambda x, src, dim, index: torch.scatter(x, dim, t(index), src),
+    "scatter_value": lambda x, dim, index, value: torch.scatter(x, dim, t(index), value),
+    "scatter_add": lambda x, src, dim, index: torch.scatter_add(x, dim, t(index), src),
+    "index_select": lambda x, dim, index: torch.index_select(x, dim, t(index)),
+    "masked_select": lambda x, mask: torch.masked_select(x, t(mask)),
+    "take_along_dim": lambda x, indices, dim: torch.take_along_dim(x, t(indices), dim),
+    "cumsum": torch.cumsum,
+    "cumprod": torch.cumprod,
+    "sort": lambda x, dim, descending, stable: torch.sort(x, dim=dim, descending=descending,
+                                                          stable=stable).values,
+    "topk": lambda x, k, dim, largest: torch.topk(x, k, dim, largest).values,
+    "flip": lambda x, dims: torch.flip(x, dims),
+    "roll": lambda x, shifts, dims: torch.roll(x, shifts, dims),
 }
 
 

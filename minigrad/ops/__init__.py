@@ -11,7 +11,11 @@ in the submodules, forward and backward side by side:
 * :mod:`.matmul`: ``@``;
 * :mod:`.nn`: ``linear softmax log_softmax gelu bias_gelu layer_norm
   scaled_dot_product_attention embedding dropout``;
-* :mod:`.loss`: ``cross_entropy binary_cross_entropy binary_cross_entropy_with_logits``.
+* :mod:`.loss`: ``cross_entropy binary_cross_entropy binary_cross_entropy_with_logits``;
+* :mod:`.indexing`: ``gather scatter scatter_add index_select masked_select``
+  (``take_along_dim`` is a gather);
+* :mod:`.scan`: ``cumsum cumprod flip roll`` and the order of ``sort argsort topk`` (sort and
+  topk are gathers by that order).
 
 Binary ops first bring their operands to one dtype by PyTorch's promotion rules
 (:func:`~minigrad.ops.common.result_type`). The in-place ops (``add_``, ``x += y``,
@@ -24,16 +28,18 @@ from __future__ import annotations
 import builtins
 import math
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
 from minigrad import autograd, backend
 from minigrad import tensor as _tensor_module  # circular: tensor.py imports this package
 from minigrad.ops import elementwise as E
+from minigrad.ops import indexing as IX
 from minigrad.ops import loss as L
 from minigrad.ops import nn as N
 from minigrad.ops import reduce as R
+from minigrad.ops import scan as SC
 from minigrad.ops import shape as S
 from minigrad.ops.common import (
     check,
@@ -753,3 +759,337 @@ def setitem(x: Tensor, index: Any, value: Any) -> Tensor:
         value = cast(value, x.dtype)
     return _write_inplace(x, "__setitem__",
                           lambda t: S.SetItem.apply(t, value, stages=stages), (value,))
+
+
+# --- indexing, scans and sorting (issue 15) ---
+class SortResult(NamedTuple):
+    """What :func:`sort` returns, as torch's ``torch.return_types.sort``: the sorted values (in
+    the graph) and the int64 indices they came from (outside it)."""
+
+    values: Tensor
+    indices: Tensor
+
+
+class TopKResult(NamedTuple):
+    """What :func:`topk` returns, as torch's ``torch.return_types.topk``."""
+
+    values: Tensor
+    indices: Tensor
+
+
+def _index(op: str, index: Any, x: Tensor) -> Any:
+    """An index argument (a Tensor, array or list) as an integer array on x's device."""
+    ids = _array_on(index, x)
+    if ids.dtype.kind not in "iu":
+        raise RuntimeError(f"{op}: expected an integer index, got dtype {ids.dtype} (index "
+                           f"shape {tuple(ids.shape)}, input shape {x.shape})")
+    return ids
+
+
+def _check_in_range(op: str, ids: Any, dim: int, n: int, x: Tensor, low: int = 0) -> None:
+    """Refuse an index outside [low, n) along dim ``dim`` of size n, naming the first bad one."""
+    if ids.size:
+        bad = (ids < low) | (ids >= n)
+
+        def error() -> RuntimeError:
+            value = backend.to_device(ids[bad], "cpu")[0]
+            return RuntimeError(f"{op}: index {value} is out of bounds for dim {dim} with size "
+                                f"{n} (input shape {x.shape}, index shape {tuple(ids.shape)})")
+
+        check(bad.any(), error)
+
+
+def _check_index_shape(op: str, ids: Any, x: Tensor, dim: int, src: Tensor | None = None) -> None:
+    """torch's rules for gather and scatter (a 0-d tensor counts as one dim): the index has the
+    input's number of dims, is no larger than the input in every dim but ``dim``, and no larger
+    than ``src`` in any dim."""
+    shape = tuple(ids.shape) or (1,)
+    others = [("input", x.shape or (1,), dim, f" (only dim {dim}, the indexed one, may be)")]
+    if src is not None:
+        others.append(("src", src.shape or (1,), None, ""))
+    for name, other, free, exception in others:
+        if len(other) != len(shape):
+            raise RuntimeError(f"{op}: the index of shape {tuple(ids.shape)} must have as many "
+                               f"dims as the {name} of shape {other}")
+        for d, (m, n) in enumerate(zip(shape, other, strict=True)):
+            if d != free and m > n:
+                raise RuntimeError(f"{op}: the index of shape {tuple(ids.shape)} is larger than "
+                                   f"the {name} of shape {other} in dim {d}{exception}")
+
+
+def _one_dim(x: Tensor) -> Tensor:
+    """A 0-d tensor read as shape (1,), as torch reads it in these ops; others as they are."""
+    return reshape(x, (1,)) if x.ndim == 0 else x
+
+
+def _gathered(x: Tensor, ids: Any, dim: int) -> Tensor:
+    """:class:`~minigrad.ops.indexing.Gather` of checked indices: the result has ids' shape (a
+    0-d x or ids read as shape (1,))."""
+    z = IX.Gather.apply(_one_dim(x), index=ids.reshape(ids.shape or (1,)), dim=dim)
+    return reshape(z, ()) if ids.ndim == 0 else z
+
+
+def gather(input: Tensor, dim: int, index: Any) -> Tensor:
+    """Values picked along ``dim`` by ``index``, torch.gather: for dim 1,
+    out[i][j][k] = input[i][index[i][j][k]][k]. The index has the input's number of dims, is no
+    larger in any other dim, and holds values in [0, input.shape[dim]); out has its shape.
+    Differentiable in ``input`` (:class:`~minigrad.ops.indexing.Gather`)."""
+    d = normalize_dim(dim, input.ndim, "gather", input.shape)
+    ids = _index("gather", index, input)
+    _check_index_shape("gather", ids, input, d)
+    _check_in_range("gather", ids, d, (input.shape or (1,))[d], input)
+    return _gathered(input, ids, d)
+
+
+def _scattered(op: str, fn: type[autograd.Function], input: Tensor, dim: int, index: Any,
+               src: Any) -> Tensor:
+    """The checks and 0-d handling that scatter and scatter_add share."""
+    d = normalize_dim(dim, input.ndim, op, input.shape)
+    ids = _index(op, index, input)
+    if _is_tensor(src) and src.dtype != input.dtype:
+        raise RuntimeError(f"{op}: src has dtype {src.dtype} but the input has dtype "
+                           f"{input.dtype}; they must match (cast one with .to())")
+    _check_index_shape(op, ids, input, d, src if _is_tensor(src) else None)
+    _check_in_range(op, ids, d, (input.shape or (1,))[d], input)
+    z = fn.apply(_one_dim(input), _one_dim(src) if _is_tensor(src) else src,
+                 index=ids.reshape(ids.shape or (1,)), dim=d)
+    return reshape(z, ()) if input.ndim == 0 else z
+
+
+def scatter(input: Tensor, dim: int, index: Any, src: Tensor | float) -> Tensor:
+    """A copy of ``input`` with src's values written where ``index`` points along ``dim``,
+    torch.scatter (out of place): for dim 1, out[i][index[i][j]] = src[i][j]. ``src`` is a
+    tensor of input's dtype, at least index's size in every dim, or a number. Differentiable in
+    ``input`` and ``src``. An index repeated along ``dim``: the last write in index's row-major
+    order wins, where torch leaves it undefined (:class:`~minigrad.ops.indexing.Scatter`)."""
+    if not _is_tensor(src) and not is_scalar(src):
+        raise TypeError(f"scatter: src must be a Tensor or a number, got {type(src).__name__}")
+    return _scattered("scatter", IX.Scatter, input, dim, index, src)
+
+
+def scatter_add(input: Tensor, dim: int, index: Any, src: Tensor) -> Tensor:
+    """A copy of ``input`` with src's values added where ``index`` points along ``dim``,
+    torch.scatter_add (out of place; repeated indices accumulate): for dim 1,
+    out[i][index[i][j]] += src[i][j]. Differentiable in ``input`` and ``src``."""
+    if not _is_tensor(src):
+        raise TypeError(f"scatter_add: src must be a Tensor, got {type(src).__name__}")
+    return _scattered("scatter_add", IX.ScatterAdd, input, dim, index, src)
+
+
+def index_select(input: Tensor, dim: int, index: Any) -> Tensor:
+    """The entries ``index`` (1-D or 0-d, in [0, input.shape[dim])) of dim ``dim``,
+    torch.index_select: input (..., n, ...) -> (..., len(index), ...). Differentiable in
+    ``input``; an entry picked twice gets both gradients."""
+    d = normalize_dim(dim, input.ndim, "index_select", input.shape)
+    ids = _index("index_select", index, input)
+    if ids.ndim > 1:
+        raise IndexError(f"index_select: the index must be 1-D or 0-d, got shape "
+                         f"{tuple(ids.shape)} (input shape {input.shape})")
+    _check_in_range("index_select", ids, d, (input.shape or (1,))[d], input)
+    if input.ndim == 0:
+        if ids.size != 1:
+            raise RuntimeError(f"index_select: a 0-d input takes an index of one element, got "
+                               f"shape {tuple(ids.shape)}")
+        return reshape(IX.IndexSelect.apply(_one_dim(input), index=ids.reshape(1), dim=0), ())
+    return IX.IndexSelect.apply(input, index=ids.reshape(-1), dim=d)
+
+
+def masked_select(input: Tensor, mask: Any) -> Tensor:
+    """The elements of ``input`` where the bool ``mask`` is True, as a 1-D tensor in row-major
+    order, the two broadcast together first (torch.masked_select). Differentiable in input."""
+    m = _array_on(mask, input)
+    if m.dtype != np.bool_:
+        raise RuntimeError(f"masked_select: the mask must be bool, got dtype {m.dtype} (mask "
+                           f"shape {tuple(m.shape)}, input shape {input.shape})")
+    try:
+        shape = tuple(np.broadcast_shapes(input.shape, tuple(m.shape)))
+    except ValueError:
+        raise RuntimeError(f"masked_select: the mask of shape {tuple(m.shape)} and the input of "
+                           f"shape {input.shape} cannot be broadcast together") from None
+    return IX.MaskedSelect.apply(input, mask=m, shape=shape)
+
+
+def nonzero(input: Tensor, as_tuple: bool = False) -> Tensor | tuple[Tensor, ...]:
+    """The indices of the nonzero elements, torch.nonzero: an int64 tensor (count, ndim), one
+    row per element in row-major order, or with ``as_tuple`` one 1-D tensor per dim (a 0-d
+    input read as shape (1,)). Outside the graph."""
+    make, xp = _tensor_module.Tensor._make, input.xp
+    if as_tuple:
+        return tuple(make(i.astype(np.int64, copy=False), False, None)
+                     for i in xp.nonzero(xp.atleast_1d(input.data)))
+    return make(xp.argwhere(input.data).astype(np.int64, copy=False), False, None)
+
+
+def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
+    """Class ids (an integer tensor of any shape) as one-hot rows, F.one_hot: (...) -> (...,
+    num_classes), int64, 1 at each id. ``num_classes=-1`` takes the largest id + 1 (a read of
+    the maximum: a device sync on a GPU, as in torch). Outside the graph."""
+    t = _tensor(tensor)
+    if t.dtype.kind not in "iu":
+        raise RuntimeError(f"one_hot: expected an integer tensor of class ids, got dtype "
+                           f"{t.dtype} (shape {t.shape})")
+    ids = t.data
+    if num_classes == -1:
+        if ids.size == 0:
+            raise RuntimeError(f"one_hot: cannot infer the number of classes from an empty "
+                               f"tensor (shape {t.shape}); pass num_classes")
+        num_classes = int(ids.max()) + 1
+    if num_classes < 0:
+        raise RuntimeError(f"one_hot: num_classes must be -1 or at least 0, got {num_classes}")
+    if ids.size:
+        def error(bad: Any, rule: str) -> Callable[[], RuntimeError]:
+            return lambda: RuntimeError(
+                f"one_hot: class values must be {rule}, got {backend.to_device(ids[bad], 'cpu')[0]}"
+                f" (shape {t.shape})")
+
+        negative = ids < 0
+        check(negative.any(), error(negative, "non-negative"))
+        too_big = ids >= num_classes
+        check(too_big.any(), error(too_big, f"smaller than num_classes={num_classes}"))
+    out = ids[..., None] == t.xp.arange(num_classes)
+    return _tensor_module.Tensor._make(out.astype(np.int64), False, None)
+
+
+def take_along_dim(input: Tensor, indices: Any, dim: int | None = None) -> Tensor:
+    """Values picked along ``dim`` by ``indices``, torch.take_along_dim: a gather after input
+    and indices are broadcast together in every dim but ``dim``; ``dim=None`` picks from the
+    flattened input by the flattened indices. Indices in [-n, n), a negative one counting from
+    the end (torch wraps any value there, an unchecked read; minigrad refuses the others).
+    Differentiable in ``input``."""
+    op = "take_along_dim"
+    ids = _index(op, indices, input)
+    if dim is None:
+        flat = reshape(input, (-1,))
+        n = flat.shape[0]
+        ids = ids.reshape(-1)
+        _check_in_range(op, ids, 0, n, input, low=-n)
+        return _gathered(flat, input.xp.where(ids < 0, ids + n, ids), 0)
+    d = normalize_dim(dim, input.ndim, op, input.shape)
+    if builtins.max(ids.ndim, 1) != builtins.max(input.ndim, 1):
+        raise RuntimeError(f"{op}: the input of shape {input.shape} and the indices of shape "
+                           f"{tuple(ids.shape)} must have the same number of dims")
+    x, picks = _one_dim(input), ids.reshape(ids.shape or (1,))
+    rest_x = x.shape[:d] + (1,) + x.shape[d + 1:]
+    rest_ids = picks.shape[:d] + (1,) + picks.shape[d + 1:]
+    try:
+        common = tuple(np.broadcast_shapes(rest_x, rest_ids))
+    except ValueError:
+        raise RuntimeError(f"{op}: the input of shape {input.shape} and the indices of shape "
+                           f"{tuple(ids.shape)} cannot be broadcast together in the dims other "
+                           f"than dim {d}") from None
+    n = x.shape[d]
+    _check_in_range(op, picks, d, n, input, low=-n)
+    x_shape = common[:d] + (n,) + common[d + 1:]
+    if x_shape != x.shape:
+        x = expand(x, x_shape)
+    picks = input.xp.broadcast_to(input.xp.where(picks < 0, picks + n, picks),
+                                  common[:d] + (picks.shape[d],) + common[d + 1:])
+    z = IX.Gather.apply(x, index=picks, dim=d)
+    return reshape(z, ()) if ids.ndim == 0 else z
+
+
+def _scan(op: str, fn: type[autograd.Function], input: Tensor, dim: int) -> Tensor:
+    d = normalize_dim(dim, input.ndim, op, input.shape)
+    if input.ndim == 0:
+        return reshape(fn.apply(_one_dim(input), dim=0), ())
+    return fn.apply(input, dim=d)
+
+
+def cumsum(input: Tensor, dim: int) -> Tensor:
+    """Running sums along ``dim``, torch.cumsum: out_i = Σ_{k≤i} input_k, same shape; integer
+    and bool inputs give int64."""
+    return _scan("cumsum", SC.Cumsum, input, dim)
+
+
+def cumprod(input: Tensor, dim: int) -> Tensor:
+    """Running products along ``dim``, torch.cumprod: out_i = Π_{k≤i} input_k, same shape; its
+    gradient is exact where the input holds zeros (:class:`~minigrad.ops.scan.Cumprod`)."""
+    return _scan("cumprod", SC.Cumprod, input, dim)
+
+
+def sort(input: Tensor, dim: int = -1, descending: bool = False,
+         stable: bool = False) -> SortResult:
+    """(values, indices) of ``input`` sorted along ``dim``, torch.sort; the values are
+    ``gather(input, dim, indices)``, so their gradient goes back where each value came from.
+    NaN sorts as the largest value. ``stable`` is taken for torch's signature: minigrad always
+    sorts stably (equal values keep their order), which torch promises only with stable=True."""
+    d = normalize_dim(dim, input.ndim, "sort", input.shape)
+    ids = SC.sort_indices(input.data, d, descending)
+    return SortResult(_gathered(input, ids, d), _tensor_module.Tensor._make(ids, False, None))
+
+
+def argsort(input: Tensor, dim: int = -1, descending: bool = False,
+            stable: bool = False) -> Tensor:
+    """The int64 indices that sort ``input`` along ``dim`` (``sort(...).indices``), always
+    stable (see :func:`sort`). Outside the graph."""
+    d = normalize_dim(dim, input.ndim, "argsort", input.shape)
+    return _tensor_module.Tensor._make(SC.sort_indices(input.data, d, descending), False, None)
+
+
+def topk(input: Tensor, k: int, dim: int = -1, largest: bool = True,
+         sorted: bool = True) -> TopKResult:
+    """(values, indices) of the k largest (``largest=False``: smallest) elements along ``dim``,
+    torch.topk: input (..., n, ...) -> (..., k, ...), 0 ≤ k ≤ n. The values are a gather, their
+    gradient going back where each came from. They come sorted even with ``sorted=False`` (torch
+    promises no order then); equal values in index order. A full sort: O(n log n) per row."""
+    d = normalize_dim(dim, input.ndim, "topk", input.shape)
+    n = (input.shape or (1,))[d]
+    if not 0 <= k <= n:
+        raise RuntimeError(f"topk: k={k} is out of range for dim {d} of size {n} (input shape "
+                           f"{input.shape})")
+    if input.dtype == np.bool_:
+        raise RuntimeError(f"topk: bool tensors are not supported (shape {input.shape}), as in "
+                           "torch; cast to int64 or float32 first")
+    ids = SC.sort_indices(input.data, d, descending=largest)
+    if input.ndim:  # a 0-d input is its own top 1 (and, as in torch, top 0)
+        ids = ids[(slice(None),) * d + (slice(0, k),)]
+    return TopKResult(_gathered(input, ids, d), _tensor_module.Tensor._make(ids, False, None))
+
+
+def argmin(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
+    """Indices of the smallest values (the first of equal ones), torch.argmin: over the
+    flattened input (``dim=None``; ``keepdim`` then keeps every dim as size 1) or along ``dim``.
+    An int64 tensor, outside the graph."""
+    make, xp = _tensor_module.Tensor._make, input.xp
+    if input.dtype == np.bool_:
+        raise RuntimeError(f"argmin: bool tensors are not supported (shape {input.shape}), as "
+                           "in torch")
+    if dim is None:
+        if input.numel() == 0:
+            raise IndexError(f"argmin: an empty tensor (shape {input.shape}) has no smallest "
+                             "value; give a dim of nonzero size")
+        flat = input.data.argmin().astype(np.int64)
+        return make(xp.asarray(flat).reshape((1,) * input.ndim if keepdim else ()), False, None)
+    d = normalize_dim(dim, input.ndim, "argmin", input.shape)
+    if input.ndim == 0:
+        return make(xp.zeros((), dtype=np.int64), False, None)
+    if input.shape[d] == 0:
+        raise IndexError(f"argmin: dim {d} of the input of shape {input.shape} is empty")
+    return make(input.data.argmin(axis=d, keepdims=keepdim).astype(np.int64), False, None)
+
+
+def flip(input: Tensor, dims: int | Sequence[int]) -> Tensor:
+    """A copy of ``input`` with the order of each of ``dims`` reversed, torch.flip."""
+    listed = (dims,) if isinstance(dims, int) else tuple(dims)
+    axes = [normalize_dim(d, input.ndim, "flip", input.shape) for d in listed]
+    for i, a in enumerate(axes):
+        if a in axes[:i]:
+            raise RuntimeError(f"flip: dim {a} appears more than once in dims {listed} (input "
+                               f"shape {input.shape})")
+    return SC.Flip.apply(input, dims=tuple(axes) if input.ndim else ())
+
+
+def roll(input: Tensor, shifts: int | Sequence[int],
+         dims: int | Sequence[int] | None = None) -> Tensor:
+    """``input`` with each of ``dims`` rotated by its shift (elements pushed off the end come
+    back at the start), torch.roll; ``dims=None`` rolls the flattened input by one shift and
+    restores the shape."""
+    shift_list = (shifts,) if isinstance(shifts, int) else tuple(shifts)
+    dim_list = () if dims is None else (dims,) if isinstance(dims, int) else tuple(dims)
+    if len(shift_list) != builtins.max(len(dim_list), 1) or not shift_list:
+        raise RuntimeError(f"roll: shifts {shifts} and dims {dims} must align: one shift per "
+                           f"dim, or one shift with dims=None (input shape {input.shape})")
+    axes = tuple(normalize_dim(d, input.ndim, "roll", input.shape) for d in dim_list)
+    if dims is None or input.ndim == 0:  # a 0-d input: one element, any shift leaves it
+        return SC.Roll.apply(input, shifts=builtins.sum(shift_list), dims=None)
+    return SC.Roll.apply(input, shifts=shift_list, dims=axes)
