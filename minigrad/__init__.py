@@ -22,18 +22,33 @@ from minigrad.backend import (
 from minigrad.gradcheck import GradcheckError, gradcheck
 from minigrad.ops import (
     abs,
+    all,
+    amax,
+    amin,
+    any,
     cat,
+    chunk,
     clip,
+    einsum,
     exp,
     log,
+    logsumexp,
     masked_fill,
     matmul,
     maximum,
+    movedim,
+    prod,
     relu,
+    repeat_interleave,
     sigmoid,
+    split,
     sqrt,
     stack,
+    std,
     tanh,
+    tril,
+    triu,
+    unflatten,
     where,
 )
 from minigrad.tensor import (
@@ -59,10 +74,12 @@ from minigrad.tensor import (
 __version__ = "0.1.0"
 
 __all__ = [
-    "DeviceError", "GradcheckError", "Tensor", "abs", "arange", "bool_", "cat", "clip", "data",
-    "detect_anomaly", "enable_grad", "exp", "eye", "float32", "float64", "full", "get_backend",
-    "get_rng_state", "gradcheck", "int32", "int64", "is_grad_enabled", "log", "manual_seed",
-    "masked_fill", "matmul", "maximum", "models", "nn", "no_grad", "ones", "ones_like", "optim",
-    "rand", "randn", "randn_like", "relu", "set_backend", "set_rng_state", "sigmoid", "sqrt",
-    "stack", "tanh", "tensor", "where", "zeros", "zeros_like",
+    "DeviceError", "GradcheckError", "Tensor", "abs", "all", "amax", "amin", "any", "arange",
+    "bool_", "cat", "chunk", "clip", "data", "detect_anomaly", "einsum", "enable_grad", "exp",
+    "eye", "float32", "float64", "full", "get_backend", "get_rng_state", "gradcheck", "int32",
+    "int64", "is_grad_enabled", "log", "logsumexp", "manual_seed", "masked_fill", "matmul",
+    "maximum", "models", "movedim", "nn", "no_grad", "ones", "ones_like", "optim", "prod", "rand",
+    "randn", "randn_like", "relu", "repeat_interleave", "set_backend", "set_rng_state", "sigmoid",
+    "split", "sqrt", "stack", "std", "tanh", "tensor", "tril", "triu", "unflatten", "where",
+    "zeros", "zeros_like",
 ]

@@ -18,6 +18,7 @@ from minigrad.ops import (
     linear,
     log_softmax,
     mse_loss,
+    pad,
     relu,
     scaled_dot_product_attention,
     sigmoid,
@@ -29,7 +30,7 @@ from minigrad.tensor import Tensor
 __all__ = [
     "bias_gelu", "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy",
     "dropout", "embedding", "gelu", "layer_norm", "linear", "linear_gelu", "log_softmax",
-    "mse_loss", "relu", "scaled_dot_product_attention", "sigmoid", "softmax", "tanh",
+    "mse_loss", "pad", "relu", "scaled_dot_product_attention", "sigmoid", "softmax", "tanh",
 ]
 
 
