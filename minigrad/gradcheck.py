@@ -618,6 +618,164 @@ def _build_roll(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[Array
         return [x], {"shifts": shifts[0], "dims": dims[0]}
     return [x], {"shifts": shifts, "dims": dims}
 
+# --- shape ops, reductions and einsum (issue 15) ---------------------------------------------
+def _sections(rng: np.random.Generator, n: int) -> int | list[int]:
+    """A split size (1..n+1, or 0..2 for an empty dim), or sizes (some 0) that sum to n."""
+    if rng.random() < 0.5:
+        return int(rng.integers(1, n + 2)) if n else int(rng.integers(0, 3))
+    cuts = np.sort(rng.integers(0, n + 1, size=int(rng.integers(0, 3))))
+    return [int(k) for k in np.diff(np.concatenate([[0], cuts, [n]]))]
+
+
+def _build_split(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[Arrays, dict]:
+    d = _dim(rng, shape)
+    return [rng.standard_normal(shape)], {"split_size_or_sections": _sections(rng, shape[d]),
+                                          "dim": d}
+
+
+def _build_chunk(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[Arrays, dict]:
+    return [rng.standard_normal(shape)], {"chunks": int(rng.integers(1, 5)),
+                                          "dim": _dim(rng, shape)}
+
+
+def _weighted_cat(pieces: Sequence[Tensor], dim: int) -> Tensor:
+    """The pieces joined again, piece i times i + 1: a wrong boundary changes the gradient."""
+    return O.cat([p * (i + 1.0) for i, p in enumerate(pieces)], dim)
+
+
+def _build_triangle(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[Arrays, dict]:
+    return [rng.standard_normal(shape)], {"diagonal": int(rng.integers(-3, 4))}
+
+
+def _build_repeat(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[Arrays, dict]:
+    extra = int(rng.integers(0, 2))
+    return [rng.standard_normal(shape)], {
+        "sizes": tuple(int(r) for r in rng.integers(0, 3, size=len(shape) + extra))}
+
+
+def _build_repeat_interleave(rng: np.random.Generator, shape: tuple[int, ...]
+                             ) -> tuple[Arrays, dict]:
+    """An int or a tensor of repeats (one per slice, or a single one), over a dim or over the
+    flattened input (dim None)."""
+    dim = _dim(rng, shape) if shape and rng.random() < 0.7 else None
+    n = int(np.prod(shape)) if dim is None else shape[dim]
+    kind = rng.integers(0, 3)
+    repeats: Any = (int(rng.integers(0, 3)) if kind == 0 else rng.integers(0, 3, size=n)
+                    if kind == 1 else rng.integers(0, 3, size=1))
+    return [rng.standard_normal(shape)], {"repeats": repeats, "dim": dim}
+
+
+def _repeat_interleave(x: Tensor, repeats: Any, dim: int | None) -> Tensor:
+    r = repeats if isinstance(repeats, int) else Tensor(repeats)
+    return x.repeat_interleave(r, dim)
+
+
+def _build_pad_constant(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[Arrays, dict]:
+    """(before, after) widths in -1..2 for the last k dims (a width never cuts more than the
+    dim holds), any fill value."""
+    pad: list[int] = []
+    for n in reversed(shape[len(shape) - int(rng.integers(0, len(shape) + 1)):]):
+        b = int(rng.integers(-min(n, 1), 3))
+        pad += [b, int(rng.integers(-min(n + min(b, 0), 1), 3))]
+    return [rng.standard_normal(shape)], {"pad": tuple(pad), "mode": "constant",
+                                          "value": float(rng.choice([0.0, -1.5]))}
+
+
+def _build_pad_mirror(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[Arrays, dict]:
+    """reflect or replicate over the last k = ndim - 1 or ndim - 2 dims (1 ≤ k ≤ 3), as torch
+    allows; reflect widths below the dim's size."""
+    mode = str(rng.choice(["reflect", "replicate"]))
+    k = int(rng.choice([c for c in (len(shape) - 1, len(shape) - 2) if 1 <= c <= 3]))
+    pad: list[int] = []
+    for n in reversed(shape[len(shape) - k:]):
+        top = n if mode == "reflect" else 4
+        pad += [int(rng.integers(0, top)), int(rng.integers(0, top))]
+    return [rng.standard_normal(shape)], {"pad": tuple(pad), "mode": mode, "value": None}
+
+
+def _build_unflatten(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[Arrays, dict]:
+    d = _dim(rng, shape)
+    n = shape[d]
+    f = int(rng.choice([f for f in range(1, 5) if n % f == 0]))
+    sizes = [(f, n // f), (n // f, 1, f), (n,)][int(rng.integers(0, 3))]
+    if np.prod(sizes[1:]) and rng.random() < 0.4:  # -1 is inferred only beside no 0
+        sizes = (-1,) + sizes[1:]
+    return [rng.standard_normal(shape)], {"dim": d, "sizes": sizes}
+
+
+def _build_movedim(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[Arrays, dict]:
+    ndim = max(len(shape), 1)  # a 0-d tensor takes dim 0 (or -1), as torch
+    k = int(rng.integers(1, ndim + 1))
+    source = [int(d) - (ndim if rng.random() < 0.3 else 0) for d in rng.permutation(ndim)[:k]]
+    destination = [int(d) for d in rng.permutation(ndim)[:k]]
+    if k == 1 and rng.random() < 0.5:
+        return [rng.standard_normal(shape)], {"source": source[0],
+                                              "destination": destination[0]}
+    return [rng.standard_normal(shape)], {"source": tuple(source),
+                                          "destination": tuple(destination)}
+
+
+EINSUM_EQUATIONS = (
+    "bij,bjk->bik",        # batch matmul
+    "...ij,...jk->...ik",  # batch matmul, the batch dims broadcast
+    "i,j->ij",             # outer product
+    "ii->",                # trace
+    "ii->i",               # diagonal
+    "iij,jk->ki",          # a diagonal inside a product
+    "ij->j",               # a sum
+    "...i,i",              # implicit output: '...' first
+    "ba,ca",               # implicit output: b c
+    "bn,anm,bm->ba",       # bilinear form, three operands
+    "i...->...",           # a sum over a named dim, '...' kept
+    "...->",               # everything summed
+)
+
+
+def _build_einsum(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[Arrays, dict]:
+    """One of :data:`EINSUM_EQUATIONS`; ``shape`` is the batch shape under '...', which one
+    operand (chosen at random) has in full and the others broadcast (dims dropped or 1)."""
+    equation = str(rng.choice(EINSUM_EQUATIONS))
+    terms = equation.split("->")[0].split(",")
+    size = {c: int(rng.integers(1, 4)) for c in set(equation) if c.isalpha()}
+    full = int(rng.integers(0, len(terms)))
+    arrays = []
+    for i, term in enumerate(terms):
+        batch = shape if i == full else broadcast_partner(rng, shape)
+        dims: list[int] = []
+        for part in term.split("..."):
+            dims += [size[c] for c in part] + list(batch)
+        arrays.append(rng.standard_normal(tuple(dims[:len(dims) - len(batch)])))
+    return arrays, {"equation": equation}
+
+
+def _build_std(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[Arrays, dict]:
+    return [rng.standard_normal(shape)], {**_reduce_params(rng, shape),
+                                          "correction": int(rng.integers(0, 2))}
+
+
+def _build_prod(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[Arrays, dict]:
+    """One dim or all; half the time with one or two exact zeros (the gradient must not
+    divide by x)."""
+    x = np.array(_away_from_zero(rng)(shape))
+    if x.size and rng.random() < 0.5:
+        x.flat[rng.integers(0, x.size, size=int(rng.integers(1, 3)))] = 0.0
+    if rng.random() < 0.3:
+        return [x], {"dim": None, "keepdim": False}
+    dim = _dim(rng, shape) if shape else int(rng.choice([0, -1]))
+    return [x], {"dim": dim, "keepdim": bool(rng.integers(0, 2))}
+
+
+def _build_logsumexp(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[Arrays, dict]:
+    params = _reduce_params(rng, shape)
+    if params["dim"] is None:  # logsumexp needs a dim: every dim, as a tuple
+        params["dim"] = tuple(range(len(shape))) if shape else 0
+    return [rng.standard_normal(shape) * 3], params
+
+
+def _build_max_dim(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[Arrays, dict]:
+    dim = _dim(rng, shape) if shape else int(rng.choice([0, -1]))
+    return [_distinct(rng, shape)], {"dim": dim, "keepdim": bool(rng.integers(0, 2))}
+
 
 BATTERY: list[OpCase] = [
     OpCase("add", lambda a, b: a + b, _binary(_normal)),
@@ -640,8 +798,8 @@ BATTERY: list[OpCase] = [
     OpCase("masked_fill", lambda x, mask, value: x.masked_fill(mask, value), _build_masked_fill),
     OpCase("sum", lambda x, dim, keepdim: x.sum(dim, keepdim), _build_reduce),
     OpCase("mean", lambda x, dim, keepdim: x.mean(dim, keepdim), _build_reduce),
-    OpCase("max", lambda x, dim, keepdim: x.max(dim, keepdim), _build_reduce),
-    OpCase("min", lambda x, dim, keepdim: x.min(dim, keepdim), _build_reduce),
+    OpCase("max", lambda x, dim, keepdim: x.amax(dim, keepdim), _build_reduce),
+    OpCase("min", lambda x, dim, keepdim: x.amin(dim, keepdim), _build_reduce),
     OpCase("var", lambda x, dim, keepdim: x.var(dim, keepdim), _build_var, min_ndim=1,
            min_side=2),
     OpCase("reshape", lambda x, shape: x.reshape(shape), _build_reshape),
@@ -722,6 +880,35 @@ BATTERY: list[OpCase] = [
            min_side=0),
     OpCase("flip", lambda x, dims: x.flip(dims), _build_flip, min_side=0),
     OpCase("roll", lambda x, shifts, dims: x.roll(shifts, dims), _build_roll, min_side=0),
+    # shape ops, reductions and einsum (issue 15)
+    OpCase("split", lambda x, split_size_or_sections, dim: _weighted_cat(
+        x.split(split_size_or_sections, dim), dim), _build_split, min_ndim=1, min_side=0),
+    OpCase("chunk", lambda x, chunks, dim: _weighted_cat(x.chunk(chunks, dim), dim),
+           _build_chunk, min_ndim=1, min_side=0),
+    OpCase("tril", lambda x, diagonal: x.tril(diagonal), _build_triangle, min_ndim=2,
+           min_side=0),
+    OpCase("triu", lambda x, diagonal: x.triu(diagonal), _build_triangle, min_ndim=2,
+           min_side=0),
+    OpCase("repeat", lambda x, sizes: x.repeat(sizes), _build_repeat, max_ndim=3, min_side=0),
+    OpCase("repeat_interleave", _repeat_interleave, _build_repeat_interleave, min_side=0),
+    OpCase("pad_constant", lambda x, pad, mode, value: F.pad(x, pad, mode, value),
+           _build_pad_constant, min_side=0),
+    OpCase("pad_reflect_replicate", lambda x, pad, mode, value: F.pad(x, pad, mode, value),
+           _build_pad_mirror, min_ndim=2, min_side=1),
+    OpCase("unflatten", lambda x, dim, sizes: x.unflatten(dim, sizes), _build_unflatten,
+           min_ndim=1, min_side=0),
+    OpCase("movedim", lambda x, source, destination: x.movedim(source, destination),
+           _build_movedim, min_side=0),
+    OpCase("einsum", lambda *xs, equation: O.einsum(equation, *xs), _build_einsum,
+           max_ndim=3, min_side=0),
+    OpCase("std", lambda x, dim, keepdim, correction: x.std(dim, correction=correction,
+                                                           keepdim=keepdim),
+           _build_std, min_ndim=1, min_side=3),
+    OpCase("prod", lambda x, dim, keepdim: x.prod(dim, keepdim), _build_prod, min_side=0),
+    OpCase("logsumexp", lambda x, dim, keepdim: x.logsumexp(dim, keepdim), _build_logsumexp,
+           min_side=0),
+    OpCase("max_dim", lambda x, dim, keepdim: x.max(dim, keepdim).values, _build_max_dim),
+    OpCase("min_dim", lambda x, dim, keepdim: x.min(dim, keepdim).values, _build_max_dim),
 ]
 
 

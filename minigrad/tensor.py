@@ -390,16 +390,17 @@ class Tensor:
         return ops.masked_fill(self, mask, value)
 
     # --- reductions -------------------------------------------------------------------------
-    def sum(self, dim: int | tuple[int, ...] | None = None, keepdim: bool = False) -> Tensor:
-        return ops.sum(self, dim, keepdim)
+    def sum(self, dim: int | tuple[int, ...] | None = None, keepdim: bool = False, *,
+            dtype: Any = None) -> Tensor:
+        return ops.sum(self, dim, keepdim, dtype=dtype)
 
     def mean(self, dim: int | tuple[int, ...] | None = None, keepdim: bool = False) -> Tensor:
         return ops.mean(self, dim, keepdim)
 
-    def max(self, dim: int | tuple[int, ...] | None = None, keepdim: bool = False) -> Tensor:
+    def max(self, dim: int | None = None, keepdim: bool = False) -> Tensor | ops.ValuesIndices:
         return ops.max(self, dim, keepdim)
 
-    def min(self, dim: int | tuple[int, ...] | None = None, keepdim: bool = False) -> Tensor:
+    def min(self, dim: int | None = None, keepdim: bool = False) -> Tensor | ops.ValuesIndices:
         return ops.min(self, dim, keepdim)
 
     def var(self, dim: int | tuple[int, ...] | None = None, keepdim: bool = False,
@@ -433,6 +434,55 @@ class Tensor:
 
     def expand(self, *sizes: int | tuple[int, ...]) -> Tensor:
         return ops.expand(self, _shape_args(sizes))
+
+    # --- shape ops and reductions (issue 15) ---
+    def split(self, split_size: int | list[int], dim: int = 0) -> tuple[Tensor, ...]:
+        return ops.split(self, split_size, dim)
+
+    def chunk(self, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
+        return ops.chunk(self, chunks, dim)
+
+    def tril(self, diagonal: int = 0) -> Tensor:
+        return ops.tril(self, diagonal)
+
+    def triu(self, diagonal: int = 0) -> Tensor:
+        return ops.triu(self, diagonal)
+
+    def repeat(self, *sizes: int | tuple[int, ...]) -> Tensor:
+        return ops.repeat(self, _shape_args(sizes))
+
+    def repeat_interleave(self, repeats: int | Tensor, dim: int | None = None) -> Tensor:
+        return ops.repeat_interleave(self, repeats, dim)
+
+    def unflatten(self, dim: int, sizes: tuple[int, ...] | list[int]) -> Tensor:
+        return ops.unflatten(self, dim, sizes)
+
+    def movedim(self, source: int | tuple[int, ...], destination: int | tuple[int, ...]
+                ) -> Tensor:
+        return ops.movedim(self, source, destination)
+
+    def std(self, dim: int | tuple[int, ...] | None = None, *, correction: int = 1,
+            keepdim: bool = False) -> Tensor:
+        return ops.std(self, dim, correction=correction, keepdim=keepdim)
+
+    def prod(self, dim: int | None = None, keepdim: bool = False, *, dtype: Any = None
+             ) -> Tensor:
+        return ops.prod(self, dim, keepdim, dtype=dtype)
+
+    def logsumexp(self, dim: int | tuple[int, ...], keepdim: bool = False) -> Tensor:
+        return ops.logsumexp(self, dim, keepdim)
+
+    def any(self, dim: int | tuple[int, ...] | None = None, keepdim: bool = False) -> Tensor:
+        return ops.any(self, dim, keepdim)
+
+    def all(self, dim: int | tuple[int, ...] | None = None, keepdim: bool = False) -> Tensor:
+        return ops.all(self, dim, keepdim)
+
+    def amax(self, dim: int | tuple[int, ...] | None = (), keepdim: bool = False) -> Tensor:
+        return ops.amax(self, dim, keepdim)
+
+    def amin(self, dim: int | tuple[int, ...] | None = (), keepdim: bool = False) -> Tensor:
+        return ops.amin(self, dim, keepdim)
 
     def __getitem__(self, index: Any) -> Tensor:
         return ops.getitem(self, index)

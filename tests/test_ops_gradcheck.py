@@ -109,6 +109,15 @@ ISSUE_OPS = {
     "take_along_dim": ("take_along_dim", "Gather"), "cumsum": ("cumsum", "Cumsum"),
     "cumprod": ("cumprod", "Cumprod"), "sort": ("sort", "Gather"), "topk": ("topk", "Gather"),
     "flip": ("flip", "Flip"), "roll": ("roll", "Roll"),
+    "split": ("split", "GetItem"), "chunk": ("chunk", "GetItem"),
+    "tril": ("tril", "Triangle"), "triu": ("triu", "Triangle"),
+    "repeat": ("repeat", "Repeat"), "repeat_interleave": ("repeat_interleave", "RepeatInterleave"),
+    "F.pad constant": ("pad_constant", "Pad"), "F.pad reflect, replicate": (
+        "pad_reflect_replicate", "Pad"),
+    "unflatten": ("unflatten", "Reshape"), "movedim": ("movedim", "Permute"),
+    "einsum": ("einsum", "Einsum"), "std": ("std", "Var"), "prod": ("prod", "Prod"),
+    "logsumexp": ("logsumexp", "LogSumExp"), "amax": ("max", "Max"), "amin": ("min", "Max"),
+    "max(dim)": ("max_dim", "MaxAlongDim"), "min(dim)": ("min_dim", "MaxAlongDim"),
 }
 
 

@@ -49,6 +49,11 @@ def attention_with_dropout_mask(q, k, v, key_padding_mask, scale, mask, p):
         scores = scores.masked_fill(~attend(key_padding_mask), float("-inf"))
     return (scores.softmax(-1) * t(mask) / (1 - p)) @ v
 
+def weighted_cat(pieces: tuple[torch.Tensor, ...], dim: int) -> torch.Tensor:
+    """The pieces joined again, piece i times i + 1 (as the battery's split and chunk)."""
+    return torch.cat([p * (i + 1.0) for i, p in enumerate(pieces)], dim)
+
+
 def setitem(x: torch.Tensor, v: torch.Tensor, index: Any) -> torch.Tensor:
     y = x * 1.0
     y[index] = v
@@ -140,6 +145,26 @@ TORCH: dict[str, Callable[..., torch.Tensor]] = {
     "topk": lambda x, k, dim, largest: torch.topk(x, k, dim, largest).values,
     "flip": lambda x, dims: torch.flip(x, dims),
     "roll": lambda x, shifts, dims: torch.roll(x, shifts, dims),
+    # shape ops, reductions and einsum (issue 15)
+    "split": lambda x, split_size_or_sections, dim: weighted_cat(
+        torch.split(x, split_size_or_sections, dim), dim),
+    "chunk": lambda x, chunks, dim: weighted_cat(torch.chunk(x, chunks, dim), dim),
+    "tril": lambda x, diagonal: torch.tril(x, diagonal),
+    "triu": lambda x, diagonal: torch.triu(x, diagonal),
+    "repeat": lambda x, sizes: x.repeat(sizes),
+    "repeat_interleave": lambda x, repeats, dim: torch.repeat_interleave(
+        x, repeats if isinstance(repeats, int) else t(repeats), dim),
+    "pad_constant": lambda x, pad, mode, value: TF.pad(x, pad, mode, value),
+    "pad_reflect_replicate": lambda x, pad, mode, value: TF.pad(x, pad, mode, value),
+    "unflatten": lambda x, dim, sizes: torch.unflatten(x, dim, sizes),
+    "movedim": lambda x, source, destination: torch.movedim(x, source, destination),
+    "einsum": lambda *xs, equation: torch.einsum(equation, *xs),
+    "std": lambda x, dim, keepdim, correction: torch.std(x, dim, correction=correction,
+                                                        keepdim=keepdim),
+    "prod": lambda x, dim, keepdim: torch.prod(x) if dim is None else torch.prod(x, dim, keepdim),
+    "logsumexp": lambda x, dim, keepdim: torch.logsumexp(x, dim, keepdim),
+    "max_dim": lambda x, dim, keepdim: torch.max(x, dim, keepdim).values,
+    "min_dim": lambda x, dim, keepdim: torch.min(x, dim, keepdim).values,
 }
 
 
@@ -195,8 +220,12 @@ def test_cross_entropy_with_every_target_ignored_is_zero_where_torch_gives_nan()
 
 TIES: dict[str, tuple[Callable[..., Any], Callable[..., Any]]] = {
     "max over all": (lambda x: x.max(), torch.amax),
-    "max over dim 1": (lambda x: x.max(1), lambda x: torch.amax(x, 1)),
-    "min over dims (0, 1)": (lambda x: x.min((0, 1)), lambda x: torch.amin(x, (0, 1))),
+    "amax over dim 1": (lambda x: x.amax(1), lambda x: torch.amax(x, 1)),
+    "amin over dims (0, 1)": (lambda x: x.amin((0, 1)), lambda x: torch.amin(x, (0, 1))),
+    "max(dim 1).values: the first of the ties": (lambda x: x.max(1).values,
+                                                 lambda x: torch.max(x, 1).values),
+    "min(dim 0).values: the first of the ties": (lambda x: x.min(0).values,
+                                                 lambda x: torch.min(x, 0).values),
     "maximum with itself": (lambda x: maximum(x, x.relu()), lambda x: torch.maximum(x, x.relu())),
 }
 

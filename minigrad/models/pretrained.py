@@ -417,7 +417,7 @@ def max_pooling(last_hidden_state: Tensor, attention_mask: Any) -> Tensor:
     never win. Differentiable (the gradient goes to the maximum)."""
     h = last_hidden_state
     padding = h.xp.asarray(attention_mask)[:, :, None] == 0  # (B, S, 1)
-    return h.masked_fill(padding, -1e9).max(dim=1)  # (B, H)
+    return h.masked_fill(padding, -1e9).amax(dim=1)  # (B, H)
 
 
 def cls_pooling(last_hidden_state: Tensor, attention_mask: Any = None) -> Tensor:

@@ -19,6 +19,7 @@ from minigrad.ops import (
     log_softmax,
     mse_loss,
     one_hot,
+    pad,
     relu,
     scaled_dot_product_attention,
     sigmoid,
@@ -30,7 +31,8 @@ from minigrad.tensor import Tensor
 __all__ = [
     "bias_gelu", "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy",
     "dropout", "embedding", "gelu", "layer_norm", "linear", "linear_gelu", "log_softmax",
-    "mse_loss", "one_hot", "relu", "scaled_dot_product_attention", "sigmoid", "softmax", "tanh",
+    "mse_loss", "one_hot", "pad", "relu", "scaled_dot_product_attention", "sigmoid", "softmax",
+    "tanh",
 ]
 
 

@@ -6,8 +6,10 @@ in the submodules, forward and backward side by side:
 
 * :mod:`.elementwise`: ``+ - * / ** neg exp log sqrt tanh sigmoid relu abs clip maximum where
   masked_fill`` and dtype/device copies;
-* :mod:`.reduce`: ``sum mean max min var``;
-* :mod:`.shape`: ``reshape permute expand`` indexing, ``cat stack``;
+* :mod:`.reduce`: ``sum mean max min var``, ``prod logsumexp``, ``max(dim)``'s values;
+* :mod:`.shape`: ``reshape permute expand`` indexing, ``cat stack``, ``tril triu repeat
+  repeat_interleave pad`` (``split chunk unflatten movedim`` are views made of these);
+* :mod:`.einsum`: ``einsum``;
 * :mod:`.matmul`: ``@``;
 * :mod:`.nn`: ``linear softmax log_softmax gelu bias_gelu layer_norm
   scaled_dot_product_attention embedding dropout``;
@@ -34,6 +36,7 @@ import numpy as np
 
 from minigrad import autograd, backend
 from minigrad import tensor as _tensor_module  # circular: tensor.py imports this package
+from minigrad.ops import einsum as EIN
 from minigrad.ops import elementwise as E
 from minigrad.ops import indexing as IX
 from minigrad.ops import loss as L
@@ -213,7 +216,12 @@ def to_device(x: Tensor, device: str) -> Tensor:
 
 
 # --- reductions ----------------------------------------------------------------------------
-def sum(x: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
+def sum(x: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = False, *,
+        dtype: Any = None) -> Tensor:
+    """Σ over ``dim``. ``dtype`` casts x first, as torch (``sum(dtype=float64)`` of a float32
+    tensor adds in float64); integers and bools sum to int64, as in torch."""
+    if dtype is not None:
+        x = cast(x, _tensor_module.as_dtype(dtype))
     return R.Sum.apply(x, axes=normalize_dims(dim, x.ndim, "sum", x.shape), keepdim=keepdim)
 
 
@@ -221,16 +229,41 @@ def mean(x: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = Fals
     return R.Mean.apply(x, axes=normalize_dims(dim, x.ndim, "mean", x.shape), keepdim=keepdim)
 
 
-def max(x: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
-    """The largest values over ``dim`` (the values only, like ``torch.amax``)."""
-    axes = normalize_dims(dim, x.ndim, "max", x.shape)
-    return R.Max.apply(x, axes=axes, keepdim=keepdim, mode="max")
+def max(x: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor | ValuesIndices:
+    """Without ``dim``: the largest element, a 0-d tensor (ties share its gradient evenly).
+    With ``dim`` (one int): the named tuple ``(values, indices)`` over that dim, the index of
+    the first of any ties, and the gradient goes to that element alone, as in torch.
+    ``amax`` reduces several dims (values only)."""
+    return _extreme(x, dim, keepdim, "max")
 
 
-def min(x: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
-    """The smallest values over ``dim`` (the values only, like ``torch.amin``)."""
-    axes = normalize_dims(dim, x.ndim, "min", x.shape)
-    return R.Max.apply(x, axes=axes, keepdim=keepdim, mode="min")
+def min(x: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor | ValuesIndices:
+    """The smallest element, or ``(values, indices)`` over ``dim``: see :func:`max`."""
+    return _extreme(x, dim, keepdim, "min")
+
+
+def _extreme(x: Tensor, dim: int | None, keepdim: bool, mode: str) -> Tensor | ValuesIndices:
+    if dim is None:
+        if keepdim:
+            raise TypeError(f"{mode}(): keepdim=True needs a dim (shape {x.shape})")
+        if x.numel() == 0:
+            raise ValueError(f"{mode}(): the tensor of shape {x.shape} is empty: specify the "
+                             "reduction dim with the 'dim' argument")
+        return R.Max.apply(x, axes=tuple(range(x.ndim)), keepdim=False, mode=mode)
+    if not isinstance(dim, (int, np.integer)):
+        raise TypeError(f"{mode}(): dim must be an int, got {dim!r}; use a{mode} to reduce "
+                        "several dims")
+    d = normalize_dim(dim, x.ndim, mode, x.shape)
+    if x.ndim == 0:  # its only element, index 0, as torch
+        return _extreme(reshape(x, (1,)), 0, False, mode)
+    if x.shape[d] == 0:
+        raise IndexError(f"{mode}(): expected reduction dim {dim} to have non-zero size, got "
+                         f"shape {x.shape}")
+    pick = x.data.argmax if mode == "max" else x.data.argmin
+    index = pick(axis=d, keepdims=True)
+    values = R.MaxAlongDim.apply(x, index=index, dim=d, keepdim=keepdim)
+    indices = index if keepdim else index.squeeze(axis=d)
+    return ValuesIndices(values, _tensor_module.Tensor._make(indices, False, None))
 
 
 def var(x: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = False,
@@ -341,7 +374,7 @@ def _canonical_index(x: Tensor, index: Any) -> tuple[tuple, ...]:
             return 0
         return e.ndim if is_array(e) and e.dtype == np.bool_ else 1
 
-    if any(e is Ellipsis for e in entries):
+    if builtins.any(e is Ellipsis for e in entries):
         at = next(i for i, e in enumerate(entries) if e is Ellipsis)
         fill = builtins.max(x.ndim - builtins.sum(width(e) for e in entries), 0)
         entries[at:at + 1] = [slice(None)] * fill
@@ -364,7 +397,8 @@ def _canonical_index(x: Tensor, index: Any) -> tuple[tuple, ...]:
     def is_int(e: Any) -> bool:
         return isinstance(e, (int, np.integer)) and not isinstance(e, (bool, np.bool_))
 
-    if any(is_array(e) for e in canonical) and any(is_int(e) for e in canonical):
+    if (builtins.any(is_array(e) for e in canonical)
+            and builtins.any(is_int(e) for e in canonical)):
         first = tuple(e if is_int(e) else slice(None) for e in canonical if e is not None)
         return first, tuple(e for e in canonical if not is_int(e))
     return (tuple(canonical),)
@@ -1093,3 +1127,296 @@ def roll(input: Tensor, shifts: int | Sequence[int],
     if dims is None or input.ndim == 0:  # a 0-d input: one element, any shift leaves it
         return SC.Roll.apply(input, shifts=builtins.sum(shift_list), dims=None)
     return SC.Roll.apply(input, shifts=shift_list, dims=axes)
+# --- shape ops, reductions and einsum (issue 15) ---
+def _along(dim: int, index: slice) -> tuple:
+    return (slice(None),) * dim + (index,)
+
+
+def split(tensor: Tensor, split_size_or_sections: int | Sequence[int],
+          dim: int = 0) -> tuple[Tensor, ...]:
+    """``tensor`` cut along ``dim`` into pieces of ``split_size_or_sections`` elements (the last
+    one shorter if need be), or of the sizes listed; each piece is a slice (a view)."""
+    x = tensor
+    if x.ndim == 0:
+        raise ValueError("split: expects at least a 1-dimensional tensor, got shape ()")
+    d = normalize_dim(dim, x.ndim, "split", x.shape)
+    n = x.shape[d]
+    if isinstance(split_size_or_sections, (int, np.integer)):
+        size = int(split_size_or_sections)
+        if size < 0:
+            raise ValueError(f"split: split_size must be non-negative, got {size}")
+        if size == 0 and n:
+            raise ValueError(f"split: split_size can only be 0 if dim {d} has size 0, but it "
+                             f"has size {n} (shape {x.shape})")
+        sizes = [builtins.min(size, n - start) for start in range(0, n, size)] if n else [0]
+    else:
+        sizes = [int(s) for s in split_size_or_sections]
+        if builtins.any(s < 0 for s in sizes):
+            raise ValueError(f"split: split sizes must be non-negative, got {sizes}")
+        if builtins.sum(sizes) != n:
+            raise ValueError(f"split: split sizes {sizes} must sum exactly to {n}, the size of "
+                             f"dim {d} of the tensor of shape {x.shape}")
+    starts = np.cumsum([0] + sizes[:-1])
+    return tuple(S.GetItem.apply(x, index=_along(d, slice(int(a), int(a) + s)))
+                 for a, s in zip(starts, sizes, strict=True))
+
+
+def chunk(input: Tensor, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
+    """At most ``chunks`` pieces along ``dim``, each of ⌈n / chunks⌉ elements but the last
+    (so maybe fewer pieces, as in torch); an empty dim gives ``chunks`` empty pieces."""
+    if chunks <= 0:
+        raise ValueError(f"chunk: chunks must be greater than 0, got {chunks}")
+    if input.ndim == 0:
+        raise ValueError("chunk: expects at least a 1-dimensional tensor, got shape ()")
+    n = input.shape[normalize_dim(dim, input.ndim, "chunk", input.shape)]
+    return split(input, -(-n // chunks) if n else [0] * chunks, dim)
+
+
+def _triangle(x: Tensor, diagonal: int, upper: bool) -> Tensor:
+    if x.ndim < 2:
+        raise ValueError(f"{'triu' if upper else 'tril'}: input tensor must have at least 2 "
+                         f"dimensions, got shape {x.shape}")
+    return S.Triangle.apply(x, diagonal=int(diagonal), upper=upper)
+
+
+def tril(input: Tensor, diagonal: int = 0) -> Tensor:
+    """The lower triangle of the last two dims: x[..., i, j] where j ≤ i + diagonal, else 0."""
+    return _triangle(input, diagonal, upper=False)
+
+
+def triu(input: Tensor, diagonal: int = 0) -> Tensor:
+    """The upper triangle of the last two dims: x[..., i, j] where j ≥ i + diagonal, else 0."""
+    return _triangle(input, diagonal, upper=True)
+
+
+def repeat(x: Tensor, sizes: Sequence[int]) -> Tensor:
+    """``Tensor.repeat``: x tiled ``sizes[d]`` times along each dim (leading dims added)."""
+    sizes = tuple(int(n) for n in sizes)
+    if len(sizes) < x.ndim:
+        raise ValueError(f"repeat: the number of repeat dims ({len(sizes)}, {sizes}) can not be "
+                         f"smaller than the number of dims of the tensor (shape {x.shape})")
+    if builtins.any(n < 0 for n in sizes):
+        raise ValueError(f"repeat: repeats must be non-negative, got {sizes} for shape "
+                         f"{x.shape}")
+    return S.Repeat.apply(x, sizes=sizes)
+
+
+def repeat_interleave(input: Tensor, repeats: int | Tensor, dim: int | None = None) -> Tensor:
+    """Each slice of ``input`` along ``dim`` repeated ``repeats`` times in place (or
+    ``repeats[i]`` times for slice i, with an integer tensor of repeats); over the flattened
+    input when ``dim`` is None. The repeats are read on the host (they fix the output's size)."""
+    x = flatten(input) if dim is None or input.ndim == 0 else input
+    d = 0 if dim is None else normalize_dim(dim, x.ndim, "repeat_interleave", x.shape)
+    n = x.shape[d]
+    if _is_tensor(repeats):
+        counts = backend.to_device(repeats.data, "cpu")
+        if counts.dtype.kind not in "iu":
+            raise TypeError(f"repeat_interleave: repeats must hold integers, got dtype "
+                            f"{counts.dtype}")
+        if counts.ndim > 1:
+            raise ValueError(f"repeat_interleave: repeats must be a 0-dim or 1-dim tensor, got "
+                             f"shape {tuple(counts.shape)}")
+        if counts.size not in (1, n):
+            raise ValueError(f"repeat_interleave: repeats must have the same size as input "
+                             f"along dim {d}, but got repeats.size(0) = {counts.size} and "
+                             f"input.size({d}) = {n} (input shape {x.shape})")
+    elif isinstance(repeats, (int, np.integer)):
+        counts = np.asarray(repeats)
+    else:
+        raise TypeError(f"repeat_interleave: repeats must be an int or an integer Tensor, got "
+                        f"{type(repeats).__name__}")
+    if (counts < 0).any():
+        raise ValueError(f"repeat_interleave: repeats must be non-negative, got "
+                         f"{counts.tolist()}")
+    idx = np.repeat(np.arange(n), np.broadcast_to(counts.reshape(-1), (n,)))
+    return S.RepeatInterleave.apply(x, idx=backend.to_device(idx, x.device), dim=d)
+
+
+_PAD_MODES = ("constant", "reflect", "replicate")
+
+
+def pad(input: Tensor, pad: Sequence[int], mode: str = "constant",
+        value: float | None = None) -> Tensor:
+    """``F.pad``: ``pad`` lists (before, after) widths from the last dim backwards, as torch:
+    (left, right) pads the last dim, (left, right, top, bottom) the last two. ``value``
+    (default 0) fills in constant mode, where a negative width removes elements instead.
+    reflect and replicate pad the last 1 to 3 dims of an input with one or two dims more (a
+    batch and channels), as torch does, by widths ≥ 0 (reflect: smaller than the dim)."""
+    x, widths_flat = input, tuple(int(p) for p in pad)
+    if len(widths_flat) % 2:
+        raise ValueError(f"pad: padding length must be divisible by 2, got {widths_flat}")
+    k = len(widths_flat) // 2
+    if k > x.ndim:
+        raise ValueError(f"pad: padding length should be at most two times the number of dims, "
+                         f"got padding {widths_flat} for an input of shape {x.shape}")
+    if mode not in _PAD_MODES:
+        raise NotImplementedError(f"pad: mode {mode!r} is not supported; expected one of "
+                                  f"{_PAD_MODES}")
+    widths = tuple((widths_flat[2 * (x.ndim - 1 - d)], widths_flat[2 * (x.ndim - 1 - d) + 1])
+                   if x.ndim - 1 - d < k else (0, 0) for d in range(x.ndim))
+    for d, ((b, a), n) in enumerate(zip(widths, x.shape, strict=True)):
+        if n + builtins.min(b, 0) + builtins.min(a, 0) < 0:
+            raise ValueError(f"pad: padding ({b}, {a}) removes more than the {n} elements of "
+                             f"dim {d} of the input of shape {x.shape}")
+    if mode != "constant":
+        if value is not None:
+            raise ValueError(f"pad: padding mode {mode!r} doesn't take in a value argument")
+        if k not in (1, 2, 3) or x.ndim not in (k + 1, k + 2):
+            raise NotImplementedError(
+                f"pad: mode {mode!r} pads the last 1 to 3 dims of an input with one or two dims "
+                f"more, as torch; got padding {widths_flat} for an input of shape {x.shape}")
+        for d, ((b, a), n) in enumerate(zip(widths, x.shape, strict=True)):
+            if d < x.ndim - k:
+                continue
+            if b < 0 or a < 0:
+                raise NotImplementedError(f"pad: mode {mode!r} with a negative width ({b}, {a}) "
+                                          f"is not supported; crop with indexing")
+            if n == 0:
+                raise ValueError(f"pad: mode {mode!r} needs non-empty padded dims, got shape "
+                                 f"{x.shape}")
+            if mode == "reflect" and builtins.max(b, a) >= n:
+                raise ValueError(f"pad: padding size should be less than the corresponding "
+                                 f"input dimension, but got padding ({b}, {a}) at dim {d} of "
+                                 f"the input of shape {x.shape}")
+    return S.Pad.apply(x, widths=widths, mode=mode, value=0.0 if value is None else value)
+
+
+def unflatten(input: Tensor, dim: int, sizes: Sequence[int]) -> Tensor:
+    """Dim ``dim`` of ``input`` viewed as several dims of ``sizes`` (one may be -1, inferred)."""
+    x, sizes = input, tuple(int(n) for n in sizes)
+    if x.ndim == 0:
+        raise ValueError("unflatten: a 0-d tensor has no dim to unflatten")
+    d = normalize_dim(dim, x.ndim, "unflatten", x.shape)
+    if not sizes:
+        raise ValueError("unflatten: sizes must be non-empty")
+    n = x.shape[d]
+    if -1 in sizes:
+        if sizes.count(-1) > 1:
+            raise ValueError(f"unflatten: only one size can be inferred (-1), got {sizes}")
+        known = math.prod(s for s in sizes if s != -1)
+        sizes = tuple((n // known if known else 0) if s == -1 else s for s in sizes)
+    if math.prod(sizes) != n or builtins.any(s < 0 for s in sizes):
+        raise ValueError(f"unflatten: provided sizes {sizes} don't multiply up to the size of "
+                         f"dim {d} ({n}) in the input tensor of shape {x.shape}")
+    return reshape(x, x.shape[:d] + sizes + x.shape[d + 1:])
+
+
+def movedim(input: Tensor, source: int | Sequence[int],
+            destination: int | Sequence[int]) -> Tensor:
+    """``input`` with dims ``source`` moved to positions ``destination``, the other dims keeping
+    their order (a permute)."""
+    x = input
+    given = {name: (dims,) if isinstance(dims, (int, np.integer)) else tuple(dims)
+             for name, dims in (("source", source), ("destination", destination))}
+    if len(given["source"]) != len(given["destination"]):
+        raise ValueError(f"movedim: source {list(given['source'])} should contain the same "
+                         f"number of dims as destination {list(given['destination'])}")
+    norm = {}
+    for name, dims in given.items():
+        norm[name] = [normalize_dim(d, x.ndim, "movedim", x.shape) for d in dims]
+        if len(set(norm[name])) != len(dims):
+            raise ValueError(f"movedim: repeated dim in `{name}` ({list(dims)})")
+    if x.ndim == 0:
+        return x
+    placed = dict(zip(norm["destination"], norm["source"], strict=True))
+    rest = iter(d for d in range(x.ndim) if d not in norm["source"])
+    return permute(x, tuple(placed[i] if i in placed else next(rest) for i in range(x.ndim)))
+
+
+def einsum(equation: str, *operands: Tensor | Sequence[Tensor]) -> Tensor:
+    """Sums of products over named subscripts (see :mod:`minigrad.ops.einsum`); the operands
+    may also come as one list, as in torch. They must share one dtype (torch promotes none)."""
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+        operands = tuple(operands[0])
+    if not operands:
+        raise ValueError("einsum(): must specify the equation string and at least one operand")
+    for i, t in enumerate(operands):
+        if not _is_tensor(t):
+            raise TypeError(f"einsum(): operand {i} must be a Tensor, got {type(t).__name__}")
+    if len({t.dtype for t in operands}) > 1:
+        listed = ", ".join(f"{t.dtype} {t.shape}" for t in operands)
+        raise TypeError(f"einsum(): operands must share one dtype (torch does not promote "
+                        f"them), got {listed}")
+    spec = EIN.parse(equation, [t.shape for t in operands])
+    return EIN.Einsum.apply(*operands, spec=spec)
+
+
+def std(x: Tensor, dim: int | Sequence[int] | None = None, *, correction: int = 1,
+        keepdim: bool = False) -> Tensor:
+    """√var: the standard deviation over ``dim`` with ``correction`` (1: unbiased)."""
+    if x.dtype.kind != "f":
+        raise TypeError(f"std: only floating-point tensors have a standard deviation, got dtype "
+                        f"{x.dtype} (shape {x.shape})")
+    return sqrt(var(x, dim, keepdim, correction))
+
+
+def prod(x: Tensor, dim: int | None = None, keepdim: bool = False, *,
+         dtype: Any = None) -> Tensor:
+    """Π over one ``dim``, or over every element (a 0-d tensor); integers and bools multiply to
+    int64, as in torch. The gradient is right when x holds zeros (see ``Prod``)."""
+    if dtype is not None:
+        x = cast(x, _tensor_module.as_dtype(dtype))
+    if dim is None:
+        if keepdim:
+            raise TypeError(f"prod(): keepdim=True needs a dim (shape {x.shape})")
+        return R.Prod.apply(reshape(x, (-1,)), dim=0, keepdim=False)
+    if not isinstance(dim, (int, np.integer)):
+        raise TypeError(f"prod(): dim must be an int (torch reduces one dim), got {dim!r}")
+    d = normalize_dim(dim, x.ndim, "prod", x.shape)
+    if x.ndim == 0:  # its only element
+        return R.Prod.apply(reshape(x, (1,)), dim=0, keepdim=False)
+    return R.Prod.apply(x, dim=d, keepdim=keepdim)
+
+
+def logsumexp(x: Tensor, dim: int | Sequence[int], keepdim: bool = False) -> Tensor:
+    """log Σ exp(x) over ``dim``, without overflow (see ``LogSumExp``); integers give
+    float32, as in torch."""
+    if x.dtype.kind != "f":
+        x = cast(x, _tensor_module.float32)
+    axes = normalize_dims(dim, x.ndim, "logsumexp", x.shape)
+    return R.LogSumExp.apply(x, axes=axes, keepdim=keepdim)
+
+
+def _logical(x: Tensor, dim: int | Sequence[int] | None, keepdim: bool, name: str) -> Tensor:
+    axes = normalize_dims(dim, x.ndim, name, x.shape)
+    out = getattr(x.data, name)(axis=axes, keepdims=keepdim)
+    return _tensor_module.Tensor._make(x.xp.asarray(out), False, None)
+
+
+def any(x: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
+    """Whether any element over ``dim`` is nonzero: a bool tensor, outside the graph."""
+    return _logical(x, dim, keepdim, "any")
+
+
+def all(x: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
+    """Whether every element over ``dim`` is nonzero: a bool tensor, outside the graph."""
+    return _logical(x, dim, keepdim, "all")
+
+
+def _amax_or_amin(x: Tensor, dim: int | Sequence[int] | None, keepdim: bool,
+                  mode: str) -> Tensor:
+    name = "a" + mode
+    axes = normalize_dims(None if dim == () else dim, x.ndim, name, x.shape)
+    if math.prod(x.shape[a] for a in axes) == 0:
+        raise IndexError(f"{name}(): expected the reduced dims {axes} of shape {x.shape} to "
+                         "have non-zero size")
+    return R.Max.apply(x, axes=axes, keepdim=keepdim, mode=mode)
+
+
+def amax(x: Tensor, dim: int | Sequence[int] | None = (), keepdim: bool = False) -> Tensor:
+    """The largest values over ``dim`` (every dim when ``()`` or None), values only; ties share
+    the gradient evenly, as in torch."""
+    return _amax_or_amin(x, dim, keepdim, "max")
+
+
+def amin(x: Tensor, dim: int | Sequence[int] | None = (), keepdim: bool = False) -> Tensor:
+    """The smallest values over ``dim``: see :func:`amax`."""
+    return _amax_or_amin(x, dim, keepdim, "min")
+
+
+class ValuesIndices(NamedTuple):
+    """What ``max(dim)`` and ``min(dim)`` return, as torch's ``return_types.max``:
+    ``values`` (in the graph) and ``indices`` (int64, outside it)."""
+
+    values: Tensor
+    indices: Tensor

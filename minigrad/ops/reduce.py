@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from minigrad import backend
 from minigrad.autograd import Context, Function
 
@@ -95,3 +97,87 @@ class Var(Function):
     def backward(ctx: Context, g: Any) -> Any:
         (centered,) = ctx.saved
         return _expand_grad(g, ctx.axes, ctx.keepdim) * (2 / ctx.denom) * centered
+
+
+# --- reductions (issue 15) -------------------------------------------------------------------
+class MaxAlongDim(Function):
+    """z = x picked at ``index`` along ``dim``: the values of ``max(dim)`` or ``min(dim)``,
+    whose ``index`` (argmax or argmin, first of any ties, as torch) the caller computed;
+    dx = g at the picked element, 0 elsewhere (a tie's other elements get nothing, as in torch).
+
+    x (..., n, ...), index (..., 1, ...) -> z (..., ...) or, with ``keepdim``, (..., 1, ...).
+    """
+
+    @staticmethod
+    def forward(ctx: Context, x: Any, index: Any, dim: int, keepdim: bool) -> Any:
+        xp = backend.array_module(x)
+        ctx.index, ctx.dim, ctx.keepdim, ctx.n = index, dim, keepdim, x.shape[dim]
+        z = xp.take_along_axis(x, index, axis=dim)
+        return z if keepdim else z.squeeze(axis=dim)
+
+    @staticmethod
+    def backward(ctx: Context, g: Any) -> Any:
+        xp = backend.array_module(g)
+        positions = xp.arange(ctx.n).reshape((-1,) + (1,) * (ctx.index.ndim - ctx.dim - 1))
+        picked = positions == ctx.index  # one-hot along dim: (..., n, ...)
+        return xp.where(picked, _expand_grad(g, (ctx.dim,), ctx.keepdim), g.dtype.type(0))
+
+
+class Prod(Function):
+    """z = Π_dim x;  dz/dx_i = Π_{j≠i} x_j, the product of the others.
+
+    That product is computed as (product of the elements before i) · (product of those after
+    i), two exclusive cumulative products, never as z / x_i: so a zero in x gives the right
+    gradient (the product of the others at the zero, 0 elsewhere; 0 everywhere with two zeros).
+    ``dim`` is one axis; the caller flattens x for a product over every element.
+    """
+
+    @staticmethod
+    def forward(ctx: Context, x: Any, dim: int, keepdim: bool) -> Any:
+        ctx.save_for_backward(x)
+        ctx.dim, ctx.keepdim = dim, keepdim
+        return x.prod(axis=dim, keepdims=keepdim)
+
+    @staticmethod
+    def backward(ctx: Context, g: Any) -> Any:
+        (x,) = ctx.saved
+        xp, d, n = backend.array_module(x), ctx.dim, x.shape[ctx.dim]
+        head = (slice(None),) * d  # the dims before dim
+        ones = xp.ones(x.shape[:d] + (1,) + x.shape[d + 1:], dtype=x.dtype)
+
+        def exclusive_cumprod(a: Any) -> Any:  # out_i = Π_{j<i} a_j along dim
+            return xp.cumprod(xp.concatenate([ones, a], axis=d), axis=d)[head + (slice(0, n),)]
+
+        reverse = head + (slice(None, None, -1),)
+        before = exclusive_cumprod(x)  # Π_{j<i} x_j
+        after = exclusive_cumprod(x[reverse])[reverse]  # Π_{j>i} x_j
+        return _expand_grad(g, (d,), ctx.keepdim) * before * after
+
+
+class LogSumExp(Function):
+    """z = log Σ_dim exp(x), computed stably as m + log Σ exp(x - m) with m = max_dim x
+    (m = 0 where it is ±inf: a row of -inf gives -inf, not NaN; a +inf gives +inf);
+    dz/dx = exp(x - z), the softmax of x over dim.
+
+    An empty reduction gives log 0 = -inf, as in torch.
+    """
+
+    @staticmethod
+    def forward(ctx: Context, x: Any, axes: tuple[int, ...], keepdim: bool) -> Any:
+        xp = backend.array_module(x)
+        if x.size and all(x.shape[a] for a in axes):
+            m = x.max(axis=axes, keepdims=True)
+            m = xp.where(xp.isfinite(m), m, x.dtype.type(0))
+        else:
+            m = xp.zeros((1,) * x.ndim, dtype=x.dtype)
+        with np.errstate(divide="ignore"):  # log 0 = -inf is the answer, not a mistake
+            z = xp.log(xp.exp(x - m).sum(axis=axes, keepdims=True)) + m
+        ctx.save_for_backward(x, z)
+        ctx.axes, ctx.keepdim = axes, keepdim
+        return z if keepdim else z.squeeze(axis=axes)
+
+    @staticmethod
+    def backward(ctx: Context, g: Any) -> Any:
+        x, z = ctx.saved
+        xp = backend.array_module(x)
+        return _expand_grad(g, ctx.axes, ctx.keepdim) * xp.exp(x - z)

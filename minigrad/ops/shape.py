@@ -166,3 +166,128 @@ class SetItem(Function):
         gx = g.copy()
         _select(gx, stages)[stages[-1]] = 0
         return gx, gv
+
+
+# --- shape ops (issue 15) --------------------------------------------------------------------
+def _along(axis: int, index: Any) -> tuple:
+    """An index that applies ``index`` (a slice or an int) to ``axis`` and keeps the rest."""
+    return (slice(None),) * axis + (index,)
+
+
+class Triangle(Function):
+    """z = x on and below (``upper=False``: tril) or on and above (``upper=True``: triu) the
+    ``diagonal``-th diagonal of the last two dims, 0 elsewhere;  dx = g with the same mask.
+
+    x (..., n, m) -> z (..., n, m). tril keeps x[..., i, j] where j ≤ i + diagonal, triu where
+    j ≥ i + diagonal. A mask chooses with ``where``, so ``inf`` outside it becomes 0, not NaN.
+    """
+
+    @staticmethod
+    def forward(ctx: Context, x: Any, diagonal: int, upper: bool) -> Any:
+        xp = backend.array_module(x)
+        n, m = x.shape[-2:]
+        below = xp.tri(n, m, diagonal - 1 if upper else diagonal, dtype=bool)  # j ≤ i + k
+        ctx.keep = ~below if upper else below  # (n, m), broadcast over the batch dims
+        return xp.where(ctx.keep, x, x.dtype.type(0))
+
+    @staticmethod
+    def backward(ctx: Context, g: Any) -> Any:
+        return backend.array_module(g).where(ctx.keep, g, g.dtype.type(0))
+
+
+class Repeat(Function):
+    """z = x tiled ``sizes[d]`` times along each dim d (``Tensor.repeat``, NumPy's ``tile``);
+    dx = g summed over the copies.
+
+    x (s_0, ..., s_k) is first viewed with leading 1s to len(sizes) dims; z has shape
+    (r_0·s_0, r_1·s_1, ...). Backward views g as (r_0, s_0, r_1, s_1, ...) and sums the r axes.
+    """
+
+    @staticmethod
+    def forward(ctx: Context, x: Any, sizes: tuple[int, ...]) -> Any:
+        ctx.shape = x.shape
+        ctx.padded = (1,) * (len(sizes) - x.ndim) + x.shape
+        ctx.sizes = sizes
+        return backend.array_module(x).tile(x.reshape(ctx.padded), sizes)
+
+    @staticmethod
+    def backward(ctx: Context, g: Any) -> Any:
+        pairs = tuple(n for rs in zip(ctx.sizes, ctx.padded, strict=True) for n in rs)
+        copies = tuple(range(0, len(pairs), 2))  # the r axes of (r_0, s_0, r_1, s_1, ...)
+        return g.reshape(pairs).sum(axis=copies).reshape(ctx.shape)
+
+
+class RepeatInterleave(Function):
+    """z = x with each slice along ``dim`` repeated in place: z[..., j, ...] = x[..., idx[j], ...]
+    where idx = (0 repeated r_0 times, 1 repeated r_1 times, ...);
+    dx[..., i, ...] = Σ_{j: idx[j] = i} g[..., j, ...] (a scatter-add of g along ``dim``).
+
+    x (..., n, ...) -> z (..., Σ r_i, ...); ``idx`` is an integer array on x's device.
+    """
+
+    @staticmethod
+    def forward(ctx: Context, x: Any, idx: Any, dim: int) -> Any:
+        ctx.shape, ctx.idx, ctx.dim = x.shape, idx, dim
+        return backend.array_module(x).take(x, idx, axis=dim)
+
+    @staticmethod
+    def backward(ctx: Context, g: Any) -> Any:
+        xp = backend.array_module(g)
+        rows = xp.moveaxis(g, ctx.dim, 0)  # (Σ r_i, ...)
+        gx = xp.zeros((ctx.shape[ctx.dim],) + rows.shape[1:], dtype=g.dtype)  # (n, ...)
+        backend.scatter_add(gx, ctx.idx, rows)
+        return xp.moveaxis(gx, 0, ctx.dim)
+
+
+_NUMPY_PAD_MODES = {"constant": "constant", "reflect": "reflect", "replicate": "edge"}
+
+
+class Pad(Function):
+    """z = x with ``widths[d] = (before, after)`` elements added at each end of dim d.
+
+    x (s_0, ...) -> z (s_0 + before_0 + after_0, ...). The added elements are ``value``
+    (constant), the mirror image of x without its edge element (reflect: x_2 x_1 | x_0 x_1 ...),
+    or copies of the edge element (replicate: x_0 x_0 | x_0 x_1 ...). A negative width (constant
+    mode only) removes elements instead.
+
+    dx: the gradient of the kept elements is g's interior; reflect and replicate also add each
+    padded element's gradient to the element it copies: the mirrored slices of g, reversed,
+    onto x_1..x_before and x_{n-1-after}..x_{n-2}; the sums of the padded slices onto x_0 and
+    x_{n-1}. Removed elements get 0.
+    """
+
+    @staticmethod
+    def forward(ctx: Context, x: Any, widths: tuple[tuple[int, int], ...], mode: str,
+                value: float) -> Any:
+        xp = backend.array_module(x)
+        ctx.shape, ctx.widths, ctx.mode = x.shape, widths, mode
+        ctx.crop = tuple(slice(max(-b, 0), n - max(-a, 0))
+                         for (b, a), n in zip(widths, x.shape, strict=True))
+        added = tuple((max(b, 0), max(a, 0)) for b, a in widths)
+        extra = {"constant_values": value} if mode == "constant" else {}
+        added = added or 0  # a 0-d tensor: NumPy's pad refuses widths ()
+        return xp.pad(x[ctx.crop], added, mode=_NUMPY_PAD_MODES[mode], **extra)
+
+    @staticmethod
+    def backward(ctx: Context, g: Any) -> Any:
+        xp = backend.array_module(g)
+        for axis, (b, a) in enumerate(ctx.widths):
+            b, a = max(b, 0), max(a, 0)
+            n = g.shape[axis] - b - a  # the length of this dim after the crop
+            inner = g[_along(axis, slice(b, b + n))]
+            if ctx.mode != "constant" and (b or a):
+                inner = inner.copy()
+                left, right = g[_along(axis, slice(0, b))], g[_along(axis, slice(b + n, None))]
+                if ctx.mode == "reflect":  # output i < b copied x_{b-i}; b+n+k copied x_{n-2-k}
+                    reverse = _along(axis, slice(None, None, -1))
+                    inner[_along(axis, slice(1, b + 1))] += left[reverse]
+                    inner[_along(axis, slice(n - 1 - a, n - 1))] += right[reverse]
+                else:  # replicate: every padded element copied the edge
+                    inner[_along(axis, 0)] += left.sum(axis=axis)
+                    inner[_along(axis, n - 1)] += right.sum(axis=axis)
+            g = inner
+        if g.shape == ctx.shape:
+            return g
+        gx = xp.zeros(ctx.shape, dtype=g.dtype)
+        gx[ctx.crop] = g
+        return gx
