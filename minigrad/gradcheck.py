@@ -775,6 +775,107 @@ def _build_logsumexp(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[
 def _build_max_dim(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[Arrays, dict]:
     dim = _dim(rng, shape) if shape else int(rng.choice([0, -1]))
     return [_distinct(rng, shape)], {"dim": dim, "keepdim": bool(rng.integers(0, 2))}
+def _off_integers(rng: np.random.Generator) -> Callable[[tuple[int, ...]], np.ndarray]:
+    """An integer plus a fraction in [0.1, 0.4] or [0.6, 0.9]: 0.1 clear of the jumps of floor,
+    ceil, round (at integers and halves) and sign (at 0)."""
+    return lambda s: (rng.integers(-3, 3, s) + rng.choice([0.1, 0.6], s)
+                      + rng.uniform(0.0, 0.3, s))
+
+
+def _build_softplus(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[Arrays, dict]:
+    """Values k·0.02 + 0.01 in (-1, 1): with β ∈ {1, 2} and threshold 1, βx is 0.01 or more
+    from the threshold, where softplus jumps to the identity (threshold 20: never reached)."""
+    return [_grid(rng, 0.01)(shape)], {"beta": float(rng.choice([1.0, 2.0])),
+                                       "threshold": float(rng.choice([1.0, 20.0]))}
+
+
+def _build_leaky_relu(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[Arrays, dict]:
+    return [_away_from_zero(rng)(shape)], {"negative_slope": float(rng.choice([0.01, 0.2]))}
+
+
+def _build_elu(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[Arrays, dict]:
+    # away from 0: for α ≠ 1 the derivative jumps there
+    return [_away_from_zero(rng)(shape)], {"alpha": float(rng.choice([1.0, 0.5]))}
+
+
+def _build_lerp(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[Arrays, dict]:
+    """input, end and weight, each either of ``shape`` or broadcast against it (one of them at
+    least full-shaped), the weight in [-0.5, 1.5]: both of torch's branches (|w| < ½ or not)."""
+    shapes = [shape] + [broadcast_partner(rng, shape) for _ in range(2)]
+    shapes = [shapes[i] for i in rng.permutation(3)]
+    return [rng.standard_normal(shapes[0]), rng.standard_normal(shapes[1]),
+            rng.uniform(-0.5, 1.5, shapes[2])], {}
+
+
+def _build_lerp_scalar(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[Arrays, dict]:
+    a, b = _pair(rng, shape, _normal(rng))
+    return [a, b], {"weight": float(rng.choice([0.3, 0.8]))}
+
+
+def _build_rms_norm(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[Arrays, dict]:
+    k = int(rng.integers(1, min(2, len(shape)) + 1))
+    norm = shape[len(shape) - k:]
+    return [rng.standard_normal(shape), rng.standard_normal(norm)], {
+        "normalized_shape": norm, "eps": None if rng.random() < 0.5 else 1e-5}
+
+
+def _build_nll_loss(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[Arrays, dict]:
+    """Log-probabilities and targets as for cross_entropy (some ignored, never all), with or
+    without class weights."""
+    arrays, params = _build_cross_entropy(rng, shape)
+    c = shape[1] if len(shape) >= 2 else shape[0]
+    weight = rng.uniform(0.5, 2.0, c) if rng.random() < 0.5 else None
+    return arrays, {"target": params["target"], "weight": weight,
+                    "ignore_index": params["ignore_index"], "reduction": params["reduction"]}
+
+
+def _build_soft_cross_entropy(rng: np.random.Generator, shape: tuple[int, ...]
+                              ) -> tuple[Arrays, dict]:
+    """Logits and class probabilities of one shape, (C,), (N, C) or (N, C, d...), both
+    differentiated; the probabilities sum to 1 over the class dim, or not (torch allows it)."""
+    dim = 0 if len(shape) == 1 else 1
+    q = rng.random(shape)
+    if rng.random() < 0.5:
+        q = q / q.sum(axis=dim, keepdims=True)
+    return [rng.standard_normal(shape) * 2, q], {
+        "label_smoothing": float(rng.choice([0.0, 0.1])),
+        "reduction": str(rng.choice(["mean", "sum", "none"]))}
+
+
+def _build_kl_div(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[Arrays, dict]:
+    """Log-probabilities and a target in (0, 1] (or its log, with log_target), both
+    differentiated; every reduction, batchmean included."""
+    log_target = bool(rng.integers(0, 2))
+    target = rng.uniform(0.05, 1.0, shape)
+    return [rng.standard_normal(shape), np.log(target) if log_target else target], {
+        "reduction": str(rng.choice(["mean", "batchmean", "sum", "none"])),
+        "log_target": log_target}
+
+
+def _build_bce_pos_weight(rng: np.random.Generator, shape: tuple[int, ...]
+                          ) -> tuple[Arrays, dict]:
+    """Logits and targets (both differentiated) with a pos_weight of the last dim's shape (one
+    weight per class) or broadcast from fewer dims."""
+    weight_shape = shape[-1:] if shape and rng.random() < 0.5 else broadcast_partner(rng, shape)
+    return [rng.standard_normal(shape) * 3, rng.random(shape)], {
+        "pos_weight": rng.uniform(0.2, 3.0, weight_shape),
+        "reduction": str(rng.choice(["mean", "sum", "none"]))}
+
+
+def _build_smooth_l1(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[Arrays, dict]:
+    """input and target (both differentiated) at least 0.1 apart: clear of the kink of |d| at 0
+    (β = 0); β ∈ {0, 0.5, 1} puts |d| on both sides of β."""
+    x = rng.standard_normal(shape)
+    return [x, x + _away_from_zero(rng)(shape)], {
+        "beta": float(rng.choice([0.0, 0.5, 1.0])),
+        "reduction": str(rng.choice(["mean", "sum", "none"]))}
+
+
+def _build_huber(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[Arrays, dict]:
+    x = rng.standard_normal(shape)
+    return [x, x + rng.standard_normal(shape) * 1.5], {
+        "delta": float(rng.choice([0.5, 1.0, 2.0])),
+        "reduction": str(rng.choice(["mean", "sum", "none"]))}
 
 
 BATTERY: list[OpCase] = [
@@ -909,6 +1010,43 @@ BATTERY: list[OpCase] = [
            min_side=0),
     OpCase("max_dim", lambda x, dim, keepdim: x.max(dim, keepdim).values, _build_max_dim),
     OpCase("min_dim", lambda x, dim, keepdim: x.min(dim, keepdim).values, _build_max_dim),
+    # elementwise ops and losses (issue 15)
+    OpCase("minimum", lambda a, b: O.minimum(a, b), _build_maximum),
+    OpCase("silu", lambda x: F.silu(x), _unary(_normal)),
+    OpCase("softplus", lambda x, beta, threshold: F.softplus(x, beta, threshold),
+           _build_softplus),
+    OpCase("erf", lambda x: x.erf(), _unary(_normal)),
+    OpCase("rsqrt", lambda x: x.rsqrt(), _unary(_positive)),
+    OpCase("sin", lambda x: x.sin(), _unary(_normal)),
+    OpCase("cos", lambda x: x.cos(), _unary(_normal)),
+    OpCase("log1p", lambda x: x.log1p(), _unary(lambda rng: lambda s: rng.uniform(-0.5, 2.0, s))),
+    OpCase("expm1", lambda x: x.expm1(), _unary(_normal)),
+    OpCase("sign", lambda x: x.sign(), _unary(_off_integers)),
+    OpCase("floor", lambda x: x.floor(), _unary(_off_integers)),
+    OpCase("ceil", lambda x: x.ceil(), _unary(_off_integers)),
+    OpCase("round", lambda x: x.round(), _unary(_off_integers)),
+    OpCase("lerp", lambda a, b, w: a.lerp(b, w), _build_lerp),
+    OpCase("lerp_scalar_weight", lambda a, b, weight: a.lerp(b, weight), _build_lerp_scalar),
+    OpCase("hardtanh", lambda x, min, max: F.hardtanh(x, min, max), _build_clip),
+    OpCase("leaky_relu", lambda x, negative_slope: F.leaky_relu(x, negative_slope),
+           _build_leaky_relu),
+    OpCase("elu", lambda x, alpha: F.elu(x, alpha), _build_elu),
+    OpCase("mish", lambda x: F.mish(x), _unary(_normal)),
+    OpCase("rms_norm", lambda x, w, normalized_shape, eps: F.rms_norm(x, normalized_shape, w, eps),
+           _build_rms_norm, min_ndim=1, min_side=2),
+    OpCase("nll_loss", lambda x, target, weight, ignore_index, reduction: F.nll_loss(
+        x, target, weight, ignore_index, reduction), _build_nll_loss, min_ndim=1, max_ndim=3),
+    OpCase("cross_entropy_probabilities", lambda z, y, label_smoothing, reduction:
+           F.cross_entropy(z, y, reduction=reduction, label_smoothing=label_smoothing),
+           _build_soft_cross_entropy, min_ndim=1, max_ndim=3),
+    OpCase("kl_div", lambda x, t, reduction, log_target: F.kl_div(x, t, reduction, log_target),
+           _build_kl_div),
+    OpCase("binary_cross_entropy_with_logits_pos_weight", lambda x, y, pos_weight, reduction:
+           F.binary_cross_entropy_with_logits(x, y, reduction, pos_weight), _build_bce_pos_weight),
+    OpCase("smooth_l1_loss", lambda x, y, beta, reduction: F.smooth_l1_loss(x, y, reduction, beta),
+           _build_smooth_l1),
+    OpCase("huber_loss", lambda x, y, delta, reduction: F.huber_loss(x, y, reduction, delta),
+           _build_huber),
 ]
 
 

@@ -389,6 +389,52 @@ class Tensor:
     def masked_fill(self, mask: Any, value: float) -> Tensor:
         return ops.masked_fill(self, mask, value)
 
+    # --- elementwise (issue 15) ---
+    def minimum(self, other: Any) -> Tensor:
+        return ops.minimum(self, other)
+
+    def erf(self) -> Tensor:
+        return ops.erf(self)
+
+    def rsqrt(self) -> Tensor:
+        return ops.rsqrt(self)
+
+    def sin(self) -> Tensor:
+        return ops.sin(self)
+
+    def cos(self) -> Tensor:
+        return ops.cos(self)
+
+    def log1p(self) -> Tensor:
+        return ops.log1p(self)
+
+    def expm1(self) -> Tensor:
+        return ops.expm1(self)
+
+    def isnan(self) -> Tensor:
+        return ops.isnan(self)
+
+    def isinf(self) -> Tensor:
+        return ops.isinf(self)
+
+    def isfinite(self) -> Tensor:
+        return ops.isfinite(self)
+
+    def sign(self) -> Tensor:
+        return ops.sign(self)
+
+    def floor(self) -> Tensor:
+        return ops.floor(self)
+
+    def ceil(self) -> Tensor:
+        return ops.ceil(self)
+
+    def round(self, decimals: int = 0) -> Tensor:
+        return ops.round(self, decimals)
+
+    def lerp(self, end: Tensor, weight: Any) -> Tensor:
+        return ops.lerp(self, end, weight)
+
     # --- reductions -------------------------------------------------------------------------
     def sum(self, dim: int | tuple[int, ...] | None = None, keepdim: bool = False, *,
             dtype: Any = None) -> Tensor:

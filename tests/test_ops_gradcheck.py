@@ -118,6 +118,23 @@ ISSUE_OPS = {
     "einsum": ("einsum", "Einsum"), "std": ("std", "Var"), "prod": ("prod", "Prod"),
     "logsumexp": ("logsumexp", "LogSumExp"), "amax": ("max", "Max"), "amin": ("min", "Max"),
     "max(dim)": ("max_dim", "MaxAlongDim"), "min(dim)": ("min_dim", "MaxAlongDim"),
+    # elementwise ops and losses (issue 15)
+    "minimum": ("minimum", "Minimum"), "F.silu": ("silu", "Silu"),
+    "F.softplus": ("softplus", "Softplus"), "erf": ("erf", "Erf"), "rsqrt": ("rsqrt", "Rsqrt"),
+    "sin": ("sin", "Sin"), "cos": ("cos", "Cos"), "log1p": ("log1p", "Log1p"),
+    "expm1": ("expm1", "Expm1"), "sign": ("sign", "PiecewiseConstant"),
+    "floor": ("floor", "PiecewiseConstant"), "ceil": ("ceil", "PiecewiseConstant"),
+    "round": ("round", "PiecewiseConstant"), "lerp": ("lerp", "Lerp"),
+    "lerp with a number as weight": ("lerp_scalar_weight", "Lerp"),
+    "F.hardtanh": ("hardtanh", "Hardtanh"), "F.leaky_relu": ("leaky_relu", "LeakyRelu"),
+    "F.elu": ("elu", "Elu"), "F.mish": ("mish", "Mish"), "F.rms_norm": ("rms_norm", "RMSNorm"),
+    "F.nll_loss": ("nll_loss", "NllLoss"),
+    "F.cross_entropy with class probabilities": ("cross_entropy_probabilities",
+                                                 "SoftCrossEntropy"),
+    "F.kl_div": ("kl_div", "KLDiv"),
+    "F.binary_cross_entropy_with_logits with pos_weight": (
+        "binary_cross_entropy_with_logits_pos_weight", "BinaryCrossEntropyWithLogits"),
+    "F.smooth_l1_loss": ("smooth_l1_loss", "SmoothL1"), "F.huber_loss": ("huber_loss", "Huber"),
 }
 
 

@@ -165,6 +165,40 @@ TORCH: dict[str, Callable[..., torch.Tensor]] = {
     "logsumexp": lambda x, dim, keepdim: torch.logsumexp(x, dim, keepdim),
     "max_dim": lambda x, dim, keepdim: torch.max(x, dim, keepdim).values,
     "min_dim": lambda x, dim, keepdim: torch.min(x, dim, keepdim).values,
+    # elementwise ops and losses (issue 15)
+    "minimum": torch.minimum,
+    "silu": TF.silu,
+    "softplus": lambda x, beta, threshold: TF.softplus(x, beta, threshold),
+    "erf": torch.erf,
+    "rsqrt": torch.rsqrt,
+    "sin": torch.sin,
+    "cos": torch.cos,
+    "log1p": torch.log1p,
+    "expm1": torch.expm1,
+    "sign": torch.sign,
+    "floor": torch.floor,
+    "ceil": torch.ceil,
+    "round": torch.round,
+    "lerp": torch.lerp,
+    "lerp_scalar_weight": lambda a, b, weight: torch.lerp(a, b, weight),
+    "hardtanh": lambda x, min, max: TF.hardtanh(x, min, max),
+    "leaky_relu": lambda x, negative_slope: TF.leaky_relu(x, negative_slope),
+    "elu": lambda x, alpha: TF.elu(x, alpha),
+    "mish": TF.mish,
+    "rms_norm": lambda x, w, normalized_shape, eps: TF.rms_norm(x, normalized_shape, w, eps),
+    "nll_loss": lambda x, target, weight, ignore_index, reduction: TF.nll_loss(
+        x, t(target), None if weight is None else t(weight), ignore_index=ignore_index,
+        reduction=reduction),
+    "cross_entropy_probabilities": lambda z, y, label_smoothing, reduction: TF.cross_entropy(
+        z, y, reduction=reduction, label_smoothing=label_smoothing),
+    "kl_div": lambda x, target, reduction, log_target: TF.kl_div(
+        x, target, reduction=reduction, log_target=log_target),
+    "binary_cross_entropy_with_logits_pos_weight": lambda x, y, pos_weight, reduction:
+        TF.binary_cross_entropy_with_logits(x, y, reduction=reduction, pos_weight=t(pos_weight)),
+    "smooth_l1_loss": lambda x, y, beta, reduction: TF.smooth_l1_loss(
+        x, y, reduction=reduction, beta=beta),
+    "huber_loss": lambda x, y, delta, reduction: TF.huber_loss(x, y, reduction=reduction,
+                                                               delta=delta),
 }
 
 

@@ -5,19 +5,27 @@
 
 from minigrad.nn import functional
 from minigrad.nn.layers import (
+    ELU,
     GELU,
     Dropout,
     Embedding,
+    Hardtanh,
     LayerNorm,
+    LeakyReLU,
     Linear,
+    Mish,
     ModuleList,
     ReLU,
+    RMSNorm,
     Sequential,
+    SiLU,
+    Softplus,
     Tanh,
 )
 from minigrad.nn.module import LoadResult, Module, Parameter
 
 __all__ = [
-    "GELU", "Dropout", "Embedding", "LayerNorm", "Linear", "LoadResult", "Module", "ModuleList",
-    "Parameter", "ReLU", "Sequential", "Tanh", "functional",
+    "ELU", "GELU", "Dropout", "Embedding", "Hardtanh", "LayerNorm", "LeakyReLU", "Linear",
+    "LoadResult", "Mish", "Module", "ModuleList", "Parameter", "RMSNorm", "ReLU", "Sequential",
+    "SiLU", "Softplus", "Tanh", "functional",
 ]

@@ -12,27 +12,39 @@ from minigrad.ops import (
     binary_cross_entropy_with_logits,
     cross_entropy,
     dropout,
+    elu,
     embedding,
     gelu,
+    hardtanh,
+    huber_loss,
+    kl_div,
     layer_norm,
+    leaky_relu,
     linear,
     log_softmax,
+    mish,
     mse_loss,
+    nll_loss,
     one_hot,
     pad,
     relu,
+    rms_norm,
     scaled_dot_product_attention,
     sigmoid,
+    silu,
+    smooth_l1_loss,
     softmax,
+    softplus,
     tanh,
 )
 from minigrad.tensor import Tensor
 
 __all__ = [
     "bias_gelu", "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy",
-    "dropout", "embedding", "gelu", "layer_norm", "linear", "linear_gelu", "log_softmax",
-    "mse_loss", "one_hot", "pad", "relu", "scaled_dot_product_attention", "sigmoid", "softmax",
-    "tanh",
+    "dropout", "elu", "embedding", "gelu", "hardtanh", "huber_loss", "kl_div", "layer_norm",
+    "leaky_relu", "linear", "linear_gelu", "log_softmax", "mish", "mse_loss", "nll_loss",
+    "one_hot", "pad", "relu", "rms_norm", "scaled_dot_product_attention", "sigmoid", "silu",
+    "smooth_l1_loss", "softmax", "softplus", "tanh",
 ]
 
 

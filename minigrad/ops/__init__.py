@@ -10,14 +10,21 @@ in the submodules, forward and backward side by side:
 * :mod:`.shape`: ``reshape permute expand`` indexing, ``cat stack``, ``tril triu repeat
   repeat_interleave pad`` (``split chunk unflatten movedim`` are views made of these);
 * :mod:`.einsum`: ``einsum``;
+  masked_fill`` and dtype/device copies; ``minimum erf rsqrt sin cos log1p expm1 sign floor
+  ceil round lerp silu softplus mish hardtanh leaky_relu elu`` (``isnan isinf isfinite`` give
+  bool tensors outside the graph);
+* :mod:`.reduce`: ``sum mean max min var``;
+* :mod:`.shape`: ``reshape permute expand`` indexing, ``cat stack``;
 * :mod:`.matmul`: ``@``;
-* :mod:`.nn`: ``linear softmax log_softmax gelu bias_gelu layer_norm
+* :mod:`.nn`: ``linear softmax log_softmax gelu bias_gelu layer_norm rms_norm
   scaled_dot_product_attention embedding dropout``;
 * :mod:`.loss`: ``cross_entropy binary_cross_entropy binary_cross_entropy_with_logits``;
 * :mod:`.indexing`: ``gather scatter scatter_add index_select masked_select``
   (``take_along_dim`` is a gather);
 * :mod:`.scan`: ``cumsum cumprod flip roll`` and the order of ``sort argsort topk`` (sort and
   topk are gathers by that order).
+* :mod:`.loss`: ``cross_entropy`` (class ids or probabilities) ``binary_cross_entropy
+  binary_cross_entropy_with_logits nll_loss kl_div smooth_l1_loss huber_loss``.
 
 Binary ops first bring their operands to one dtype by PyTorch's promotion rules
 (:func:`~minigrad.ops.common.result_type`). The in-place ops (``add_``, ``x += y``,
@@ -45,6 +52,7 @@ from minigrad.ops import reduce as R
 from minigrad.ops import scan as SC
 from minigrad.ops import shape as S
 from minigrad.ops.common import (
+    broadcast_shape,
     check,
     is_scalar,
     normalize_dim,
@@ -638,16 +646,26 @@ def binary_cross_entropy(input: Tensor, target: Any, reduction: str = "mean") ->
     return _reduce(L.BinaryCrossEntropy.apply(input, y), reduction)
 
 
-def binary_cross_entropy_with_logits(input: Tensor, target: Any,
-                                     reduction: str = "mean") -> Tensor:
-    _check_reduction("binary_cross_entropy_with_logits", reduction)
-    y = _check_target("binary_cross_entropy_with_logits", input, target)
-    return _reduce(L.BinaryCrossEntropyWithLogits.apply(input, y), reduction)
+def binary_cross_entropy_with_logits(input: Tensor, target: Any, reduction: str = "mean",
+                                     pos_weight: Any = None) -> Tensor:
+    """BCE of σ(input) against ``target`` from the logits (stable); ``pos_weight``, a constant
+    that broadcasts to the input's shape (one weight per class: shape (C,)), weighs the
+    positive term, as torch's."""
+    op = "binary_cross_entropy_with_logits"
+    _check_reduction(op, reduction)
+    y = _check_target(op, input, target)
+    p = _constant_weight(op, "pos_weight", pos_weight, input)
+    if p is not None and broadcast_shape(op, p.shape, input.shape) != input.shape:
+        raise ValueError(f"{op}: pos_weight of shape {tuple(p.shape)} does not broadcast to the "
+                         f"input's shape {input.shape}")
+    return _reduce(L.BinaryCrossEntropyWithLogits.apply(input, y, pos_weight=p), reduction)
 
 
 def cross_entropy(input: Tensor, target: Any, ignore_index: int = -100,
                   reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
-    """Softmax cross-entropy of logits ``input`` against integer class ids ``target``.
+    """Softmax cross-entropy of logits ``input`` against integer class ids ``target``, or
+    against class probabilities: a float ``target`` of the input's own shape (soft labels, see
+    :func:`_soft_cross_entropy`), as torch tells the two apart.
 
     Shapes as in PyTorch: input (N, C) with target (N,); input (C,) with a scalar target; or
     input (N, C, d1, ...) with target (N, d1, ...). ``mean`` averages over the targets that are
@@ -656,24 +674,9 @@ def cross_entropy(input: Tensor, target: Any, ignore_index: int = -100,
     _check_reduction("cross_entropy", reduction)
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
-    t = _array_on(target, input)
-    if t.dtype.kind not in "iu":
-        raise TypeError(f"cross_entropy: target must hold integer class ids, got dtype {t.dtype}")
-    if input.ndim == 1:
-        expected = ()
-    elif input.ndim >= 2:
-        expected = (input.shape[0],) + input.shape[2:]
-    else:
-        expected = None
-    if expected is None or tuple(t.shape) != expected:
-        raise ValueError(f"cross_entropy: logits of shape {input.shape} need a target of shape "
-                         f"{expected}, got {tuple(t.shape)}")
-    c = input.shape[0] if input.ndim == 1 else input.shape[1]
-    z = input
-    if input.ndim == 1:
-        z = unsqueeze(input, 0)
-    elif input.ndim > 2:
-        z = reshape(permute(input, (0, *range(2, input.ndim), 1)), (-1, c))
+    if input.ndim >= 1 and _shape_of(target) == input.shape:
+        return _soft_cross_entropy(input, target, ignore_index, reduction, label_smoothing)
+    z, t = _class_rows("cross_entropy", input, target)
     per_row = L.CrossEntropy.apply(z, target=t.reshape(-1), ignore_index=ignore_index,
                                    label_smoothing=label_smoothing)
     if reduction == "none":
@@ -1420,3 +1423,300 @@ class ValuesIndices(NamedTuple):
 
     values: Tensor
     indices: Tensor
+# --- elementwise ops and losses (issue 15) ---
+def _floating(x: Tensor) -> Tensor:
+    """``x``, or an integer or bool ``x`` as float32: torch's unary float functions (sin, erf,
+    ...) take any tensor and give floating point."""
+    return x if x.dtype.kind == "f" else cast(x, _tensor_module.float32)
+
+
+def _check_floating(op: str, x: Tensor) -> None:
+    if x.dtype.kind != "f":
+        raise TypeError(f"{op}: expected a floating-point tensor, got dtype {x.dtype} (shape "
+                        f"{x.shape}); convert it with .float()")
+
+
+def minimum(a: Any, b: Any) -> Tensor:
+    """Elementwise min of two tensors (broadcasting); see ``Tensor.min`` for the reduction."""
+    return E.Minimum.apply(*_promoted(a, b))
+
+
+def erf(x: Tensor) -> Tensor:
+    return E.Erf.apply(_floating(x))
+
+
+def rsqrt(x: Tensor) -> Tensor:
+    """1/√x."""
+    return E.Rsqrt.apply(_floating(x))
+
+
+def sin(x: Tensor) -> Tensor:
+    return E.Sin.apply(_floating(x))
+
+
+def cos(x: Tensor) -> Tensor:
+    return E.Cos.apply(_floating(x))
+
+
+def log1p(x: Tensor) -> Tensor:
+    """ln(1 + x), accurate for tiny x."""
+    return E.Log1p.apply(_floating(x))
+
+
+def expm1(x: Tensor) -> Tensor:
+    """eˣ - 1, accurate for tiny x."""
+    return E.Expm1.apply(_floating(x))
+
+
+def _flags(x: Tensor, test: str) -> Tensor:
+    """A bool tensor, outside the graph: ``xp.<test>`` of a float tensor; an integer or bool
+    tensor holds no NaN or infinity."""
+    if x.dtype.kind == "f":
+        flags = getattr(x.xp, test)(x.data)
+    else:
+        flags = x.xp.full(x.shape, test == "isfinite", dtype=bool)
+    return _tensor_module.Tensor._make(flags, False, None)
+
+
+def isnan(x: Tensor) -> Tensor:
+    return _flags(x, "isnan")
+
+
+def isinf(x: Tensor) -> Tensor:
+    return _flags(x, "isinf")
+
+
+def isfinite(x: Tensor) -> Tensor:
+    return _flags(x, "isfinite")
+
+
+def _piecewise_constant(x: Tensor, kind: str, decimals: int = 0) -> Tensor:
+    """sign, floor, ceil, round: zero gradient (:class:`~.elementwise.PiecewiseConstant`). An
+    integer tensor is its own floor, ceil and round, and a bool its own sign (a copy, as
+    torch's)."""
+    if x.dtype.kind != "f":
+        if kind == "round" and decimals != 0:
+            raise TypeError(f"round: decimals={decimals} needs a floating-point tensor, got "
+                            f"dtype {x.dtype} (torch refuses it too)")
+        if kind != "sign" or x.dtype == np.bool_:
+            return _tensor_module.Tensor._make(x.data.copy(), False, None)
+    return E.PiecewiseConstant.apply(x, kind=kind, decimals=decimals)
+
+
+def sign(x: Tensor) -> Tensor:
+    """-1, 0 or 1 by the sign of each element; zero gradient."""
+    return _piecewise_constant(x, "sign")
+
+
+def floor(x: Tensor) -> Tensor:
+    return _piecewise_constant(x, "floor")
+
+
+def ceil(x: Tensor) -> Tensor:
+    return _piecewise_constant(x, "ceil")
+
+
+def round(x: Tensor, decimals: int = 0) -> Tensor:
+    """Round to ``decimals`` places, halves to even (``round(2.5) = 2``); zero gradient."""
+    return _piecewise_constant(x, "round", decimals)
+
+
+def lerp(input: Tensor, end: Tensor, weight: Any) -> Tensor:
+    """input + weight·(end - input), the three broadcast; ``weight`` a number or a tensor.
+
+    As torch's: input and end must be tensors of one floating-point dtype; a 0-d weight tensor
+    of another dtype is converted, a larger one refused.
+    """
+    for name, t in (("input", input), ("end", end)):
+        if not _is_tensor(t):
+            raise TypeError(f"lerp: {name} must be a Tensor, got {type(t).__name__}")
+    _check_floating("lerp", input)
+    if end.dtype != input.dtype:
+        raise TypeError(f"lerp: expected dtype {input.dtype} for end (shape {end.shape}), but got "
+                        f"dtype {end.dtype}")
+    if _is_tensor(weight):
+        if weight.dtype != input.dtype and weight.ndim > 0:
+            raise TypeError(f"lerp: expected dtype {input.dtype} for weight (shape "
+                            f"{weight.shape}), but got dtype {weight.dtype}")
+        weight = cast(weight, input.dtype)
+    elif not is_scalar(weight):
+        raise TypeError(f"lerp: weight must be a number or a Tensor, got {type(weight).__name__}")
+    return E.Lerp.apply(input, end, weight)
+
+
+def silu(input: Tensor) -> Tensor:
+    """x·σ(x)."""
+    _check_floating("silu", input)
+    return E.Silu.apply(input)
+
+
+def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """log(1 + e^(βx))/β, and x itself where βx > threshold (torch's switch to the identity)."""
+    _check_floating("softplus", input)
+    return E.Softplus.apply(input, beta=beta, threshold=threshold)
+
+
+def mish(input: Tensor) -> Tensor:
+    """x·tanh(softplus(x))."""
+    _check_floating("mish", input)
+    return E.Mish.apply(input)
+
+
+def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
+    """x clipped to [min_val, max_val]; the gradient passes strictly inside only."""
+    if min_val > max_val:
+        raise ValueError(f"hardtanh: min_val cannot be greater than max_val, got "
+                         f"min_val={min_val} and max_val={max_val}")
+    _check_floating("hardtanh", input)
+    return E.Hardtanh.apply(input, lo=min_val, hi=max_val)
+
+
+def leaky_relu(input: Tensor, negative_slope: float = 0.01) -> Tensor:
+    """x where x > 0, else negative_slope·x."""
+    _check_floating("leaky_relu", input)
+    return E.LeakyRelu.apply(input, negative_slope=negative_slope)
+
+
+def elu(input: Tensor, alpha: float = 1.0) -> Tensor:
+    """x where x > 0, else α(eˣ - 1)."""
+    _check_floating("elu", input)
+    return E.Elu.apply(input, alpha=alpha)
+
+
+def rms_norm(input: Tensor, normalized_shape: int | Sequence[int], weight: Tensor | None = None,
+             eps: float | None = None) -> Tensor:
+    """x/√(mean(x²) + eps)·weight over the last dims (``normalized_shape``); ``eps=None`` is the
+    machine epsilon of the input's dtype, as torch's."""
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    k = len(shape)
+    if k > input.ndim or input.shape[input.ndim - k:] != shape:
+        raise ValueError(f"rms_norm: normalized_shape {shape} does not match the last dims of "
+                         f"the input's shape {input.shape}")
+    if weight is not None and weight.shape != shape:
+        raise ValueError(f"rms_norm: weight has shape {weight.shape}, expected normalized_shape "
+                         f"{shape}")
+    _check_floating("rms_norm", input)
+    eps = float(np.finfo(input.dtype).eps) if eps is None else eps
+    return N.RMSNorm.apply(input, weight, k=k, eps=eps)
+
+
+def _shape_of(x: Any) -> tuple[int, ...]:
+    return tuple(x.shape) if hasattr(x, "shape") else np.shape(x)
+
+
+def _class_rows(op: str, input: Tensor, target: Any) -> tuple[Tensor, Any]:
+    """For losses over class ids: the input as rows (M, C), the class on the last dim, and the
+    target as an integer array on the input's device.
+
+    Shapes as in PyTorch: input (N, C) with target (N,); input (C,) with a scalar target; or
+    input (N, C, d1, ...) with target (N, d1, ...), whose class dim moves last.
+    """
+    t = _array_on(target, input)
+    if t.dtype.kind not in "iu":
+        raise TypeError(f"{op}: target must hold integer class ids, got dtype {t.dtype}")
+    if input.ndim == 1:
+        expected = ()
+    elif input.ndim >= 2:
+        expected = (input.shape[0],) + input.shape[2:]
+    else:
+        expected = None
+    if expected is None or tuple(t.shape) != expected:
+        raise ValueError(f"{op}: input of shape {input.shape} needs a target of shape "
+                         f"{expected}, got {tuple(t.shape)}")
+    c = input.shape[0] if input.ndim == 1 else input.shape[1]
+    z = input
+    if input.ndim == 1:
+        z = unsqueeze(input, 0)
+    elif input.ndim > 2:
+        z = reshape(permute(input, (0, *range(2, input.ndim), 1)), (-1, c))
+    return z, t
+
+
+def _constant_weight(op: str, name: str, weight: Any, ref: Tensor) -> Any:
+    """A loss's constant weights (``weight``, ``pos_weight``) as an array of ``ref``'s dtype and
+    device. One that requires grad is refused: the loss is not differentiable in it (nor is
+    torch's, which refuses it too)."""
+    if weight is None:
+        return None
+    if _is_tensor(weight) and weight.requires_grad and autograd.is_grad_enabled():
+        raise RuntimeError(f"{op}: {name} (shape {weight.shape}) requires grad, but {op} is not "
+                           f"differentiable with respect to {name}; pass {name}.detach()")
+    return _array_on(weight, ref).astype(ref.dtype, copy=False)
+
+
+def _soft_cross_entropy(input: Tensor, target: Any, ignore_index: int, reduction: str,
+                        label_smoothing: float) -> Tensor:
+    """Cross-entropy against class probabilities ``target`` (the input's shape, the class on
+    dim 1, or dim 0 of a 1-D input), differentiable in both; ``mean`` averages over the
+    N·d1·... positions. As torch's, ``ignore_index`` has no meaning here and is refused."""
+    dtype = np.dtype(target.dtype if hasattr(target, "dtype") else np.asarray(target).dtype)
+    if dtype.kind != "f":
+        raise TypeError(f"cross_entropy: a target of the input's shape {input.shape} holds class "
+                        f"probabilities and must be floating point, got dtype {dtype}")
+    if ignore_index != -100:
+        raise ValueError(f"cross_entropy: ignore_index={ignore_index} is not supported for "
+                         f"class-probability targets (shape {input.shape})")
+    _check_floating("cross_entropy", input)
+    y = _check_target("cross_entropy", input, target)
+    dim = 0 if input.ndim == 1 else 1
+    return _reduce(L.SoftCrossEntropy.apply(input, y, dim=dim, label_smoothing=label_smoothing),
+                   reduction)
+
+
+def nll_loss(input: Tensor, target: Any, weight: Any = None, ignore_index: int = -100,
+             reduction: str = "mean") -> Tensor:
+    """Negative log-likelihood of log-probabilities ``input`` at integer class ids ``target``
+    (shapes as :func:`cross_entropy`), each row weighted by ``weight[target]`` (a constant of
+    shape (C,)). ``mean`` divides by the sum of the weights of the targets that are not
+    ``ignore_index``; if that is 0 the loss is 0 (PyTorch returns NaN), as cross_entropy."""
+    _check_reduction("nll_loss", reduction)
+    _check_floating("nll_loss", input)
+    z, t = _class_rows("nll_loss", input, target)
+    c = z.shape[1]
+    w = _constant_weight("nll_loss", "weight", weight, input)
+    if w is not None and tuple(w.shape) != (c,):
+        raise ValueError(f"nll_loss: weight has shape {tuple(w.shape)}, expected ({c},): one "
+                         f"weight per class of the input of shape {input.shape}")
+    per_row = L.NllLoss.apply(z, target=t.reshape(-1), weight=w, ignore_index=ignore_index)
+    if reduction != "mean":
+        return _reduce(reshape(per_row, t.shape), reduction)
+    xp = input.xp
+    valid = t != ignore_index
+    total = valid.sum() if w is None else xp.where(valid, w[xp.where(valid, t, 0)], 0).sum()
+    count = xp.where(total > 0, total, 1).astype(input.dtype)  # on the device: no transfer
+    return _reduce(per_row, reduction, count)
+
+
+def kl_div(input: Tensor, target: Any, reduction: str = "mean", log_target: bool = False) -> Tensor:
+    """KL divergence Σ t·(log t - input) of log-probabilities ``input`` from ``target`` (given as
+    log t with ``log_target``), differentiable in both. ``batchmean`` divides the sum by the
+    batch size (dim 0), the mathematical KL per example; ``mean`` by the number of elements."""
+    reductions = ("mean", "batchmean", "sum", "none")
+    if reduction not in reductions:
+        raise ValueError(f"kl_div: reduction must be one of {reductions}, got {reduction!r}")
+    _check_floating("kl_div", input)
+    loss = L.KLDiv.apply(input, _check_target("kl_div", input, target), log_target=log_target)
+    if reduction != "batchmean":
+        return _reduce(loss, reduction)
+    return _reduce(loss, "mean", input.shape[0] if input.ndim else 1)
+
+
+def smooth_l1_loss(input: Tensor, target: Any, reduction: str = "mean",
+                   beta: float = 1.0) -> Tensor:
+    """½d²/β where |d| < β, else |d| - ½β, for d = input - target (β = 0: |d|)."""
+    _check_reduction("smooth_l1_loss", reduction)
+    if beta < 0:
+        raise ValueError(f"smooth_l1_loss: beta must be non-negative, got {beta}")
+    _check_floating("smooth_l1_loss", input)
+    y = _check_target("smooth_l1_loss", input, target)
+    return _reduce(L.SmoothL1.apply(input, y, beta=beta), reduction)
+
+
+def huber_loss(input: Tensor, target: Any, reduction: str = "mean", delta: float = 1.0) -> Tensor:
+    """½d² where |d| < δ, else δ(|d| - ½δ), for d = input - target."""
+    _check_reduction("huber_loss", reduction)
+    if delta <= 0:
+        raise ValueError(f"huber_loss: delta must be positive, got {delta}")
+    _check_floating("huber_loss", input)
+    y = _check_target("huber_loss", input, target)
+    return _reduce(L.Huber.apply(input, y, delta=delta), reduction)

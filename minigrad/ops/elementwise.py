@@ -6,6 +6,7 @@ input's gradient through :func:`unbroadcast`, so broadcasting works in backward 
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -362,3 +363,259 @@ class ToDevice(Function):
     @staticmethod
     def backward(ctx: Context, g: Any) -> Any:
         return backend.to_device(g, ctx.device)
+
+
+# --- elementwise ops (issue 15) ----------------------------------------------------------------
+class Minimum(Function):
+    """z = min(a, b);  the gradient goes to the smaller input, split evenly on a tie (as torch)."""
+
+    @staticmethod
+    def forward(ctx: Context, a: Any, b: Any) -> Any:
+        _check_shapes("minimum", a, b)
+        ctx.save_for_backward(a, b)
+        return backend.array_module(a).minimum(a, b)
+
+    @staticmethod
+    def backward(ctx: Context, g: Any) -> tuple:
+        a, b = ctx.saved
+        share_a = (a < b).astype(g.dtype) + 0.5 * (a == b).astype(g.dtype)
+        return unbroadcast(g * share_a, a.shape), unbroadcast(g * (1 - share_a), b.shape)
+
+
+def softplus_of(x: Any) -> Any:
+    """log(1 + eˣ) = max(x, 0) + log(1 + e^(-|x|)): no exp overflows, no log of 0."""
+    xp = backend.array_module(x)
+    return xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x)))
+
+
+class Silu(Function):
+    """z = x·σ(x) (SiLU, "swish");  dz/dx = σ(x)·(1 + x·(1 - σ(x)))."""
+
+    @staticmethod
+    def forward(ctx: Context, x: Any) -> Any:
+        s = stable_sigmoid(x)
+        ctx.save_for_backward(x, s)
+        return x * s
+
+    @staticmethod
+    def backward(ctx: Context, g: Any) -> Any:
+        x, s = ctx.saved
+        return g * s * (1 + x * (1 - s))
+
+
+class Softplus(Function):
+    """z = log(1 + e^(βx))/β, and z = x where βx > threshold (torch's switch to the identity);
+    dz/dx = σ(βx), and 1 where βx > threshold. The log is taken in the stable form
+    max(βx, 0) + log(1 + e^(-|βx|)), so no exp overflows whatever the threshold."""
+
+    @staticmethod
+    def forward(ctx: Context, x: Any, beta: float, threshold: float) -> Any:
+        bx = x * beta
+        linear = bx > threshold
+        ctx.save_for_backward(bx, linear)
+        return backend.array_module(x).where(linear, x, softplus_of(bx) / beta)
+
+    @staticmethod
+    def backward(ctx: Context, g: Any) -> Any:
+        bx, linear = ctx.saved
+        return backend.array_module(g).where(linear, g, g * stable_sigmoid(bx))
+
+
+class Mish(Function):
+    """z = x·tanh(softplus(x));  with t = tanh(softplus(x)),  dz/dx = t + x·σ(x)·(1 - t²)
+    (d softplus/dx = σ(x)). softplus in its stable form, so large |x| give x and -0."""
+
+    @staticmethod
+    def forward(ctx: Context, x: Any) -> Any:
+        t = backend.array_module(x).tanh(softplus_of(x))
+        ctx.save_for_backward(x, t)
+        return x * t
+
+    @staticmethod
+    def backward(ctx: Context, g: Any) -> Any:
+        x, t = ctx.saved
+        return g * (t + x * stable_sigmoid(x) * (1 - t * t))
+
+
+TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
+
+
+class Erf(Function):
+    """z = erf(x) = 2/√π ∫₀ˣ e^(-u²) du;  dz/dx = 2/√π · e^(-x²)."""
+
+    @staticmethod
+    def forward(ctx: Context, x: Any) -> Any:
+        ctx.save_for_backward(x)
+        return backend.erf(x)
+
+    @staticmethod
+    def backward(ctx: Context, g: Any) -> Any:
+        (x,) = ctx.saved
+        return g * TWO_OVER_SQRT_PI * backend.array_module(x).exp(-x * x)
+
+
+class Rsqrt(Function):
+    """z = 1/√x;  dz/dx = -½·x^(-3/2) = -½·z³."""
+
+    @staticmethod
+    def forward(ctx: Context, x: Any) -> Any:
+        with np.errstate(divide="ignore"):  # rsqrt(0) = inf, as torch
+            z = 1 / backend.array_module(x).sqrt(x)
+        ctx.save_for_backward(z)
+        return z
+
+    @staticmethod
+    def backward(ctx: Context, g: Any) -> Any:
+        (z,) = ctx.saved
+        return g * (-0.5 * z * z * z)
+
+
+class Sin(Function):
+    """z = sin x;  dz/dx = cos x."""
+
+    @staticmethod
+    def forward(ctx: Context, x: Any) -> Any:
+        ctx.save_for_backward(x)
+        return backend.array_module(x).sin(x)
+
+    @staticmethod
+    def backward(ctx: Context, g: Any) -> Any:
+        (x,) = ctx.saved
+        return g * backend.array_module(x).cos(x)
+
+
+class Cos(Function):
+    """z = cos x;  dz/dx = -sin x."""
+
+    @staticmethod
+    def forward(ctx: Context, x: Any) -> Any:
+        ctx.save_for_backward(x)
+        return backend.array_module(x).cos(x)
+
+    @staticmethod
+    def backward(ctx: Context, g: Any) -> Any:
+        (x,) = ctx.saved
+        return -g * backend.array_module(x).sin(x)
+
+
+class Log1p(Function):
+    """z = ln(1 + x), exact for tiny x (where 1 + x rounds to 1);  dz/dx = 1/(1 + x)."""
+
+    @staticmethod
+    def forward(ctx: Context, x: Any) -> Any:
+        ctx.save_for_backward(x)
+        return backend.array_module(x).log1p(x)
+
+    @staticmethod
+    def backward(ctx: Context, g: Any) -> Any:
+        (x,) = ctx.saved
+        return g / (1 + x)
+
+
+class Expm1(Function):
+    """z = eˣ - 1, exact for tiny x;  dz/dx = eˣ, taken as such: z + 1 would cancel to 0 for
+    x ≪ 0 (torch's does: its gradient at x = -30 is 0 in float32, this one e⁻³⁰)."""
+
+    @staticmethod
+    def forward(ctx: Context, x: Any) -> Any:
+        ctx.save_for_backward(x)
+        return backend.array_module(x).expm1(x)
+
+    @staticmethod
+    def backward(ctx: Context, g: Any) -> Any:
+        (x,) = ctx.saved
+        return g * backend.array_module(x).exp(x)
+
+
+class PiecewiseConstant(Function):
+    """z = sign(x), floor(x), ceil(x) or round(x, decimals) (``kind``; round halves to even, as
+    torch and NumPy);  dz/dx = 0: the derivative is 0 between the jumps and torch gives 0 at
+    them too, so these ops pass no gradient back."""
+
+    @staticmethod
+    def forward(ctx: Context, x: Any, kind: str, decimals: int) -> Any:
+        xp = backend.array_module(x)
+        if kind == "round":
+            return xp.round(x, decimals)
+        return getattr(xp, kind)(x)
+
+    @staticmethod
+    def backward(ctx: Context, g: Any) -> Any:
+        return backend.array_module(g).zeros_like(g)
+
+
+class Lerp(Function):
+    """z = a + w·(b - a), all three broadcast;  dz/da = 1 - w, dz/db = w, dz/dw = b - a.
+
+    Computed as torch does, a + w·(b - a) for |w| < ½ and b - (b - a)·(1 - w) otherwise, so
+    w = 1 gives b exactly. ``w`` may be a number (a constant: no gradient).
+    """
+
+    @staticmethod
+    def forward(ctx: Context, a: Any, b: Any, w: Any) -> Any:
+        broadcast_shape("lerp", a.shape, b.shape, w.shape)
+        need_w = ctx.needs_input_grad[2]
+        ctx.save_for_backward(a if need_w else None, b if need_w else None, w)
+        ctx.shapes = a.shape, b.shape, w.shape
+        d = b - a
+        return backend.array_module(a).where(abs(w) < 0.5, a + w * d, b - d * (1 - w))
+
+    @staticmethod
+    def backward(ctx: Context, g: Any) -> tuple:
+        a, b, w = ctx.saved
+        sa, sb, sw = ctx.shapes
+        need_a, need_b, need_w = ctx.needs_input_grad
+        ga = unbroadcast(g * (1 - w), sa) if need_a else None
+        gb = unbroadcast(g * w, sb) if need_b else None
+        gw = unbroadcast(g * (b - a), sw) if need_w else None
+        return ga, gb, gw
+
+
+class Hardtanh(Function):
+    """z = min(max(x, lo), hi);  dz/dx = 1 where lo < x < hi, else 0 (strictly inside, as
+    torch's hardtanh, where ``clamp`` passes the gradient at the bounds too)."""
+
+    @staticmethod
+    def forward(ctx: Context, x: Any, lo: float, hi: float) -> Any:
+        ctx.save_for_backward((x > lo) & (x < hi))
+        return backend.array_module(x).clip(x, x.dtype.type(lo), x.dtype.type(hi))
+
+    @staticmethod
+    def backward(ctx: Context, g: Any) -> Any:
+        (inside,) = ctx.saved
+        return g * inside
+
+
+class LeakyRelu(Function):
+    """z = x where x > 0, else s·x (s the negative slope);  dz/dx = 1 where x > 0, else s."""
+
+    @staticmethod
+    def forward(ctx: Context, x: Any, negative_slope: float) -> Any:
+        positive = x > 0
+        ctx.save_for_backward(positive)
+        ctx.negative_slope = negative_slope
+        return backend.array_module(x).where(positive, x, x * negative_slope)
+
+    @staticmethod
+    def backward(ctx: Context, g: Any) -> Any:
+        (positive,) = ctx.saved
+        return backend.array_module(g).where(positive, g, g * ctx.negative_slope)
+
+
+class Elu(Function):
+    """z = x where x > 0, else α(eˣ - 1);  dz/dx = 1 where x > 0, else αeˣ.
+    eˣ - 1 is taken as expm1(min(x, 0)): exact near 0, no overflow for large x; and αeˣ as
+    such, not as z + α, which cancels to 0 for x ≪ 0."""
+
+    @staticmethod
+    def forward(ctx: Context, x: Any, alpha: float) -> Any:
+        ctx.save_for_backward(x)
+        ctx.alpha = alpha
+        xp = backend.array_module(x)
+        return xp.where(x > 0, x, alpha * xp.expm1(xp.minimum(x, 0)))
+
+    @staticmethod
+    def backward(ctx: Context, g: Any) -> Any:
+        (x,) = ctx.saved
+        xp = backend.array_module(g)
+        return xp.where(x > 0, g, g * ctx.alpha * xp.exp(xp.minimum(x, 0)))

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from minigrad import backend
 from minigrad.autograd import Context, Function
 from minigrad.kernels import registry
 from minigrad.ops.common import check
-from minigrad.ops.elementwise import stable_sigmoid
+from minigrad.ops.elementwise import softplus_of, stable_sigmoid
 
 
 class CrossEntropy(Function):
@@ -104,17 +106,182 @@ class BinaryCrossEntropyWithLogits(Function):
         ℓ = max(x, 0) - x·y + log(1 + e^(-|x|)),     dℓ/dx = σ(x) - y,     dℓ/dy = -x.
 
     Exact for every x (no exp overflows, no log of 0), so ±1e4 give finite values.
+
+    With a positive-class weight p (``pos_weight``, a constant broadcast to x's shape) the
+    positive term -y·log σ(x) = y·softplus(-x) is weighted by p, as in torch:
+
+        ℓ_p = ℓ + (p - 1)·y·softplus(-x),
+        dℓ_p/dx = (1 + (p - 1)·y)·σ(x) - p·y,     dℓ_p/dy = -x + (p - 1)·softplus(-x).
     """
 
     @staticmethod
-    def forward(ctx: Context, x: Any, y: Any) -> Any:
+    def forward(ctx: Context, x: Any, y: Any, pos_weight: Any) -> Any:
         xp = backend.array_module(x)
-        ctx.save_for_backward(x, y)
-        return xp.maximum(x, 0) - x * y + xp.log1p(xp.exp(-xp.abs(x)))
+        ctx.save_for_backward(x, y, pos_weight)
+        loss = xp.maximum(x, 0) - x * y + xp.log1p(xp.exp(-xp.abs(x)))
+        if pos_weight is None:
+            return loss
+        return loss + (pos_weight - 1) * y * softplus_of(-x)
 
     @staticmethod
     def backward(ctx: Context, g: Any) -> tuple:
-        x, y = ctx.saved
-        gx = g * (stable_sigmoid(x) - y) if ctx.needs_input_grad[0] else None
-        gy = -g * x if ctx.needs_input_grad[1] else None
+        x, y, p = ctx.saved
+        gx = gy = None
+        if ctx.needs_input_grad[0]:
+            s = stable_sigmoid(x)
+            gx = g * (s - y if p is None else (1 + (p - 1) * y) * s - p * y)
+        if ctx.needs_input_grad[1]:
+            gy = -g * x if p is None else g * ((p - 1) * softplus_of(-x) - x)
         return gx, gy
+
+
+# --- losses (issue 15) -------------------------------------------------------------------------
+class NllLoss(Function):
+    """Per-row loss ℓ_i = -w_{t_i}·x_{i,t_i} for log-probabilities x (M, C), class ids t (M,)
+    and class weights w (C,) (all 1 without ``weight``); rows whose target is ``ignore_index``
+    give 0. dℓ_i/dx_{i,c} = -w_{t_i} for c = t_i, else 0 (a scatter of the upstream gradient).
+    """
+
+    @staticmethod
+    def forward(ctx: Context, x: Any, target: Any, weight: Any, ignore_index: int) -> Any:
+        xp = backend.array_module(x)
+        m, c = x.shape
+        valid = target != ignore_index
+        t = xp.where(valid, target, 0)
+        out_of_range = (t < 0) | (t >= c)
+
+        def error() -> IndexError:
+            bad = backend.to_device(t[out_of_range], "cpu")
+            return IndexError(
+                f"nll_loss: target {int(bad[0])} is out of range for {c} classes "
+                f"(input of shape {x.shape}, targets must be in [0, {c - 1}] or "
+                f"ignore_index={ignore_index})")
+
+        check(out_of_range.any(), error)
+        w_t = xp.ones(m, dtype=x.dtype) if weight is None else weight[t]  # (M,)
+        w_t = xp.where(valid, w_t, 0)
+        ctx.save_for_backward(t, w_t)
+        ctx.shape = x.shape
+        return -w_t * x[xp.arange(m), t]
+
+    @staticmethod
+    def backward(ctx: Context, g: Any) -> Any:
+        t, w_t = ctx.saved
+        xp = backend.array_module(g)
+        dx = xp.zeros(ctx.shape, dtype=g.dtype)  # (M, C)
+        dx[xp.arange(t.shape[0]), t] = -g * w_t
+        return dx
+
+
+class SoftCrossEntropy(Function):
+    """ℓ = -Σ_c q_c·log softmax(z)_c along ``dim``, for logits z and class probabilities y of
+    the same shape (soft labels), with q = (1-ε)·y + ε/C under label smoothing ε.
+
+        dℓ/dz = softmax(z)·Σ_c q_c - q      (softmax(z) - q when q sums to 1),
+        dℓ/dy = -(1-ε)·log softmax(z).
+
+    torch does not require y to sum to 1, so neither does this: Σ_c q_c stays in the gradient.
+    """
+
+    @staticmethod
+    def forward(ctx: Context, z: Any, y: Any, dim: int, label_smoothing: float) -> Any:
+        xp = backend.array_module(z)
+        c = z.shape[dim]
+        shifted = z - z.max(axis=dim, keepdims=True)
+        logp = shifted - xp.log(xp.exp(shifted).sum(axis=dim, keepdims=True))
+        q = y if not label_smoothing else (1 - label_smoothing) * y + label_smoothing / c
+        ctx.save_for_backward(logp, q)
+        ctx.dim, ctx.label_smoothing = dim, label_smoothing
+        return -(q * logp).sum(axis=dim)
+
+    @staticmethod
+    def backward(ctx: Context, g: Any) -> tuple:
+        logp, q = ctx.saved
+        xp = backend.array_module(g)
+        g = xp.expand_dims(g, ctx.dim)
+        gz = gy = None
+        if ctx.needs_input_grad[0]:
+            gz = g * (xp.exp(logp) * q.sum(axis=ctx.dim, keepdims=True) - q)
+        if ctx.needs_input_grad[1]:
+            gy = -(1 - ctx.label_smoothing) * g * logp
+        return gz, gy
+
+
+class KLDiv(Function):
+    """Pointwise KL divergence for log-probabilities x and a target t (torch's ``kl_div``):
+
+        ℓ = t·(log t - x),  0 where t = 0 (0·log 0 = 0);  dℓ/dx = -t,  dℓ/dt = log t + 1 - x;
+        with ``log_target`` (t given as log t):
+        ℓ = eᵗ·(t - x);  dℓ/dx = -eᵗ,  dℓ/dt = eᵗ·(t - x + 1).
+
+    At t = 0 the derivative in t is -∞ (log t → -∞), where torch's is NaN.
+    """
+
+    @staticmethod
+    def forward(ctx: Context, x: Any, t: Any, log_target: bool) -> Any:
+        xp = backend.array_module(x)
+        ctx.log_target = log_target
+        if log_target:
+            et = xp.exp(t)
+            ctx.save_for_backward(x, t, et)
+            return et * (t - x)
+        with np.errstate(divide="ignore", invalid="ignore"):  # log 0 = -inf, 0·(-inf) = NaN
+            log_t = xp.log(t)
+            ctx.save_for_backward(x, t, log_t)
+            return xp.where(t == 0, 0, t * log_t) - t * x
+
+    @staticmethod
+    def backward(ctx: Context, g: Any) -> tuple:
+        x, t, aux = ctx.saved
+        gx = gt = None
+        if ctx.log_target:  # aux = eᵗ
+            gx = -g * aux if ctx.needs_input_grad[0] else None
+            gt = g * aux * (t - x + 1) if ctx.needs_input_grad[1] else None
+        else:  # aux = log t, -inf where t = 0
+            gx = -g * t if ctx.needs_input_grad[0] else None
+            gt = g * (aux + 1 - x) if ctx.needs_input_grad[1] else None
+        return gx, gt
+
+
+class SmoothL1(Function):
+    """With d = x - y:  ℓ = ½d²/β where |d| < β, else |d| - ½β  (β = 0: ℓ = |d|);
+    dℓ/dx = clip(d/β, -1, 1) (sign d for β = 0) = -dℓ/dy."""
+
+    @staticmethod
+    def forward(ctx: Context, x: Any, y: Any, beta: float) -> Any:
+        xp = backend.array_module(x)
+        d = x - y
+        ad = xp.abs(d)
+        ctx.save_for_backward(d)
+        ctx.beta = beta
+        if beta == 0:
+            return ad
+        return xp.where(ad < beta, 0.5 * d * d / beta, ad - 0.5 * beta)
+
+    @staticmethod
+    def backward(ctx: Context, g: Any) -> tuple:
+        (d,) = ctx.saved
+        xp = backend.array_module(d)
+        slope = xp.sign(d) if ctx.beta == 0 else xp.clip(d / ctx.beta, -1, 1)
+        gx = g * slope
+        return gx, -gx
+
+
+class Huber(Function):
+    """With d = x - y:  ℓ = ½d² where |d| < δ, else δ·(|d| - ½δ)  (δ·smooth_l1 with β = δ);
+    dℓ/dx = clip(d, -δ, δ) = -dℓ/dy."""
+
+    @staticmethod
+    def forward(ctx: Context, x: Any, y: Any, delta: float) -> Any:
+        xp = backend.array_module(x)
+        d = x - y
+        ad = xp.abs(d)
+        ctx.save_for_backward(d)
+        ctx.delta = delta
+        return xp.where(ad < delta, 0.5 * d * d, delta * (ad - 0.5 * delta))
+
+    @staticmethod
+    def backward(ctx: Context, g: Any) -> tuple:
+        (d,) = ctx.saved
+        gx = g * backend.array_module(d).clip(d, -ctx.delta, ctx.delta)
+        return gx, -gx

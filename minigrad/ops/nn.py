@@ -340,3 +340,33 @@ class Dropout(Function):
         gx = g * ctx.scale
         gx *= keep
         return gx
+
+
+# --- RMSNorm (issue 15) ------------------------------------------------------------------------
+class RMSNorm(Function):
+    """y = x̂·w, x̂ = x·r, over the last k dims; r = 1/√(⟨x²⟩ + eps), ⟨·⟩ the mean over them.
+
+    No centering and no bias (LayerNorm without μ and b). With ĝ = g·w (g without w):
+        dx = r·(ĝ - x̂·⟨ĝ·x̂⟩),   dw = Σ_rows g·x̂.
+    r is saved from forward, so backward never recomputes the statistic.
+    """
+
+    @staticmethod
+    def forward(ctx: Context, x: Any, w: Any, k: int, eps: float) -> Any:
+        xp = backend.array_module(x)
+        axes = tuple(range(x.ndim - k, x.ndim))
+        rstd = 1 / xp.sqrt((x * x).mean(axis=axes, keepdims=True) + eps)
+        xhat = x * rstd
+        ctx.save_for_backward(xhat, rstd, w)
+        ctx.axes = axes
+        return xhat if w is None else xhat * w
+
+    @staticmethod
+    def backward(ctx: Context, g: Any) -> tuple:
+        xhat, rstd, w = ctx.saved
+        axes = ctx.axes
+        gxhat = g if w is None else g * w
+        gx = rstd * (gxhat - xhat * (gxhat * xhat).mean(axis=axes, keepdims=True))
+        rows = tuple(range(g.ndim - len(axes)))
+        gw = (g * xhat).sum(axis=rows) if ctx.needs_input_grad[1] else None
+        return gx, gw
