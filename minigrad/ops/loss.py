@@ -18,6 +18,25 @@ from minigrad.ops.common import check
 from minigrad.ops.elementwise import softplus_of, stable_sigmoid
 
 
+def _class_ids(op: str, shape: tuple[int, int], target: Any, ignore_index: int) -> tuple:
+    """``(valid, t)`` for class-id targets (M,) of scores (M, C): which rows count, and the ids
+    with ignored rows set to class 0; an id outside [0, C) is refused, naming it (read at the
+    next copy to the host on a GPU)."""
+    xp = backend.array_module(target)
+    c = shape[1]
+    valid = target != ignore_index
+    t = xp.where(valid, target, 0)
+    out_of_range = (t < 0) | (t >= c)
+
+    def error() -> IndexError:
+        bad = backend.to_device(t[out_of_range], "cpu")
+        return IndexError(f"{op}: target {int(bad[0])} is out of range for {c} classes "
+                          f"(scores of shape {shape}, targets must be in [0, {c - 1}] or "
+                          f"ignore_index={ignore_index})")
+
+    check(out_of_range.any(), error)
+    return valid, t
+
 class CrossEntropy(Function):
     """Per-row loss ℓ_i = -Σ_c q_ic · log softmax(z_i)_c for logits z (M, C), class ids t (M,).
 
@@ -32,18 +51,7 @@ class CrossEntropy(Function):
                 label_smoothing: float) -> Any:
         xp = backend.array_module(z)
         m, c = z.shape
-        valid = target != ignore_index
-        t = xp.where(valid, target, 0)
-        out_of_range = (t < 0) | (t >= c)
-
-        def error() -> IndexError:
-            bad = backend.to_device(t[out_of_range], "cpu")
-            return IndexError(
-                f"cross_entropy: target {int(bad[0])} is out of range for {c} classes "
-                f"(logits of shape {z.shape}, targets must be in [0, {c - 1}] or "
-                f"ignore_index={ignore_index})")
-
-        check(out_of_range.any(), error)
+        valid, t = _class_ids("cross_entropy", z.shape, target, ignore_index)
         ctx.label_smoothing, ctx.ignore_index = label_smoothing, ignore_index
         ctx.kernel = registry.kernel("cross_entropy", z)
         if ctx.kernel is not None:  # one read of each row; keeps its max and log-sum only
@@ -145,19 +153,8 @@ class NllLoss(Function):
     @staticmethod
     def forward(ctx: Context, x: Any, target: Any, weight: Any, ignore_index: int) -> Any:
         xp = backend.array_module(x)
-        m, c = x.shape
-        valid = target != ignore_index
-        t = xp.where(valid, target, 0)
-        out_of_range = (t < 0) | (t >= c)
-
-        def error() -> IndexError:
-            bad = backend.to_device(t[out_of_range], "cpu")
-            return IndexError(
-                f"nll_loss: target {int(bad[0])} is out of range for {c} classes "
-                f"(input of shape {x.shape}, targets must be in [0, {c - 1}] or "
-                f"ignore_index={ignore_index})")
-
-        check(out_of_range.any(), error)
+        m, _ = x.shape
+        valid, t = _class_ids("nll_loss", x.shape, target, ignore_index)
         w_t = xp.ones(m, dtype=x.dtype) if weight is None else weight[t]  # (M,)
         w_t = xp.where(valid, w_t, 0)
         ctx.save_for_backward(t, w_t)
