@@ -111,7 +111,7 @@ ISSUE_OPS = {
     "flip": ("flip", "Flip"), "roll": ("roll", "Roll"),
     "split": ("split", "GetItem"), "chunk": ("chunk", "GetItem"),
     "tril": ("tril", "Triangle"), "triu": ("triu", "Triangle"),
-    "repeat": ("repeat", "Repeat"), "repeat_interleave": ("repeat_interleave", "RepeatInterleave"),
+    "repeat": ("repeat", "Repeat"), "repeat_interleave": ("repeat_interleave", "IndexSelect"),
     "F.pad constant": ("pad_constant", "Pad"), "F.pad reflect, replicate": (
         "pad_reflect_replicate", "Pad"),
     "unflatten": ("unflatten", "Reshape"), "movedim": ("movedim", "Permute"),

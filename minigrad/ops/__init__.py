@@ -1232,7 +1232,8 @@ def repeat_interleave(input: Tensor, repeats: int | Tensor, dim: int | None = No
         raise ValueError(f"repeat_interleave: repeats must be non-negative, got "
                          f"{counts.tolist()}")
     idx = np.repeat(np.arange(n), np.broadcast_to(counts.reshape(-1), (n,)))
-    return S.RepeatInterleave.apply(x, idx=backend.to_device(idx, x.device), dim=d)
+    # each slice picked r_i times in place: index_select with idx = (0 × r_0, 1 × r_1, ...)
+    return IX.IndexSelect.apply(x, index=backend.to_device(idx, x.device), dim=d)
 
 
 _PAD_MODES = ("constant", "reflect", "replicate")

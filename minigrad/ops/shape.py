@@ -217,28 +217,6 @@ class Repeat(Function):
         return g.reshape(pairs).sum(axis=copies).reshape(ctx.shape)
 
 
-class RepeatInterleave(Function):
-    """z = x with each slice along ``dim`` repeated in place: z[..., j, ...] = x[..., idx[j], ...]
-    where idx = (0 repeated r_0 times, 1 repeated r_1 times, ...);
-    dx[..., i, ...] = Σ_{j: idx[j] = i} g[..., j, ...] (a scatter-add of g along ``dim``).
-
-    x (..., n, ...) -> z (..., Σ r_i, ...); ``idx`` is an integer array on x's device.
-    """
-
-    @staticmethod
-    def forward(ctx: Context, x: Any, idx: Any, dim: int) -> Any:
-        ctx.shape, ctx.idx, ctx.dim = x.shape, idx, dim
-        return backend.array_module(x).take(x, idx, axis=dim)
-
-    @staticmethod
-    def backward(ctx: Context, g: Any) -> Any:
-        xp = backend.array_module(g)
-        rows = xp.moveaxis(g, ctx.dim, 0)  # (Σ r_i, ...)
-        gx = xp.zeros((ctx.shape[ctx.dim],) + rows.shape[1:], dtype=g.dtype)  # (n, ...)
-        backend.scatter_add(gx, ctx.idx, rows)
-        return xp.moveaxis(gx, 0, ctx.dim)
-
-
 _NUMPY_PAD_MODES = {"constant": "constant", "reflect": "reflect", "replicate": "edge"}
 
 
