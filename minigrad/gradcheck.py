@@ -878,6 +878,47 @@ def _build_huber(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[Arra
         "reduction": str(rng.choice(["mean", "sum", "none"]))}
 
 
+# attention masks (issue 15)
+def _build_attention_masked(kind: str) -> Build:
+    """q, k, v as :func:`_build_attention`, with a mask of ``kind``: "bool" or "float"
+    ``attn_mask`` of a shape that broadcasts to (B, A, L, S) (leading dims dropped, some set to
+    1; the float one holds some -inf), or "causal". Some key, unpadded, is attended by every
+    query row, so no row is fully masked (where torch's rule and minigrad's differ)."""
+
+    def build(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[Arrays, dict]:
+        arrays, params = _build_attention(rng, shape)
+        q, k = arrays[0], arrays[1]
+        b, a, n, s = q.shape[:3] + k.shape[2:3]
+        seen = 0 if kind == "causal" else int(rng.integers(0, s))  # a key every row attends
+        if params["key_padding_mask"] is not None:
+            params["key_padding_mask"][:, seen] = False
+        if kind == "causal":
+            return arrays, {**params, "is_causal": True}
+        mask_shape = broadcast_partner(rng, (b, a, n, s))
+        column = (..., seen if mask_shape[-1:] == (s,) else 0)  # () for a 0-d mask: all of it
+        if kind == "bool":
+            mask = np.asarray(rng.random(mask_shape) < 0.6)
+            mask[column if mask.ndim else ()] = True
+        else:
+            mask = np.asarray(rng.standard_normal(mask_shape))
+            mask[rng.random(mask_shape) < 0.2] = -np.inf
+            mask[column if mask.ndim else ()] = 0.5
+        return arrays, {**params, "attn_mask": mask}
+
+    return build
+
+
+def _attention_masked(q: Tensor, k: Tensor, v: Tensor, key_padding_mask: Any,
+                      scale: float | None, attn_mask: Any = None, is_causal: bool = False
+                      ) -> Tensor:
+    """F.scaled_dot_product_attention with a float attn_mask cast to q's dtype (as torch, it
+    takes bool or q's dtype)."""
+    if attn_mask is not None and attn_mask.dtype != bool:
+        attn_mask = attn_mask.astype(q.dtype)
+    return F.scaled_dot_product_attention(q, k, v, attn_mask, is_causal=is_causal, scale=scale,
+                                          key_padding_mask=key_padding_mask)
+
+
 BATTERY: list[OpCase] = [
     OpCase("add", lambda a, b: a + b, _binary(_normal)),
     OpCase("sub", lambda a, b: a - b, _binary(_normal)),
@@ -935,7 +976,8 @@ BATTERY: list[OpCase] = [
     OpCase("linear_gelu_tanh", lambda x, w, b: F.linear_gelu(x, w, b, approximate="tanh"),
            _build_linear, min_ndim=1),
     OpCase("scaled_dot_product_attention", lambda q, k, v, key_padding_mask, scale:
-           F.scaled_dot_product_attention(q, k, v, key_padding_mask, scale=scale),
+           F.scaled_dot_product_attention(q, k, v, scale=scale,
+                                          key_padding_mask=key_padding_mask),
            _build_attention, min_ndim=4, max_ndim=4, example_shape=(2, 2, 3, 4)),
     OpCase("scaled_dot_product_attention_dropout", _attention_with_dropout_mask,
            _build_attention_dropout, min_ndim=4, max_ndim=4, example_shape=(2, 2, 3, 4)),
@@ -1047,6 +1089,13 @@ BATTERY: list[OpCase] = [
            _build_smooth_l1),
     OpCase("huber_loss", lambda x, y, delta, reduction: F.huber_loss(x, y, reduction, delta),
            _build_huber),
+    # attention masks (issue 15)
+    OpCase("scaled_dot_product_attention_bool_mask", _attention_masked,
+           _build_attention_masked("bool"), min_ndim=4, max_ndim=4, example_shape=(2, 2, 3, 4)),
+    OpCase("scaled_dot_product_attention_float_mask", _attention_masked,
+           _build_attention_masked("float"), min_ndim=4, max_ndim=4, example_shape=(2, 2, 3, 4)),
+    OpCase("scaled_dot_product_attention_causal", _attention_masked,
+           _build_attention_masked("causal"), min_ndim=4, max_ndim=4, example_shape=(2, 2, 3, 4)),
 ]
 
 

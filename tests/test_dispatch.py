@@ -156,7 +156,8 @@ def test_scaled_dot_product_attention(dtype, b, a, s, d, masked, dropout, seed):
         padding[0] = True
 
     def attention(q, k, v):
-        return F.scaled_dot_product_attention(q, k, v, padding, dropout_p=dropout)
+        return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout,
+                                              key_padding_mask=padding)
 
     assert_backends_agree(attention, [q, k, v], dtype, seed,
                           {"attention forward", "attention backward"})
@@ -171,7 +172,7 @@ def test_attention_under_no_grad_keeps_no_probabilities_and_gives_the_same_outpu
                for _ in range(3))
     padding = rng.random((2, 7)) < 0.3
     minigrad.set_backend("numba")
-    training = F.scaled_dot_product_attention(q, k, v, padding)
+    training = F.scaled_dot_product_attention(q, k, v, key_padding_mask=padding)
     original = kernel.attention_forward
     asked: list[bool] = []
 
@@ -181,7 +182,7 @@ def test_attention_under_no_grad_keeps_no_probabilities_and_gives_the_same_outpu
 
     monkeypatch.setattr(kernel, "attention_forward", spy)
     with minigrad.no_grad():
-        inference = F.scaled_dot_product_attention(q, k, v, padding)
+        inference = F.scaled_dot_product_attention(q, k, v, key_padding_mask=padding)
     assert asked == [False] and not inference.requires_grad
     np.testing.assert_array_equal(inference.data, training.data)
 

@@ -135,6 +135,13 @@ ISSUE_OPS = {
     "F.binary_cross_entropy_with_logits with pos_weight": (
         "binary_cross_entropy_with_logits_pos_weight", "BinaryCrossEntropyWithLogits"),
     "F.smooth_l1_loss": ("smooth_l1_loss", "SmoothL1"), "F.huber_loss": ("huber_loss", "Huber"),
+    # attention masks (issue 15)
+    "F.scaled_dot_product_attention with a bool attn_mask": (
+        "scaled_dot_product_attention_bool_mask", "ScaledDotProductAttention"),
+    "F.scaled_dot_product_attention with a float attn_mask": (
+        "scaled_dot_product_attention_float_mask", "ScaledDotProductAttention"),
+    "F.scaled_dot_product_attention is_causal": ("scaled_dot_product_attention_causal",
+                                                  "ScaledDotProductAttention"),
 }
 
 

@@ -49,6 +49,27 @@ def attention_with_dropout_mask(q, k, v, key_padding_mask, scale, mask, p):
         scores = scores.masked_fill(~attend(key_padding_mask), float("-inf"))
     return (scores.softmax(-1) * t(mask) / (1 - p)) @ v
 
+
+def masked_attention(q, k, v, key_padding_mask, scale, attn_mask=None, is_causal=False):
+    """torch's scaled_dot_product_attention with minigrad's key padding mask folded into
+    attn_mask (torch has no key_padding_mask, and takes no attn_mask beside is_causal; nor a
+    mask of under 2 dims: that one with leading 1s)."""
+    mask = None if attn_mask is None else t(attn_mask)
+    if mask is not None and mask.ndim < 2:
+        mask = mask.reshape((1,) * (2 - mask.ndim) + tuple(mask.shape))
+    keys = attend(key_padding_mask)
+    if keys is not None:
+        if is_causal:
+            mask = torch.ones(q.shape[-2], k.shape[-2], dtype=torch.bool).tril() & keys
+            is_causal = False
+        elif mask is None or mask.dtype == torch.bool:
+            mask = keys if mask is None else mask & keys
+        else:
+            mask = mask.masked_fill(~keys, float("-inf"))
+    return TF.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal,
+                                           scale=scale)
+
+
 def weighted_cat(pieces: tuple[torch.Tensor, ...], dim: int) -> torch.Tensor:
     """The pieces joined again, piece i times i + 1 (as the battery's split and chunk)."""
     return torch.cat([p * (i + 1.0) for i, p in enumerate(pieces)], dim)
@@ -199,6 +220,10 @@ TORCH: dict[str, Callable[..., torch.Tensor]] = {
         x, y, reduction=reduction, beta=beta),
     "huber_loss": lambda x, y, delta, reduction: TF.huber_loss(x, y, reduction=reduction,
                                                                delta=delta),
+    # attention masks (issue 15)
+    "scaled_dot_product_attention_bool_mask": masked_attention,
+    "scaled_dot_product_attention_float_mask": masked_attention,
+    "scaled_dot_product_attention_causal": masked_attention,
 }
 
 

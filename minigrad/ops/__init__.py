@@ -520,16 +520,23 @@ def layer_norm(x: Tensor, normalized_shape: int | Sequence[int], weight: Tensor 
     return N.LayerNorm.apply(x, weight, bias, k=k, eps=eps)
 
 
-def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
-                                 key_padding_mask: Any = None, dropout_p: float = 0.0,
-                                 training: bool = True, scale: float | None = None) -> Tensor:
-    """softmax(Q·Kᵀ·scale)·V per (batch, head), PyTorch's ``F.scaled_dot_product_attention``.
+def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn_mask: Any = None,
+                                 dropout_p: float = 0.0, is_causal: bool = False,
+                                 scale: float | None = None, *, key_padding_mask: Any = None,
+                                 training: bool = True) -> Tensor:
+    """softmax(Q·Kᵀ·scale + mask)·V per (batch, head), PyTorch's ``F.scaled_dot_product_attention``.
 
     query (B, A, L, D), key (B, A, S, D), value (B, A, S, Dv) -> (B, A, L, Dv); ``scale``
-    defaults to 1/√D. ``key_padding_mask`` (B, S) is True (or nonzero) at padded keys, which
-    get no attention (``torch.nn.MultiheadAttention``'s convention). ``dropout_p`` drops
-    attention weights while ``training`` (PyTorch's function has no ``training`` flag: its
-    callers pass ``dropout_p=0.0`` in eval).
+    defaults to 1/√D. ``attn_mask``, broadcastable to (B, A, L, S), is bool (True = attend) or of
+    query's dtype (added to the scores, a constant: no gradient); ``is_causal`` lets query i
+    attend to keys j ≤ i (the top-left aligned lower triangle of (L, S)), and excludes
+    ``attn_mask`` as in torch. ``key_padding_mask`` (B, S) is True (or nonzero) at padded keys
+    (``torch.nn.MultiheadAttention``'s convention); it combines with either. A key masked by a
+    bool mask, ``is_causal`` or padding gets the score finfo.min (a row with every key masked
+    attends uniformly, gradient 0; ``kernels/cpu/softmax.py``); a row whose float mask is all
+    -inf is NaN, the composite's formula. ``dropout_p`` drops attention weights while
+    ``training`` (PyTorch's function has no ``training`` flag: its callers pass
+    ``dropout_p=0.0`` in eval).
     """
     shapes = f"query {query.shape}, key {key.shape}, value {value.shape}"
     if query.ndim != 4 or key.ndim != 4 or value.ndim != 4:
@@ -556,13 +563,46 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
         if tuple(padded.shape) != (b, s):
             raise ValueError(f"scaled_dot_product_attention: key_padding_mask has shape "
                              f"{tuple(padded.shape)}, expected (B, S) = {(b, s)} for {shapes}")
+    attend, bias = _attention_mask(attn_mask, is_causal, query, key, shapes)
     keep = None
     if training and dropout_p > 0.0:
         shape = query.shape[:3] + (key.shape[2],)  # (B, A, L, S)
         keep = backend.random_uniform(shape, query.dtype, query.device) >= dropout_p
     scale = 1.0 / math.sqrt(builtins.max(query.shape[3], 1)) if scale is None else float(scale)
     return N.ScaledDotProductAttention.apply(query, key, value, key_padding_mask=padded,
-                                             dropout_keep=keep, dropout_p=dropout_p, scale=scale)
+                                             dropout_keep=keep, dropout_p=dropout_p, scale=scale,
+                                             attn_mask=attend, attn_bias=bias)
+
+
+def _attention_mask(attn_mask: Any, is_causal: bool, query: Tensor, key: Tensor,
+                    shapes: str) -> tuple[Any, Any]:
+    """``attn_mask`` / ``is_causal`` as (bool mask, True = attend; float bias), each an array
+    broadcastable to (B, A, L, S) or None. Errors are torch's kind (RuntimeError)."""
+    op = "scaled_dot_product_attention"
+    length, keys = query.shape[2], key.shape[2]
+    if is_causal and attn_mask is not None:
+        raise RuntimeError(f"{op}: attn_mask (shape {np.shape(attn_mask)}) and is_causal=True "
+                           f"were both given; pass one (for {shapes})")
+    if is_causal:
+        return query.xp.tri(length, keys, dtype=bool), None  # (L, S): key j ≤ query i
+    if attn_mask is None:
+        return None, None
+    if _is_tensor(attn_mask) and attn_mask.requires_grad:
+        raise RuntimeError(f"{op}: attn_mask requires grad, but minigrad takes it as a constant "
+                           f"(no gradient); pass attn_mask.detach()")
+    mask = _array_on(attn_mask, query)
+    if mask.dtype != bool and mask.dtype != query.dtype:
+        raise RuntimeError(f"{op}: expected attn_mask of dtype bool or query's dtype "
+                           f"{query.dtype}, got {mask.dtype}")
+    target = query.shape[:3] + (keys,)  # (B, A, L, S)
+    try:
+        fits = np.broadcast_shapes(tuple(mask.shape), target) == target
+    except ValueError:
+        fits = False
+    if not fits:
+        raise RuntimeError(f"{op}: attn_mask of shape {tuple(mask.shape)} does not broadcast to "
+                           f"(B, A, L, S) = {target} for {shapes}")
+    return (mask, None) if mask.dtype == bool else (None, mask)
 
 
 def embedding(idx: Any, weight: Tensor) -> Tensor:
