@@ -134,7 +134,7 @@ ISSUE_OPS = {
     "F.kl_div": ("kl_div", "KLDiv"),
     "F.binary_cross_entropy_with_logits with pos_weight": (
         "binary_cross_entropy_with_logits_pos_weight", "BinaryCrossEntropyWithLogits"),
-    "F.smooth_l1_loss": ("smooth_l1_loss", "SmoothL1"), "F.huber_loss": ("huber_loss", "Huber"),
+    "F.smooth_l1_loss": ("smooth_l1_loss", "SmoothL1"), "F.huber_loss": ("huber_loss", "SmoothL1"),
     # attention masks (issue 15)
     "F.scaled_dot_product_attention with a bool attn_mask": (
         "scaled_dot_product_attention_bool_mask", "ScaledDotProductAttention"),

@@ -1754,10 +1754,10 @@ def smooth_l1_loss(input: Tensor, target: Any, reduction: str = "mean",
 
 
 def huber_loss(input: Tensor, target: Any, reduction: str = "mean", delta: float = 1.0) -> Tensor:
-    """½d² where |d| < δ, else δ(|d| - ½δ), for d = input - target."""
+    """½d² where |d| < δ, else δ(|d| - ½δ), for d = input - target: δ·smooth_l1 with β = δ."""
     _check_reduction("huber_loss", reduction)
     if delta <= 0:
         raise ValueError(f"huber_loss: delta must be positive, got {delta}")
     _check_floating("huber_loss", input)
     y = _check_target("huber_loss", input, target)
-    return _reduce(L.Huber.apply(input, y, delta=delta), reduction)
+    return _reduce(L.SmoothL1.apply(input, y, beta=delta) * delta, reduction)

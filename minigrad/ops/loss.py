@@ -262,23 +262,3 @@ class SmoothL1(Function):
         slope = xp.sign(d) if ctx.beta == 0 else xp.clip(d / ctx.beta, -1, 1)
         gx = g * slope
         return gx, -gx
-
-
-class Huber(Function):
-    """With d = x - y:  ℓ = ½d² where |d| < δ, else δ·(|d| - ½δ)  (δ·smooth_l1 with β = δ);
-    dℓ/dx = clip(d, -δ, δ) = -dℓ/dy."""
-
-    @staticmethod
-    def forward(ctx: Context, x: Any, y: Any, delta: float) -> Any:
-        xp = backend.array_module(x)
-        d = x - y
-        ad = xp.abs(d)
-        ctx.save_for_backward(d)
-        ctx.delta = delta
-        return xp.where(ad < delta, 0.5 * d * d, delta * (ad - 0.5 * delta))
-
-    @staticmethod
-    def backward(ctx: Context, g: Any) -> tuple:
-        (d,) = ctx.saved
-        gx = g * backend.array_module(d).clip(d, -ctx.delta, ctx.delta)
-        return gx, -gx
