@@ -376,15 +376,16 @@ def attention_bench(arr: Arrays, kc: Any, batch: int, seq: int) -> list[KernelBe
     fwd = KernelBench("attention forward", str(shape), "TFLOP/s", flops)
     bwd = KernelBench("attention backward", str(shape), "TFLOP/s", 2 * flops)
     qn, kn, vn, dn, keepn = (arr.nb(a) for a in (q, k, v, dout, keep.astype(cp.uint8)))
-    out, lse = kc.attention_forward(qn, kn, vn, keepn, scale)
+    out, row_max, row_sum = kc.attention_forward(qn, kn, vn, keepn, scale)
     _, p = composite_attention_forward(cp, q, k, v, keep, scale)
     fwd.impls["minigrad"] = lambda: kc.attention_forward(qn, kn, vn, keepn, scale)
     fwd.impls["minigrad naive"] = lambda: kc.attention_forward_naive(qn, kn, vn, keepn, scale)
     fwd.impls["CuPy composite"] = lambda: composite_attention_forward(cp, q, k, v, keep, scale)
     bwd.impls["minigrad"] = (
-        lambda: kc.attention_backward(dn, qn, kn, vn, out, lse, keepn, scale))
+        lambda: kc.attention_backward(dn, qn, kn, vn, out, row_max, row_sum, keepn, scale))
     bwd.impls["minigrad naive"] = (
-        lambda: kc.attention_backward_naive(dn, qn, kn, vn, out, lse, keepn, scale))
+        lambda: kc.attention_backward_naive(dn, qn, kn, vn, out, row_max, row_sum, keepn,
+                                           scale))
     bwd.impls["CuPy composite"] = (
         lambda: composite_attention_backward(cp, dout, q, k, v, p, keep, scale))
     if torch is not None:

@@ -24,12 +24,12 @@ gelu           forward(x, approximate) -> y          approximate: "none" (erf) o
                backward(x, dy, approximate) -> dx    x: the forward's input
 bias_gelu      forward(x, b, approximate) -> y       y = GELU(x + b), x (..., F), b (F,)
                backward(x, b, dy, approximate) -> (dx, db)
-attention      forward(q, k, v, keep, scale, dropout_mask, need_backward) -> (out, saved)
-                   q, k, v, out (B, A, S, D); keep (B, S) bool, True = attend, or None;
-                   dropout_mask (B, A, S, S) of 0 and 1/(1-p), or None; saved: the tuple of
-                   arrays this implementation's backward reads (it may be empty when
+attention      forward(q, k, v, masks, scale, dropout_mask, need_backward) -> (out, saved)
+                   q, k, v, out (B, A, S, D); masks: an :class:`AttentionMasks` (which scores
+                   are kept); dropout_mask (B, A, S, S) of 0 and 1/(1-p), or None; saved: the
+                   tuple of arrays this implementation's backward reads (it may be empty when
                    need_backward is false: inference)
-               backward(dout, keep, scale, dropout_mask, saved) -> (dq, dk, dv)
+               backward(dout, masks, scale, dropout_mask, saved) -> (dq, dk, dv)
 cross_entropy  forward(z, target, ignore_index, label_smoothing) -> (loss, row_max, log_sum)
                    z (M, C), integer target (M,); loss, row_max, log_sum (M,), loss 0 where
                    target == ignore_index
@@ -62,6 +62,43 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from minigrad import backend
+
+
+class AttentionMasks(NamedTuple):
+    """Which attention scores count, for queries (B, A, L, ·) and keys (B, A, S, ·), as the
+    attention op and every attention kernel take them (each field may be absent):
+
+    keep    (B, S) bool, True = attend: the key padding mask, shared by every head and query
+    attend  (B|1, A|1, L, S) bool, True = attend: torch's bool ``attn_mask``
+    bias    (B|1, A|1, L, S) of the scores' dtype, added to the scaled scores: torch's float
+            ``attn_mask`` (a constant: no gradient)
+    causal  query i attends to keys j ≤ i only (``is_causal``: the top-left aligned triangle)
+
+    score_ij = scale·q_i·k_j + bias_ij, replaced by the dtype's finfo.min where any of keep,
+    attend and causal says no (a row with every key masked attends uniformly; see
+    ``kernels/cpu/softmax.py``). A batch or head dim of 1 in attend and bias is shared by
+    every batch element or head: the kernels index it with b % size.
+    """
+
+    keep: Any = None
+    attend: Any = None
+    bias: Any = None
+    causal: bool = False
+
+    def allowed(self, xp: Any, queries: int, keys: int) -> Any:
+        """keep, attend and causal as one bool array of the array module ``xp`` (NumPy or
+        CuPy), broadcastable to (B, A, L, S), True = attend; None when nothing is masked."""
+        parts = [] if self.keep is None else [self.keep[:, None, None, :]]  # (B, 1, 1, S)
+        if self.attend is not None:
+            parts.append(self.attend)
+        if self.causal:
+            parts.append(xp.tri(queries, keys, dtype=bool))  # (L, S): key j ≤ query i
+        if not parts:
+            return None
+        allowed = parts[0]
+        for part in parts[1:]:
+            allowed = allowed & part
+        return allowed
 
 
 class Kernel(NamedTuple):

@@ -314,11 +314,12 @@ def test_attention_on_the_gpu(gpu, refs, naive, shape, dtype):
     backward = gpu.kc.attention_backward_naive if naive else gpu.kc.attention_backward
     cp = gpu.cp
     qd, kd, vd, dd, md = (cp.asarray(a) for a in (q, k, v, dout, mask))
-    out, lse = forward(qd, kd, vd, md, 0.125)
-    o_ref, _, *grads_ref = refs.attention_ref(q, k, v, mask, 0.125, dout)
+    out, row_max, row_sum = forward(qd, kd, vd, md, 0.125)
+    o_ref, _, _, *grads_ref = refs.attention_ref(q, k, v, mask, 0.125, dout)
     tol = 1e-5 if dtype == np.float32 else 1e-12
     assert relative_error(host(out), o_ref) < tol
-    for got, want in zip(backward(dd, qd, kd, vd, out, lse, md, 0.125), grads_ref, strict=True):
+    for got, want in zip(backward(dd, qd, kd, vd, out, row_max, row_sum, md, 0.125), grads_ref,
+                         strict=True):
         assert relative_error(host(got), want) < 10 * tol
 
 
@@ -423,6 +424,47 @@ def test_battery_matches_pytorch_cuda(engine_on_gpu, gpu, gpu_backend, case, see
         ref_grad = ref.grad.cpu().numpy() if ref.grad is not None else np.zeros(mine.shape)
         np.testing.assert_allclose(mine_grad, ref_grad, rtol=1e-5, atol=1e-12,
                                    err_msg=f"gradient of input {i}")
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
+@pytest.mark.parametrize("kind", ["bool", "float", "hf float", "causal", "padding"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+def test_attention_masks_on_every_gpu_backend(engine_on_gpu, gpu, kind, dtype, dropout):
+    """F.scaled_dot_product_attention with each mask kind (tests/test_attention_backends.py's
+    cases) on the "cupy" backend (the composite) and the "cuda" backend (flash without dropout;
+    cuBLAS and the softmax kernel with it): without dropout both give the numpy backend's
+    answer (which that file checks against torch); with it, the same seed gives both the same
+    dropout mask on the GPU, so they must agree with each other."""
+    from test_attention_backends import case
+
+    mg = engine_on_gpu
+    arrays, kwargs, _ = case(kind, dtype, seed=5)
+    upstream = np.random.default_rng(6).standard_normal(arrays[0].shape).astype(dtype)
+
+    def run(device: str, backend: str) -> list[np.ndarray]:
+        before = mg.get_backend(device)
+        mg.set_backend(backend)
+        try:
+            mg.manual_seed(9)
+            tensors = [mg.tensor(a, requires_grad=True, device=device) for a in arrays]
+            moved = on_device(kwargs, gpu.cp.asarray) if device == "cuda" else kwargs
+            out = mg.nn.functional.scaled_dot_product_attention(*tensors, dropout_p=dropout,
+                                                                **moved)
+            out.backward(gpu.cp.asarray(upstream) if device == "cuda" else upstream)
+            return [host(a) for a in (out.data, *(t.grad for t in tensors))]
+        finally:
+            mg.set_backend(before)
+
+    tol = {"rtol": 2e-4, "atol": 2e-5} if dtype == np.float32 else {"rtol": 1e-9, "atol": 1e-11}
+    cupy_answer, cuda_answer = run("cuda", "cupy"), run("cuda", "cuda")
+    expected = cupy_answer if dropout else run("cpu", "numpy")
+    for name, got, want in zip(("out", "dq", "dk", "dv"), cuda_answer, expected, strict=True):
+        np.testing.assert_allclose(got, want, err_msg=f"cuda backend: {name}", **tol)
+    if not dropout:
+        for name, got, want in zip(("out", "dq", "dk", "dv"), cupy_answer, expected,
+                                   strict=True):
+            np.testing.assert_allclose(got, want, err_msg=f"cupy backend: {name}", **tol)
 
 
 # --- the engine's training step on the GPU ---------------------------------------------------

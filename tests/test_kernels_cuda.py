@@ -92,20 +92,29 @@ def layernorm_ref(x: np.ndarray, w: np.ndarray, b: np.ndarray, dy: np.ndarray,
 
 
 def attention_ref(q: np.ndarray, k: np.ndarray, v: np.ndarray, mask: np.ndarray | None,
-                  scale: float, dout: np.ndarray) -> tuple[np.ndarray, ...]:
-    """(o, lse, dq, dk, dv) in float64, by materialising the (S, S) matrices."""
+                  scale: float, dout: np.ndarray, attn_mask: np.ndarray | None = None,
+                  attn_bias: np.ndarray | None = None, is_causal: bool = False
+                  ) -> tuple[np.ndarray, ...]:
+    """(o, m, l, dq, dk, dv) in float64, by materialising the (S, S) matrices: m and l are the
+    rows' max and Σ e^(s - m)."""
     most_negative = np.finfo(q.dtype).min
+    scale = 1 / np.sqrt(q.shape[-1]) if scale is None else scale
     q, k, v, dout = (a.astype(np.float64) for a in (q, k, v, dout))
     s = scale * q @ k.swapaxes(-1, -2)  # (B, A, S, S)
+    if attn_bias is not None:
+        s = s + attn_bias
     keep = np.ones(s.shape, bool) if mask is None else (mask != 0)[:, None, None, :]
+    if attn_mask is not None:
+        keep = keep & attn_mask
+    if is_causal:
+        keep = keep & np.tri(s.shape[-1], dtype=bool)
     s = np.where(keep, s, most_negative)
     m = s.max(axis=-1, keepdims=True)
     e = np.exp(s - m)
     p = e / e.sum(axis=-1, keepdims=True)
-    lse = (m + np.log(e.sum(axis=-1, keepdims=True)))[..., 0]
     dp = dout @ v.swapaxes(-1, -2)
     ds = np.where(keep, p * (dp - (dp * p).sum(axis=-1, keepdims=True)), 0.0)
-    return (p @ v, lse, scale * ds @ k, scale * ds.swapaxes(-1, -2) @ q,
+    return (p @ v, m[..., 0], e.sum(axis=-1), scale * ds @ k, scale * ds.swapaxes(-1, -2) @ q,
             p.swapaxes(-1, -2) @ dout)
 
 
@@ -262,11 +271,29 @@ def test_column_sum_over_more_partial_rows_than_one_pass_of_loads(kc):
 ATTENTION_CASES = [
     # (B, A, S, D), dtype, the batch element with every key padded
     ((1, 1, 1, 4), np.float32, None),
-    ((2, 1, 5, 3), np.float32, 1),  # float32: the padded row's L absorbs log S
+    ((2, 1, 5, 3), np.float32, 1),  # a fully padded sequence: m = finfo.min, l = S
     ((1, 2, 70, 8), np.float32, None),  # 70 keys: two 64-row query tiles, three 32-key blocks
     ((2, 2, 33, 5), np.float64, 0),
     ((1, 1, 9, 64), np.float32, None),  # BERT's head size: the tiles the GPU runs
 ]
+
+
+def check_attention(kc, naive: bool, q, k, v, dout, mask, scale, **masks) -> None:
+    """Forward (o, m, l) and backward (dq, dk, dv) against :func:`attention_ref`."""
+    dtype = q.dtype.type
+    forward = kc.attention_forward_naive if naive else kc.attention_forward
+    backward = kc.attention_backward_naive if naive else kc.attention_backward
+    out, row_max, row_sum = forward(q, k, v, mask, scale, **masks)
+    o_ref, m_ref, l_ref, *grads_ref = attention_ref(q, k, v, mask, scale, dout, **masks)
+    close(out, o_ref.astype(dtype), dtype, "out")
+    close(row_max, m_ref.astype(dtype), dtype, "row max")
+    close(row_sum, l_ref.astype(dtype), dtype, "row sum")
+    for name, got, want in zip(("dq", "dk", "dv"),
+                               backward(dout, q, k, v, out, row_max, row_sum, mask, scale,
+                                        **masks),
+                               grads_ref, strict=True):
+        np.testing.assert_allclose(got, want, err_msg=name, rtol=TOL[dtype]["rtol"] * 10,
+                                   atol=TOL[dtype]["atol"] * 10)
 
 
 @pytest.mark.parametrize("naive", [False, True], ids=["fast", "naive"])
@@ -275,30 +302,58 @@ ATTENTION_CASES = [
 def test_attention_forward_and_backward_with_padding(kc, naive, shape, dtype, padded_row):
     batch, _, length, _ = shape
     q, k, v, dout = (randn(*shape, dtype=dtype) for _ in range(4))
-    mask = keep_mask(batch, length, padded_row)
-    forward = kc.attention_forward_naive if naive else kc.attention_forward
-    backward = kc.attention_backward_naive if naive else kc.attention_backward
-    out, lse = forward(q, k, v, mask, 0.3)
-    o_ref, lse_ref, *grads_ref = attention_ref(q, k, v, mask, 0.3, dout)
-    close(out, o_ref.astype(dtype), dtype, "out")
-    if padded_row is None:
-        close(lse, lse_ref.astype(dtype), dtype, "lse")
-    else:  # finfo.min + log S rounds to finfo.min in either dtype
-        assert (lse[padded_row] == np.finfo(dtype).min).all()
-    for name, got, want in zip(("dq", "dk", "dv"),
-                               backward(dout, q, k, v, out, lse, mask, 0.3), grads_ref,
-                               strict=True):
-        np.testing.assert_allclose(got, want, err_msg=name, rtol=TOL[dtype]["rtol"] * 10,
-                                   atol=TOL[dtype]["atol"] * 10)
+    check_attention(kc, naive, q, k, v, dout, keep_mask(batch, length, padded_row), 0.3)
+
+
+MASK_KINDS = ["bool", "float", "causal", "all"]
+
+
+def score_masks(kind: str, b: int, a: int, s: int, dtype: type) -> dict:
+    """attn_mask / attn_bias / is_causal of one kind, (B|1, A|1, S, S) as the kernels take
+    them; the bool mask leaves query 1 with no key (a uniform row), the float one holds -inf
+    and the HF-style finfo.min (a row of ties at finfo.min: P = 1/l, not 1)."""
+    masks: dict = {}
+    if kind in ("bool", "all"):
+        attend = RNG.random((1, a, s, s)) < 0.6
+        attend[..., 0] = True
+        attend[:, :, min(1, s - 1)] = False
+        masks["attn_mask"] = attend
+    if kind in ("float", "all"):
+        bias = RNG.standard_normal((b, 1, s, s)).astype(dtype)
+        bias[RNG.random(bias.shape) < 0.2] = -np.inf
+        bias[..., 0] = 0.5
+        bias[0, :, s - 1] = np.finfo(dtype).min  # every key of the last query: HF's mask
+        masks["attn_bias"] = bias
+    if kind in ("causal", "all"):
+        masks["is_causal"] = True
+    return masks
+
+
+@pytest.mark.parametrize("naive", [False, True], ids=["fast", "naive"])
+@pytest.mark.parametrize("kind", MASK_KINDS)
+@pytest.mark.parametrize(("shape", "dtype"), [((2, 2, 6, 4), np.float32),
+                                              ((1, 2, 70, 3), np.float64)], ids=str)
+def test_attention_with_bool_float_and_causal_masks(kc, naive, kind, shape, dtype):
+    """Every mask kind, with key padding too, against the float64 reference: the rows' max and
+    sum exactly where the reference has them (a fully masked row: m = finfo.min, l = S)."""
+    b, a, s, _ = shape
+    q, k, v, dout = (randn(*shape, dtype=dtype) for _ in range(4))
+    check_attention(kc, naive, q, k, v, dout, keep_mask(b, s), 0.4,
+                    **score_masks(kind, b, a, s, dtype))
 
 
 def test_attention_default_scale_and_no_mask(kc):
     q, k, v, dout = (randn(1, 2, 6, 4, dtype=np.float64) for _ in range(4))
-    out, lse = kc.attention_forward(q, k, v)
-    o_ref, _, *grads = attention_ref(q, k, v, None, 0.5, dout)  # 1/√4
-    close(out, o_ref, np.float64, "out")
-    for got, want in zip(kc.attention_backward(dout, q, k, v, out, lse), grads, strict=True):
-        close(got, want, np.float64, "grad")
+    check_attention(kc, False, q, k, v, dout, None, None)  # scale 1/√4
+
+
+def test_attention_mask_shapes_and_dtypes_are_checked(kc):
+    q = randn(2, 3, 4, 5)
+    with pytest.raises(ValueError, match=r"attn_mask has shape \(2, 2, 4, 4\), expected "
+                       r"\(B\|1, A\|1, S, S\) with \(B, A, S\) = \(2, 3, 4\)"):
+        kc.attention_forward(q, q, q, attn_mask=np.ones((2, 2, 4, 4), bool))
+    with pytest.raises(TypeError, match="attn_bias has dtype float64, expected float32"):
+        kc.attention_forward(q, q, q, attn_bias=np.zeros((1, 1, 4, 4)))
 
 
 # --- AdamW ----------------------------------------------------------------------------------

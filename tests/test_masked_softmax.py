@@ -333,8 +333,8 @@ def test_cuda_attention_follows_the_rule(kc, naive, dtype, case):
     q, k, v, dout, keep, scale = ATTENTION_CASES[case](dtype)
     forward = kc.attention_forward_naive if naive else kc.attention_forward
     backward = kc.attention_backward_naive if naive else kc.attention_backward
-    out, lse = forward(q, k, v, keep, scale)
-    grads = backward(dout, q, k, v, out, lse, keep, scale)
+    out, row_max, row_sum = forward(q, k, v, keep, scale)
+    grads = backward(dout, q, k, v, out, row_max, row_sum, keep, scale)
     ref_out, ref_probs = att.attention_forward_reference(q, k, v, keep, scale)
     all_agree({"reference": (ref_out, *att.attention_backward_reference(dout, q, k, v, ref_probs,
                                                                         keep, scale)),

@@ -67,6 +67,57 @@ def test_bool_ops_of_integers_and_bools_match_torch(name: str, dtype: type) -> N
     np.testing.assert_array_equal(out.data, getattr(torch, name)(torch.from_numpy(data)))
 
 
+# --- masks: not, and, or, xor ------------------------------------------------------------------
+MASK_A = np.array([[True, False, True], [False, False, True]])
+MASK_B = np.array([True, True, False])  # broadcasts against MASK_A
+INTS = np.array([[5, -3, 0], [12, 7, -1]])
+
+
+@pytest.mark.parametrize("name", ["and", "or", "xor"])
+@pytest.mark.parametrize("kind", ["bool", "int64"])
+def test_bitwise_and_logical_ops_match_torch_outside_the_graph(name: str, kind: str) -> None:
+    a, b = (MASK_A, MASK_B) if kind == "bool" else (INTS, np.array([3, 6, -2]))
+    ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+    x, y = mg.tensor(a), mg.tensor(b)
+    operator = {"and": lambda u, v: u & v, "or": lambda u, v: u | v, "xor": lambda u, v: u ^ v}
+    for out, expected in ((operator[name](x, y), operator[name](ta, tb)),
+                          (operator[name](x, b), operator[name](ta, tb)),  # an array on the right
+                          (getattr(mg, f"bitwise_{name}")(x, y),
+                           getattr(torch, f"bitwise_{name}")(ta, tb)),
+                          (getattr(x, f"logical_{name}")(y),
+                           getattr(torch, f"logical_{name}")(ta, tb))):
+        assert not out.requires_grad and out.grad_fn is None
+        assert out.dtype == np.dtype(str(expected.dtype).removeprefix("torch."))
+        np.testing.assert_array_equal(out.data, expected.numpy())
+
+
+@pytest.mark.parametrize("kind", ["bool", "int64", "float32"])
+def test_invert_and_logical_not_match_torch(kind: str) -> None:
+    data = {"bool": MASK_A, "int64": INTS, "float32": INTS.astype(np.float32)}[kind]
+    x, tx = mg.tensor(data), torch.from_numpy(data)
+    np.testing.assert_array_equal(x.logical_not().data, torch.logical_not(tx).numpy())
+    np.testing.assert_array_equal(mg.logical_not(x).data, torch.logical_not(tx).numpy())
+    if kind == "float32":
+        with pytest.raises(TypeError, match=r"bitwise_not: expected bool or integer tensors, "
+                           r"got dtype float32"):
+            _ = ~x
+        with pytest.raises(TypeError):
+            _ = ~tx  # torch refuses it too
+        with pytest.raises(TypeError, match=r"bitwise_and: .* got dtype float32"):
+            _ = x & x
+    else:
+        out = ~x
+        assert out.dtype == data.dtype and not out.requires_grad
+        np.testing.assert_array_equal(out.data, (~tx).numpy())
+
+
+def test_inverting_a_mask_is_what_the_subtraction_error_suggests() -> None:
+    mask = mg.tensor(MASK_A)
+    with pytest.raises(TypeError, match=r"use ~mask or mask\.logical_not\(\)"):
+        _ = 1 - mask
+    np.testing.assert_array_equal((~mask).data, mask.logical_not().data)
+
+
 # --- rounding: zero gradient everywhere, as torch ----------------------------------------------
 ROUNDING = ["sign", "floor", "ceil", "round"]
 AT_THE_JUMPS = np.array([-2.5, -1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.5, 3.7], np.float32)

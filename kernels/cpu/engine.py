@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ..registry import Kernel
+from ..registry import AttentionMasks, Kernel
 from . import attention, cross_entropy, gelu, layernorm, optim, softmax
 
 SOFTMAX = Kernel(softmax.softmax_forward, softmax.softmax_backward)
@@ -24,21 +24,23 @@ CROSS_ENTROPY = Kernel(cross_entropy.cross_entropy_forward,
                        cross_entropy.cross_entropy_backward)
 
 
-def attention_forward(q: np.ndarray, k: np.ndarray, v: np.ndarray, keep: np.ndarray | None,
+def attention_forward(q: np.ndarray, k: np.ndarray, v: np.ndarray, masks: AttentionMasks,
                       scale: float, dropout_mask: np.ndarray | None, need_backward: bool
                       ) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
     """(out, (q, k, v, P)); without ``need_backward`` (inference) P stays in cache, block by
     block, and nothing is saved."""
-    out, probs = attention.attention_forward(q, k, v, keep, scale, dropout_mask,
-                                             keep_probs=need_backward)
+    out, probs = attention.attention_forward(q, k, v, masks.keep, scale, dropout_mask,
+                                             keep_probs=need_backward, attn_mask=masks.attend,
+                                             attn_bias=masks.bias, is_causal=masks.causal)
     return out, (q, k, v, probs) if need_backward else ()
 
 
-def attention_backward(dout: np.ndarray, keep: np.ndarray | None, scale: float,
+def attention_backward(dout: np.ndarray, masks: AttentionMasks, scale: float,
                        dropout_mask: np.ndarray | None, saved: tuple[np.ndarray, ...]
                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     q, k, v, probs = saved
-    return attention.attention_backward(dout, q, k, v, probs, keep, scale, dropout_mask)
+    return attention.attention_backward(dout, q, k, v, probs, masks.keep, scale, dropout_mask,
+                                        attn_mask=masks.attend, is_causal=masks.causal)
 
 
 ATTENTION = Kernel(attention_forward, attention_backward)

@@ -83,15 +83,20 @@ def _broadcast_mask(mask: np.ndarray, ndim: int) -> np.ndarray:
 def softmax_row(x: np.ndarray, keep: np.ndarray, scale: Any, y: np.ndarray) -> None:
     """One row: y = softmax(where(keep, scale·x, finfo.min)), the composite's formula (uniform
     if nothing is kept, NaN where the composite is NaN). y may be x."""
-    S = x.shape[0]  # noqa: N806
-    T = type(scale)  # noqa: N806
     masked = most_negative(scale)
-    for j in range(S):  # vectorized: a multiply and a select
+    for j in range(x.shape[0]):  # vectorized: a multiply and a select
         y[j] = scale * x[j] if keep[j] else masked
+    softmax_in_place(y)
+
+
+@jit
+def softmax_in_place(y: np.ndarray) -> None:
+    """One row of scores, already scaled and masked: y = e^(y - max y) / Σ e^(y - max y)."""
+    S = y.shape[0]  # noqa: N806
     m = row_max(y)
     for j in range(S):  # vectorized: vecmath.exp is plain arithmetic (exp(-∞) = 0, NaN stays)
         y[j] = vecmath.exp(y[j] - m)
-    inv = T(1.0) / row_sum(y)
+    inv = type(m)(1.0) / row_sum(y)
     for j in range(S):
         y[j] *= inv
 

@@ -8,8 +8,8 @@ know nothing of Tensor or autograd; the kernel registry hands them to the ops (:
   ``sgemm_v5`` (v4 with cheap indices, an unrolled inner loop and prefetched tiles: ``sgemm``);
 * :mod:`.softmax`: fused scale + key-padding mask + row softmax, forward and backward;
 * :mod:`.layernorm`: LayerNorm forward (saving mean and rstd) and backward (dx, dw, db);
-* :mod:`.attention`: flash-style attention with online softmax and a padding mask, forward
-  (saving the rows' logsumexp) and backward;
+* :mod:`.attention`: flash-style attention with online softmax and torch's masks (key
+  padding, bool, float, causal), forward (saving the rows' max and sum) and backward;
 * :mod:`.adamw`: one fused AdamW step, in place (and the same step as one CuPy elementwise
   kernel, the ``"cupy"`` backend's);
 * :mod:`.engine`: the kernels in the kernel registry's signatures, on the engine's CuPy arrays

@@ -9,10 +9,13 @@ for the contiguous arrays a model makes).
 
 Attention has two paths, and its backward follows its forward's:
 
-* without dropout, flash attention (:mod:`.attention`): an online softmax over key tiles, no
-  (B, A, S, S) array in memory; it saves q, k, v, the output and the rows' logsumexp;
+* without dropout, flash attention (:mod:`.attention`), every mask kind included: an online
+  softmax over key tiles, no (B, A, S, S) array in memory; it saves q, k, v, the output and the
+  rows' max and sum;
 * with dropout, cuBLAS products around the fused scale + mask + softmax kernel
-  (:mod:`.softmax`); it saves q, k, v and the probabilities, which the dropout mask multiplies.
+  (:mod:`.softmax`), which takes the key padding mask; a bias, a bool mask or the causal
+  triangle is applied to the scores by CuPy first. It saves q, k, v and the probabilities,
+  which the dropout mask multiplies.
 
 The kernels read the keep-mask as bytes (1 = attend): a bool array's view, no copy.
 """
@@ -23,7 +26,7 @@ from typing import Any
 
 import cupy as cp
 
-from ..registry import Kernel
+from ..registry import AttentionMasks, Kernel
 from . import attention, layernorm, softmax
 from .common import set_allocator
 
@@ -55,28 +58,48 @@ def _bytes(keep: Any) -> Any:
     return None if keep is None else keep.view(cp.uint8)
 
 
-def attention_forward(q: Any, k: Any, v: Any, keep: Any, scale: float, dropout_mask: Any,
-                      need_backward: bool) -> tuple[Any, tuple[Any, ...]]:
+def attention_forward(q: Any, k: Any, v: Any, masks: AttentionMasks, scale: float,
+                      dropout_mask: Any, need_backward: bool) -> tuple[Any, tuple[Any, ...]]:
     q, k, v = (cp.ascontiguousarray(a) for a in (q, k, v))
-    if dropout_mask is None:  # flash: (out, the rows' logsumexp)
-        out, lse = map(cp.asarray, attention.attention_forward(q, k, v, _bytes(keep), scale))
-        return out, (q, k, v, out, lse)
+    if dropout_mask is None:  # flash: (out, the rows' max and sum)
+        out, row_max, row_sum = map(cp.asarray, attention.attention_forward(
+            q, k, v, _bytes(masks.keep), scale, _bytes(masks.attend), masks.bias,
+            masks.causal))
+        return out, (q, k, v, out, row_max, row_sum)
     scores = q @ k.swapaxes(-1, -2)  # (B, A, S, S), cuBLAS
-    probs = cp.asarray(softmax.softmax_forward(scores, scale, _bytes(keep)))
+    square = _square(masks, q.shape[2])
+    if square is not None or masks.bias is not None:  # scale, bias and (S, S) masks by CuPy
+        scores = scores * q.dtype.type(scale)
+        if masks.bias is not None:
+            scores += masks.bias
+        if square is not None:
+            scores = cp.where(square, scores, cp.finfo(q.dtype).min)
+        scale = 1.0
+    probs = cp.asarray(softmax.softmax_forward(scores, scale, _bytes(masks.keep)))
     return (probs * dropout_mask) @ v, (q, k, v, probs)  # (B, A, S, D)
 
 
-def attention_backward(dout: Any, keep: Any, scale: float, dropout_mask: Any,
+def attention_backward(dout: Any, masks: AttentionMasks, scale: float, dropout_mask: Any,
                        saved: tuple[Any, ...]) -> tuple[Any, Any, Any]:
     if dropout_mask is None:
-        q, k, v, out, lse = saved
-        grads = attention.attention_backward(cp.ascontiguousarray(dout), q, k, v, out, lse,
-                                             _bytes(keep), scale)
+        q, k, v, out, row_max, row_sum = saved
+        grads = attention.attention_backward(cp.ascontiguousarray(dout), q, k, v, out, row_max,
+                                             row_sum, _bytes(masks.keep), scale,
+                                             _bytes(masks.attend), masks.bias, masks.causal)
         return tuple(map(cp.asarray, grads))
     q, k, v, probs = saved
     gp = (dout @ v.swapaxes(-1, -2)) * dropout_mask  # (B, A, S, S)
-    gs = cp.asarray(softmax.softmax_backward(probs, gp, scale, _bytes(keep)))
+    gs = cp.asarray(softmax.softmax_backward(probs, gp, scale, _bytes(masks.keep)))
+    square = _square(masks, q.shape[2])
+    if square is not None:
+        gs = cp.where(square, gs, 0)
     return gs @ k, gs.swapaxes(-1, -2) @ q, (probs * dropout_mask).swapaxes(-1, -2) @ dout
+
+
+def _square(masks: AttentionMasks, seq: int) -> Any:
+    """The bool mask and the causal triangle together, broadcastable to (B, A, S, S), or None:
+    the masks the softmax kernel (which takes a key mask only) cannot apply."""
+    return masks._replace(keep=None).allowed(cp, seq, seq)
 
 
 SOFTMAX = Kernel(softmax_forward, softmax_backward)

@@ -155,12 +155,16 @@ def _exercise(dtype: np.dtype) -> None:
         _, mean, rstd = K.layernorm_forward(rows, wh, wh)
         K.layernorm_backward(rows, rows, wh, mean, rstd)
     q = rand(2, 2, 4, 64)
-    for forward, backward in ((K.attention_forward, K.attention_backward),
-                              (K.attention_forward_naive, K.attention_backward_naive)):
-        out, lse = forward(q, q, q, mask[:, :4])
-        backward(q, q, q, q, out, lse, mask[:, :4])
-    out, lse = K.attention_forward(q, q, q, bool_mask[:, :4])
-    K.attention_backward(q, q, q, q, out, lse, bool_mask[:, :4])
+    # every mask combination: the key mask alone, then a bool mask, a bias, causal, all three
+    attend, bias = np.ones((1, 2, 4, 4), dtype=np.bool_), rand(2, 1, 4, 4)
+    for extra in ({}, {"attn_mask": attend}, {"attn_bias": bias}, {"is_causal": True},
+                  {"attn_mask": attend, "attn_bias": bias, "is_causal": True}):
+        for forward, backward in ((K.attention_forward, K.attention_backward),
+                                  (K.attention_forward_naive, K.attention_backward_naive)):
+            out, row_max, row_sum = forward(q, q, q, mask[:, :4], **extra)
+            backward(q, q, q, q, out, row_max, row_sum, mask[:, :4], **extra)
+    out, row_max, row_sum = K.attention_forward(q, q, q, bool_mask[:, :4])
+    K.attention_backward(q, q, q, q, out, row_max, row_sum, bool_mask[:, :4])
     for step in (K.adamw_step, K.adamw_step_naive):
         step(w.copy(), w, np.zeros_like(w), np.zeros_like(w), 1e-3, 0.9, 0.999, 1e-8, 0.01, 1)
 

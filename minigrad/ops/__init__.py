@@ -571,20 +571,21 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn
     scale = 1.0 / math.sqrt(builtins.max(query.shape[3], 1)) if scale is None else float(scale)
     return N.ScaledDotProductAttention.apply(query, key, value, key_padding_mask=padded,
                                              dropout_keep=keep, dropout_p=dropout_p, scale=scale,
-                                             attn_mask=attend, attn_bias=bias)
+                                             attn_mask=attend, attn_bias=bias,
+                                             is_causal=is_causal)
 
 
 def _attention_mask(attn_mask: Any, is_causal: bool, query: Tensor, key: Tensor,
                     shapes: str) -> tuple[Any, Any]:
-    """``attn_mask`` / ``is_causal`` as (bool mask, True = attend; float bias), each an array
-    broadcastable to (B, A, L, S) or None. Errors are torch's kind (RuntimeError)."""
+    """``attn_mask`` as (bool mask, True = attend; float bias), each None or an array of shape
+    (B|1, A|1, L, S): the kernels' layout (batch and head dims of 1 are shared, the (L, S) block
+    is whole). ``is_causal`` is passed on as a flag, never made into a mask here. Errors are
+    torch's kind (RuntimeError)."""
     op = "scaled_dot_product_attention"
-    length, keys = query.shape[2], key.shape[2]
+    keys = key.shape[2]
     if is_causal and attn_mask is not None:
         raise RuntimeError(f"{op}: attn_mask (shape {np.shape(attn_mask)}) and is_causal=True "
                            f"were both given; pass one (for {shapes})")
-    if is_causal:
-        return query.xp.tri(length, keys, dtype=bool), None  # (L, S): key j ≤ query i
     if attn_mask is None:
         return None, None
     if _is_tensor(attn_mask) and attn_mask.requires_grad:
@@ -602,6 +603,8 @@ def _attention_mask(attn_mask: Any, is_causal: bool, query: Tensor, key: Tensor,
     if not fits:
         raise RuntimeError(f"{op}: attn_mask of shape {tuple(mask.shape)} does not broadcast to "
                            f"(B, A, L, S) = {target} for {shapes}")
+    mask = mask.reshape((1,) * (4 - mask.ndim) + tuple(mask.shape))  # (B|1, A|1, L|1, S|1)
+    mask = query.xp.ascontiguousarray(query.xp.broadcast_to(mask, mask.shape[:2] + target[2:]))
     return (mask, None) if mask.dtype == bool else (None, mask)
 
 
@@ -1529,6 +1532,61 @@ def isinf(x: Tensor) -> Tensor:
 
 def isfinite(x: Tensor) -> Tensor:
     return _flags(x, "isfinite")
+
+
+def logical_not(x: Tensor) -> Tensor:
+    """x == 0 as a bool tensor, outside the graph (any dtype, as torch)."""
+    return _tensor_module.Tensor._make(x.xp.logical_not(x.data), False, None)
+
+
+def _logical(a: Tensor, b: Any, name: str) -> Tensor:
+    other = b.data if _is_tensor(b) else a.xp.asarray(b)
+    return _tensor_module.Tensor._make(getattr(a.xp, name)(a.data, other), False, None)
+
+
+def logical_and(a: Tensor, b: Any) -> Tensor:
+    return _logical(a, b, "logical_and")
+
+
+def logical_or(a: Tensor, b: Any) -> Tensor:
+    return _logical(a, b, "logical_or")
+
+
+def logical_xor(a: Tensor, b: Any) -> Tensor:
+    return _logical(a, b, "logical_xor")
+
+
+def _bitwise(name: str, *operands: Any) -> Tensor:
+    """``~``, ``&``, ``|``, ``^`` of bool or integer tensors (a bool mask's not, and, or, xor),
+    outside the graph; a float operand is refused, as torch refuses it."""
+    arrays = []
+    for x in operands:
+        a = x.data if _is_tensor(x) else x
+        kind = getattr(a, "dtype", np.asarray(a).dtype).kind
+        if kind not in "biu":
+            raise TypeError(f"{name}: expected bool or integer tensors, got dtype "
+                            f"{getattr(a, 'dtype', type(a).__name__)} (torch refuses it too; "
+                            f"compare first, e.g. x > 0)")
+        arrays.append(a)
+    xp = backend.array_module(next(a for a in arrays if hasattr(a, "dtype")))
+    return _tensor_module.Tensor._make(getattr(xp, name)(*arrays), False, None)
+
+
+def bitwise_not(x: Tensor) -> Tensor:
+    """``~x``: logical not of a bool tensor, two's-complement not of an integer one."""
+    return _bitwise("bitwise_not", x)
+
+
+def bitwise_and(a: Any, b: Any) -> Tensor:
+    return _bitwise("bitwise_and", a, b)
+
+
+def bitwise_or(a: Any, b: Any) -> Tensor:
+    return _bitwise("bitwise_or", a, b)
+
+
+def bitwise_xor(a: Any, b: Any) -> Tensor:
+    return _bitwise("bitwise_xor", a, b)
 
 
 def _piecewise_constant(x: Tensor, kind: str, decimals: int = 0) -> Tensor:

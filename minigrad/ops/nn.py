@@ -236,57 +236,59 @@ class ScaledDotProductAttention(Function):
 
     for Q (B, A, L, D), K (B, A, S, D), V (B, A, S, Dv) and O (B, A, L, Dv). F is an optional
     float mask added to the scores (``attn_bias``, a constant); "attend" is the key keep-mask
-    (B, S) and the optional bool ``attn_mask`` (True = attend; ``is_causal``'s triangle), both
-    broadcast to (B, A, L, S). A masked score gets weight 0 (a row with every key masked
-    attends uniformly: every score is finfo.min; a row that F makes all -inf is NaN). M
-    (B, A, L, S) is an optional dropout mask on the weights, keep/(1-p) from a boolean keep-mask
-    (saved as booleans; M is made again for backward). With dO given:
+    (B, S), the optional bool ``attn_mask`` (True = attend) and ``is_causal``'s triangle, all
+    broadcast to (B, A, L, S) (:class:`~minigrad.kernels.registry.AttentionMasks`). A masked
+    score gets weight 0 (a row with every key masked attends uniformly: every score is
+    finfo.min; a row that F makes all -inf is NaN). M (B, A, L, S) is an optional dropout mask
+    on the weights, keep/(1-p) from a boolean keep-mask (saved as booleans; M is made again for
+    backward). With dO given:
 
         dV = (P ⊙ M)ᵀ·dO,   dP = (dO·Vᵀ) ⊙ M,   dS = P ⊙ (dP - Σ_j dP_j·P_j), 0 where masked
         dQ = scale·dS·K,    dK = scale·dSᵀ·Q                  (the softmax backward of Softmax)
 
-    A kernel (self-attention shapes, L = S and Dv = D, and only a key padding mask) works block
-    by block instead of streaming (B, A, S, S) arrays through memory as the reference does, op
-    by op; it returns the arrays its own backward reads (``saved``: P, or the rows' logsumexp on
-    the GPU). With ``attn_mask`` or ``attn_bias`` the reference runs on every backend. Every
-    path saves the same first three slots, the key keep-mask (B, S) (True = attend), the
-    dropout keep-mask and the bool attn_mask, then what its backward reads: the reference Q, K,
-    V and P.
+    A kernel (self-attention shapes, L = S and Dv = D) works block by block, every mask kind
+    included, instead of streaming (B, A, S, S) arrays through memory as the reference does, op
+    by op; it returns the arrays its own backward reads (``saved``: P, or the rows' max and sum
+    on the GPU). Every path saves the masks and the dropout keep-mask first, then what its
+    backward reads: the reference saves Q, K, V and P.
     """
 
     @staticmethod
     def forward(ctx: Context, q: Any, k: Any, v: Any, key_padding_mask: Any, dropout_keep: Any,
-                dropout_p: float, scale: float, attn_mask: Any = None,
-                attn_bias: Any = None) -> Any:
+                dropout_p: float, scale: float, attn_mask: Any = None, attn_bias: Any = None,
+                is_causal: bool = False) -> Any:
         ctx.scale, ctx.dropout_p, ctx.dtype = scale, dropout_p, q.dtype
-        keep = None if key_padding_mask is None else ~key_padding_mask  # (B, S)
+        masks = registry.AttentionMasks(
+            keep=None if key_padding_mask is None else ~key_padding_mask,  # (B, S)
+            attend=attn_mask, bias=attn_bias, causal=is_causal)  # (B|1, A|1, L, S)
         dropout_mask = _dropout_mask(dropout_keep, dropout_p, q.dtype)  # (B, A, L, S) or None
-        fused = q.shape == k.shape == v.shape and attn_mask is None and attn_bias is None
-        ctx.kernel = registry.kernel("attention", q, k, v, dropout_mask) if fused else None
-        if ctx.kernel is not None:  # QKᵀ, scale, mask, softmax and ·V per (b, a) block
-            out, saved = ctx.kernel.forward(q, k, v, keep, scale, dropout_mask,
+        fused = q.shape == k.shape == v.shape
+        ctx.kernel = (registry.kernel("attention", q, k, v, dropout_mask, attn_bias) if fused
+                      else None)
+        if ctx.kernel is not None:  # QKᵀ, scale, masks, softmax and ·V per (b, a) block
+            out, saved = ctx.kernel.forward(q, k, v, masks, scale, dropout_mask,
                                             ctx.requires_grad)
         else:
             xp = backend.array_module(q)
             scores = (q @ k.swapaxes(-1, -2)) * q.dtype.type(scale)  # (B, A, L, S)
             if attn_bias is not None:
                 scores = scores + attn_bias
-            attend = _attend(keep, attn_mask)
-            if attend is not None:
-                scores = xp.where(attend, scores, xp.finfo(scores.dtype).min)
+            allowed = masks.allowed(xp, q.shape[2], k.shape[2])
+            if allowed is not None:
+                scores = xp.where(allowed, scores, xp.finfo(scores.dtype).min)
             e = xp.exp(scores - scores.max(axis=-1, keepdims=True))
             probs = e / e.sum(axis=-1, keepdims=True)  # (B, A, L, S)
             out = (probs if dropout_mask is None else probs * dropout_mask) @ v  # (B, A, L, Dv)
             saved = (q, k, v, probs)
-        ctx.save_for_backward(keep, dropout_keep, attn_mask, *saved)
+        ctx.save_for_backward(masks, dropout_keep, *saved)
         return out
 
     @staticmethod
     def backward(ctx: Context, g: Any) -> tuple:
-        keep, dropout_keep, attn_mask, *saved = ctx.saved
+        masks, dropout_keep, *saved = ctx.saved
         drop = _dropout_mask(dropout_keep, ctx.dropout_p, ctx.dtype)
         if ctx.kernel is not None:
-            return ctx.kernel.backward(g, keep, ctx.scale, drop, tuple(saved))
+            return ctx.kernel.backward(g, masks, ctx.scale, drop, tuple(saved))
         q, k, v, probs = saved
         xp = backend.array_module(q)
         dropped = probs if drop is None else probs * drop
@@ -295,19 +297,10 @@ class ScaledDotProductAttention(Function):
         if drop is not None:
             gp = gp * drop
         gs = probs * (gp - (gp * probs).sum(axis=-1, keepdims=True)) * q.dtype.type(ctx.scale)
-        attend = _attend(keep, attn_mask)
-        if attend is not None:
-            gs = xp.where(attend, gs, 0)
+        allowed = masks.allowed(xp, q.shape[2], k.shape[2])
+        if allowed is not None:
+            gs = xp.where(allowed, gs, 0)
         return gs @ k, gs.swapaxes(-1, -2) @ q, gv
-
-
-def _attend(keep: Any, attn_mask: Any) -> Any:
-    """Where a score is kept: the key keep-mask (B, S) and the bool attn_mask together,
-    broadcastable to (B, A, L, S), or None when neither is given."""
-    if keep is None:
-        return attn_mask
-    keys = keep[:, None, None, :]  # (B, 1, 1, S)
-    return keys if attn_mask is None else keys & attn_mask
 
 
 def _dropout_mask(keep: Any, p: float, dtype: Any) -> Any:
