@@ -17,7 +17,8 @@ import pytest
 TUTORIALS = Path(__file__).resolve().parent.parent / "tutorials"
 SCRIPTS = sorted(TUTORIALS.glob("[0-9][0-9]_*.py"))
 FIGURES = {"01_derivations.py": ["01_sigmoid_worked_example.png"],
-           "05_attention_and_bert.py": ["05_attention_maps.png"],
+           "05_attention_and_bert.py": ["05_attention_maps.png",
+                                      "05_causal_vs_bidirectional.png"],
            "06_mlm_pretraining.py": ["06_masking.png", "06_mlm_loss_curve.png"],
            "07_finetuning.py": ["07_finetuning.png"],
            "08_kernels.py": ["08_sgemm_tiles.png", "08_online_softmax.png"],
