@@ -433,3 +433,22 @@ def test_masked_lm_on_the_gpu_matches_the_cpu():
     out_gpu.loss.backward()
     for (name, p), (_, q) in zip(cpu.named_parameters(), gpu.named_parameters(), strict=True):
         np.testing.assert_allclose(q.grad.get(), p.grad, err_msg=name, **TOL)
+
+
+def test_intermediate_calls_a_wrapped_dense_layer_as_the_module_it_is():
+    """LoRA, int8 and pruned layers replace ``dense``: BertIntermediate must run their forward
+    (bias included) instead of reading ``dense.weight`` behind their back."""
+    class Doubled(nn.Module):
+        def __init__(self, inner: nn.Linear):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, x: mg.Tensor) -> mg.Tensor:
+            return self.inner(x) * 2.0
+
+    layer = BertIntermediate(BertConfig.named("bert-tiny", vocab_size=30))
+    x = mg.randn(2, 3, layer.dense.in_features)
+    plain = layer.dense(x)
+    expected = nn.functional.gelu(plain * 2.0).numpy()
+    layer.dense = Doubled(layer.dense)
+    np.testing.assert_allclose(layer(x).numpy(), expected, rtol=1e-6, atol=1e-7)

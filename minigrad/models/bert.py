@@ -232,7 +232,9 @@ class BertIntermediate(nn.Module):
     """The feed-forward's first half: act(h·W_1 + b_1), H -> I (act is GELU in BERT).
 
     The bias goes to the activation, which adds it in its own op (GELU's is bias + GELU, one
-    pass with a fused kernel), instead of in the linear layer.
+    pass with a fused kernel), instead of in the linear layer. A ``dense`` that is not a plain
+    :class:`~minigrad.nn.Linear` (a LoRA, int8 or pruned layer put in its place) is called as
+    the module it is, bias included, and the activation gets no bias.
     """
 
     def __init__(self, config: BertConfig):
@@ -241,6 +243,8 @@ class BertIntermediate(nn.Module):
         self.intermediate_act_fn = ACTIVATIONS[config.hidden_act]()
 
     def forward(self, x: Tensor) -> Tensor:
+        if type(self.dense) is not nn.Linear:  # a wrapped layer: its own forward, bias included
+            return self.intermediate_act_fn(self.dense(x))  # (B, S, I)
         u = F.linear(x, self.dense.weight)  # (B, S, I), h·W_1
         return self.intermediate_act_fn(u, self.dense.bias)  # (B, S, I)
 
