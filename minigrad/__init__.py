@@ -4,12 +4,12 @@ Start reading at :mod:`minigrad.tensor` (the Tensor), then :mod:`minigrad.autogr
 ``backward()`` walks the graph) and :mod:`minigrad.ops` (every op, forward beside backward).
 
 As ``import torch`` does, ``import minigrad as mg`` also gives ``mg.nn`` (and
-``mg.nn.functional``), ``mg.optim``, ``mg.data`` and ``mg.models``, without importing CuPy,
-Numba, matplotlib or the training loop: those load on first use.
+``mg.nn.functional``), ``mg.optim``, ``mg.amp``, ``mg.data`` and ``mg.models``, without
+importing CuPy, Numba, matplotlib or the training loop: those load on first use.
 """
 
 import minigrad._kernels  # noqa: F401  (first: minigrad.kernels in an uninstalled source tree)
-from minigrad import data, models, nn, optim  # as torch.nn, torch.optim
+from minigrad import amp, data, models, nn, optim  # as torch.amp, torch.nn, torch.optim
 from minigrad.autograd import detect_anomaly, enable_grad, is_grad_enabled, no_grad
 from minigrad.backend import (
     DeviceError,
@@ -112,7 +112,7 @@ from minigrad.tensor import (
 __version__ = "0.1.0"
 
 __all__ = [
-    "DeviceError", "GradcheckError", "Tensor", "abs", "all", "amax", "amin", "any", "arange",
+    "DeviceError", "GradcheckError", "Tensor", "abs", "all", "amax", "amin", "amp", "any", "arange",
     "argmin", "argsort", "bitwise_and", "bitwise_not", "bitwise_or", "bitwise_xor", "bool_", "cat",
     "ceil", "chunk", "clip", "cos", "cumprod", "cumsum", "data", "detect_anomaly", "einsum",
     "enable_grad", "erf", "exp", "expm1", "eye", "flip", "float32", "float64", "floor", "full",
