@@ -1539,21 +1539,23 @@ def logical_not(x: Tensor) -> Tensor:
     return _tensor_module.Tensor._make(x.xp.logical_not(x.data), False, None)
 
 
-def _logical(a: Tensor, b: Any, name: str) -> Tensor:
+def _pairwise_logical(a: Tensor, b: Any, name: str) -> Tensor:
+    """``xp.<name>`` of two tensors (or a tensor and an array): a bool tensor, outside the
+    graph."""
     other = b.data if _is_tensor(b) else a.xp.asarray(b)
     return _tensor_module.Tensor._make(getattr(a.xp, name)(a.data, other), False, None)
 
 
 def logical_and(a: Tensor, b: Any) -> Tensor:
-    return _logical(a, b, "logical_and")
+    return _pairwise_logical(a, b, "logical_and")
 
 
 def logical_or(a: Tensor, b: Any) -> Tensor:
-    return _logical(a, b, "logical_or")
+    return _pairwise_logical(a, b, "logical_or")
 
 
 def logical_xor(a: Tensor, b: Any) -> Tensor:
-    return _logical(a, b, "logical_xor")
+    return _pairwise_logical(a, b, "logical_xor")
 
 
 def _bitwise(name: str, *operands: Any) -> Tensor:
