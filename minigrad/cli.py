@@ -140,8 +140,8 @@ def _resume_command(args: argparse.Namespace) -> None:
     vars(args).update({k: v for k, v in command.items() if k not in ("resume", "debug")})
 
 
-def _saved_so_far(out: str) -> str:
-    """What an interrupted fine-tuning run leaves, for the Ctrl-C message."""
+def _saved_so_far(out: str, command: str = "finetune") -> str:
+    """What an interrupted fine-tuning (or distilling) run leaves, for the Ctrl-C message."""
     from minigrad.checkpoint import RUN_CHECKPOINTS
     from minigrad.train import latest_checkpoint
 
@@ -149,12 +149,11 @@ def _saved_so_far(out: str) -> str:
     if found is None:
         return f"no epoch was complete: nothing new was saved to {out}"
     return (f"the last complete epoch is saved in {found}; continue with "
-            f"minigrad finetune --resume {out}")
+            f"minigrad {command} --resume {out}")
 
 
 def cmd_finetune(args: argparse.Namespace) -> int:
     """Fine-tune a BERT on a labelled file or a built-in data set; report on its test set."""
-    from minigrad.data.datasets import load_dataset, read_examples
     from minigrad.finetune import FinetuneConfig, finetune
 
     if args.resume:
@@ -166,6 +165,18 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         weight_decay=args.weight_decay, seed=args.seed, patience=args.patience,
         max_train_examples=args.max_train_examples, vocab=args.vocab, out_dir=args.out,
         device=args.device, resume=bool(args.resume), command=command)
+    train, valid, test = _read_data(args)
+    args.interrupted = lambda: _saved_so_far(args.out)
+    result = finetune(train, valid, test, config)
+    print(format_summary(result, n_examples=args.examples))
+    return 0
+
+
+def _read_data(args: argparse.Namespace) -> tuple[Any, Any, Any]:
+    """The train, validation and test examples that the data options name (validation and test
+    None when they are to be split off the training set)."""
+    from minigrad.data.datasets import load_dataset, read_examples
+
     if (args.dataset is None) == (args.train is None):
         raise ValueError("give the training data: either --train FILE or --dataset NAME")
     if args.dataset is not None and (args.valid or args.test):
@@ -179,7 +190,29 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         train = read_examples(args.train, args.task, **columns)
     valid, test = (None if path is None else read_examples(path, args.task, **columns)
                    for path in (args.valid, args.test))
-    args.interrupted = lambda: _saved_so_far(args.out)
+    return train, valid, test
+
+
+def cmd_distill(args: argparse.Namespace) -> int:
+    """Distil a fine-tuned classifier into a student of fewer of its layers, trained on its
+    logits; report on the test set as finetune does."""
+    from minigrad.finetune import FinetuneConfig, finetune
+
+    if args.resume:
+        _resume_command(args)
+    if args.teacher is None:
+        raise ValueError("give the teacher: --teacher DIR, a directory written by minigrad "
+                         "finetune")
+    command = {k: v for k, v in vars(args).items() if k not in ("func", "debug", "resume")}
+    config = FinetuneConfig(
+        task=args.task, model=args.teacher, teacher=args.teacher, student_layers=args.layers,
+        temperature=args.temperature, alpha=args.alpha, lr=args.lr, batch_size=args.batch_size,
+        max_length=args.max_length, epochs=args.epochs, warmup_ratio=args.warmup_ratio,
+        weight_decay=args.weight_decay, seed=args.seed, patience=args.patience,
+        max_train_examples=args.max_train_examples, out_dir=args.out, device=args.device,
+        resume=bool(args.resume), command=command)
+    train, valid, test = _read_data(args)
+    args.interrupted = lambda: _saved_so_far(args.out, "distill")
     result = finetune(train, valid, test, config)
     print(format_summary(result, n_examples=args.examples))
     return 0
@@ -266,6 +299,49 @@ def finite_float(text: str) -> float:
     return value
 
 
+def _add_data_options(p: argparse.ArgumentParser) -> None:
+    """The data options of finetune and distill: what to train and test on."""
+    data = p.add_argument_group("data")
+    data.add_argument("--task", default="sequence-classification",
+                      choices=["sequence-classification", "token-classification"],
+                      help="a label per text (CSV/TSV/JSONL) or a tag per word (CoNLL)")
+    data.add_argument("--train", help="the training file (.csv, .tsv, .jsonl; CoNLL for tags)")
+    data.add_argument("--valid", help="the validation file (default: 10%% of --train)")
+    data.add_argument("--test", help="the test file (default: 10%% of --train)")
+    data.add_argument("--dataset", choices=["rotten-tomatoes", "hironsan"],
+                      help="a built-in data set instead of --train: rotten-tomatoes (12.8k "
+                           "reviews, fresh/rotten) or hironsan (Japanese NER, token task)")
+    data.add_argument("--text-column", default="text", help="the text column (default text)")
+    data.add_argument("--text-pair-column", help="the second text of a pair, if any")
+    data.add_argument("--label-column", default="label", help="the label column (default label)")
+    data.add_argument("--max-train-examples", type=int,
+                      help="train on a seeded random subset of this many examples")
+
+
+def _add_training_options(p: argparse.ArgumentParser, out: str) -> None:
+    """The training options of finetune and distill: the update, the loop, the output."""
+    p.add_argument("--lr", type=finite_float,
+                   help="peak AdamW learning rate (default 2e-5 pretrained, 5e-4 from scratch)")
+    p.add_argument("--batch-size", type=int, default=16, help="examples per step (default 16)")
+    p.add_argument("--max-length", type=int, default=128,
+                   help="tokens per example, [CLS] and [SEP] included (default 128)")
+    p.add_argument("--epochs", type=int, default=5, help="passes over the data (default 5)")
+    p.add_argument("--warmup-ratio", type=finite_float, default=0.1,
+                   help="share of the steps with a rising learning rate (default 0.1)")
+    p.add_argument("--weight-decay", type=finite_float, default=0.01,
+                   help="AdamW weight decay, on weight matrices only (default 0.01)")
+    p.add_argument("--patience", type=int,
+                   help="stop after this many epochs without a better validation F1, and keep "
+                        "the best epoch's weights")
+    p.add_argument("--seed", type=int, default=0, help="seed for the head, dropout and order")
+    p.add_argument("--out", default=out,
+                   help=f"the directory to write the model and metrics to (default {out})")
+    p.add_argument("--examples", type=int, default=5,
+                   help="test examples to show with their predictions (default 5)")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
+                   help="cpu or cuda (default cpu)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="minigrad", description=__doc__.splitlines()[0])
     common = argparse.ArgumentParser(add_help=False)
@@ -314,49 +390,36 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("finetune", parents=[common],
                        help="fine-tune a BERT for text or token classification and report on a "
                             "test set")
-    data = p.add_argument_group("data")
-    data.add_argument("--task", default="sequence-classification",
-                      choices=["sequence-classification", "token-classification"],
-                      help="a label per text (CSV/TSV/JSONL) or a tag per word (CoNLL)")
-    data.add_argument("--train", help="the training file (.csv, .tsv, .jsonl; CoNLL for tags)")
-    data.add_argument("--valid", help="the validation file (default: 10%% of --train)")
-    data.add_argument("--test", help="the test file (default: 10%% of --train)")
-    data.add_argument("--dataset", choices=["rotten-tomatoes", "hironsan"],
-                      help="a built-in data set instead of --train: rotten-tomatoes (12.8k "
-                           "reviews, fresh/rotten) or hironsan (Japanese NER, token task)")
-    data.add_argument("--text-column", default="text", help="the text column (default text)")
-    data.add_argument("--text-pair-column", help="the second text of a pair, if any")
-    data.add_argument("--label-column", default="label", help="the label column (default label)")
-    data.add_argument("--max-train-examples", type=int,
-                      help="train on a seeded random subset of this many examples")
+    _add_data_options(p)
     p.add_argument("--model", default="minilm",
                    help="minilm (pretrained), bert-tiny or bert-mini (random init), or a "
                         "checkpoint directory (default minilm)")
     p.add_argument("--vocab", help="vocab.txt of a bert-tiny/bert-mini model (default MiniLM's)")
-    p.add_argument("--lr", type=finite_float,
-                   help="peak AdamW learning rate (default 2e-5 pretrained, 5e-4 from scratch)")
-    p.add_argument("--batch-size", type=int, default=16, help="examples per step (default 16)")
-    p.add_argument("--max-length", type=int, default=128,
-                   help="tokens per example, [CLS] and [SEP] included (default 128)")
-    p.add_argument("--epochs", type=int, default=5, help="passes over the data (default 5)")
-    p.add_argument("--warmup-ratio", type=finite_float, default=0.1,
-                   help="share of the steps with a rising learning rate (default 0.1)")
-    p.add_argument("--weight-decay", type=finite_float, default=0.01,
-                   help="AdamW weight decay, on weight matrices only (default 0.01)")
-    p.add_argument("--patience", type=int,
-                   help="stop after this many epochs without a better validation F1, and keep "
-                        "the best epoch's weights")
-    p.add_argument("--seed", type=int, default=0, help="seed for the head, dropout and order")
-    p.add_argument("--out", default="runs/finetune",
-                   help="the directory to write the model and metrics to (default runs/finetune)")
-    p.add_argument("--examples", type=int, default=5,
-                   help="test examples to show with their predictions (default 5)")
-    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
-                   help="cpu or cuda (default cpu)")
+    _add_training_options(p, out="runs/finetune")
     p.add_argument("--resume", metavar="DIR",
                    help="continue the killed or interrupted run whose --out was DIR from its "
                         "last complete epoch, with the same data and settings")
     p.set_defaults(func=cmd_finetune)
+
+    p = sub.add_parser("distill", parents=[common],
+                       help="distil a fine-tuned classifier into a student of fewer of its "
+                            "layers, trained on its logits, and report on a test set")
+    _add_data_options(p)
+    p.add_argument("--teacher", metavar="DIR",
+                   help="the fine-tuned classifier: a directory written by minigrad finetune")
+    p.add_argument("--layers", type=int, default=3,
+                   help="the student's layers, fewer than the teacher's; it starts as the "
+                        "teacher with evenly spaced layers kept: 3 of 6 are 0, 2, 4 (every other, "
+                        "as DistilBERT), 2 of 6 are 0, 3 (default 3)")
+    p.add_argument("--temperature", type=finite_float, default=2.0,
+                   help="T of the soft targets softmax(teacher logits / T) (default 2)")
+    p.add_argument("--alpha", type=finite_float, default=0.5,
+                   help="the weight of the soft targets; 1 - alpha is the labels' (default 0.5)")
+    _add_training_options(p, out="runs/distill")
+    p.add_argument("--resume", metavar="DIR",
+                   help="continue the killed or interrupted run whose --out was DIR from its "
+                        "last complete epoch, with the same teacher, data and settings")
+    p.set_defaults(func=cmd_distill)
 
     p = sub.add_parser("predict", parents=[common], help="label texts with a fine-tuned model")
     p.add_argument("texts", nargs="+", metavar="TEXT", help="the texts to label")

@@ -8,7 +8,8 @@ seed 002 early stopping. :func:`finetune` wires the pieces that do the work:
    training never shows, refused; missing validation/test sets split off the training set;
 2. **tokenize once** (:mod:`minigrad.data.encoding`), each batch cut to its longest sequence;
 3. **the loss**: the head's cross-entropy, of [CLS] for a text, of each word's first piece for
-   a sentence (:mod:`minigrad.classifier`);
+   a sentence (:mod:`minigrad.classifier`); with a ``teacher``, the distillation loss against
+   its logits, for a student of ``student_layers`` of the model's layers (:mod:`minigrad.distill`);
 4. **the update**: AdamW, no decay on biases and LayerNorm, linear warmup then decay, the
    gradient norm clipped at 1 (Hugging Face's defaults);
 5. **the loop** (:func:`minigrad.train.fit`), scoring the validation set after each epoch and,
@@ -30,7 +31,7 @@ import numpy as np
 from tqdm import tqdm
 
 import minigrad
-from minigrad import checkpoint, nn
+from minigrad import checkpoint, distill, nn
 from minigrad.classifier import (
     ARCHITECTURES,
     Classifier,
@@ -81,6 +82,11 @@ class FinetuneConfig:
     eval_batch_size: int = 64
     device: str = "cpu"
     progress: bool = True           # the progress bar and a line per epoch
+    # knowledge distillation (minigrad.distill): a student of fewer layers, on a teacher's logits
+    student_layers: int | None = None  # keep this many of the model's layers, evenly spaced
+    teacher: str | Path | None = None  # a fine-tuned classifier whose logits the model learns
+    temperature: float = 2.0        # T of the teacher's soft targets softmax(logits / T)
+    alpha: float = 0.5              # the weight of the soft targets; 1 - alpha the labels'
 
     def learning_rate(self) -> float:
         if self.lr is not None:
@@ -103,6 +109,13 @@ class FinetuneConfig:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be at least 1, got {value}")
+        if self.student_layers is not None and self.student_layers < 1:
+            raise ValueError(f"student_layers must be at least 1, got {self.student_layers}")
+        if not (math.isfinite(self.temperature) and self.temperature > 0):
+            raise ValueError(f"the temperature must be positive, got {self.temperature}")
+        if not 0 <= self.alpha <= 1:
+            raise ValueError(f"alpha, the weight of the teacher's soft targets, must be in "
+                             f"[0, 1], got {self.alpha}")
 
 
 @dataclasses.dataclass
@@ -165,9 +178,13 @@ def _finetune(train: Examples, valid: Examples | None, test: Examples | None,
                                       datasets.SPLIT_SEED)[0]
 
     # --- 2. the model, and the examples tokenized once -------------------------------------------
+    teacher = None if config.teacher is None else distill.load_teacher(
+        config.teacher, config.task, names, config.max_length, config.device)
     seed_everything(config.seed)  # the new head's weights
     model, tokenizer = load_model(config.model, config.task, len(names), config.vocab)
     check_max_length(config.max_length, model.config, config.model)
+    if config.student_layers is not None:  # DistilBERT's start: every other layer
+        model = distill.make_student(model, config.student_layers, config.model)
     model.to(config.device)
     classifier = Classifier(model, tokenizer, names, config.task, config.max_length,
                             config.eval_batch_size)
@@ -180,6 +197,9 @@ def _finetune(train: Examples, valid: Examples | None, test: Examples | None,
     def loss_fn(model: nn.Module, batch: dict[str, np.ndarray]) -> minigrad.Tensor:
         return forward(model, batch).loss
 
+    if teacher is not None:  # the teacher's soft targets beside the labels
+        loss_fn = distill.distillation_objective(teacher, tokenizer, config.temperature,
+                                                 config.alpha)
     steps = math.ceil(len(train) / config.batch_size) * config.epochs
     optimizer = AdamW(param_groups_for_weight_decay(model.named_parameters(),
                                                     config.weight_decay),
@@ -232,7 +252,8 @@ def _finetune(train: Examples, valid: Examples | None, test: Examples | None,
                  "n_train": len(train), "n_valid": len(valid), "n_test": len(test)},
         "config": {**dataclasses.asdict(config), "lr": config.learning_rate(),
                    "out_dir": None if out_dir is None else str(out_dir),
-                   "vocab": None if config.vocab is None else str(config.vocab)},
+                   "vocab": None if config.vocab is None else str(config.vocab),
+                   "teacher": None if config.teacher is None else str(config.teacher)},
         "timing": {"tokenize_seconds": tokenize_seconds, "train_seconds": train_seconds,
                    "validation_seconds": eval_seconds, "steps": n_steps,
                    "seconds_per_step": train_seconds / max(n_steps, 1)},

@@ -878,6 +878,18 @@ def _build_huber(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[Arra
         "reduction": str(rng.choice(["mean", "sum", "none"]))}
 
 
+def _build_distillation(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[Arrays, dict]:
+    """Student logits (differentiated) and the teacher's (a constant) of one shape, (C,), (N, C)
+    or (N, C, d...); class ids as for cross_entropy (some ignored, never all); T on both sides
+    of 1 and α anywhere in [0, 1], its ends included."""
+    arrays, params = _build_cross_entropy(rng, shape)
+    return arrays, {
+        "teacher_logits": rng.standard_normal(shape) * 2, "target": params["target"],
+        "T": float(rng.choice([0.5, 1.0, 2.0, 4.0])),
+        "alpha": float(rng.choice([0.0, rng.random(), 1.0])),
+        "ignore_index": params["ignore_index"], "reduction": params["reduction"]}
+
+
 # attention masks (issue 15)
 def _build_attention_masked(kind: str) -> Build:
     """q, k, v as :func:`_build_attention`, with a mask of ``kind``: "bool" or "float"
@@ -1096,6 +1108,9 @@ BATTERY: list[OpCase] = [
            _build_attention_masked("float"), min_ndim=4, max_ndim=4, example_shape=(2, 2, 3, 4)),
     OpCase("scaled_dot_product_attention_causal", _attention_masked,
            _build_attention_masked("causal"), min_ndim=4, max_ndim=4, example_shape=(2, 2, 3, 4)),
+    # knowledge distillation (issue 16)
+    OpCase("distillation_loss", lambda s, **params: F.distillation_loss(s, **params),
+           _build_distillation, min_ndim=1, max_ndim=3),
 ]
 
 

@@ -70,6 +70,21 @@ def masked_attention(q, k, v, key_padding_mask, scale, attn_mask=None, is_causal
                                            scale=scale)
 
 
+def distillation_loss(s, teacher_logits, target, T, alpha, ignore_index, reduction):  # noqa: N803
+    """Hinton et al.'s loss from torch's own kl_div and cross_entropy: α·T²·KL(p ‖ q) per
+    example (kl_div summed over the class dim) + (1 − α)·CE, ignored examples left out."""
+    dim = 0 if s.ndim == 1 else 1
+    y = t(target)
+    soft = TF.kl_div(TF.log_softmax(s / T, dim), TF.log_softmax(t(teacher_logits) / T, dim),
+                     reduction="none", log_target=True).sum(dim)
+    hard = TF.cross_entropy(s, y, ignore_index=ignore_index, reduction="none")
+    valid = y != ignore_index
+    loss = torch.where(valid, alpha * T**2 * soft + (1 - alpha) * hard, 0.0)
+    if reduction == "none":
+        return loss
+    return loss.sum() if reduction == "sum" else loss.sum() / valid.sum().clamp(min=1)
+
+
 def weighted_cat(pieces: tuple[torch.Tensor, ...], dim: int) -> torch.Tensor:
     """The pieces joined again, piece i times i + 1 (as the battery's split and chunk)."""
     return torch.cat([p * (i + 1.0) for i, p in enumerate(pieces)], dim)
@@ -224,6 +239,8 @@ TORCH: dict[str, Callable[..., torch.Tensor]] = {
     "scaled_dot_product_attention_bool_mask": masked_attention,
     "scaled_dot_product_attention_float_mask": masked_attention,
     "scaled_dot_product_attention_causal": masked_attention,
+    # knowledge distillation (issue 16)
+    "distillation_loss": distillation_loss,
 }
 
 
