@@ -33,8 +33,8 @@ layer: ``b.T`` is then W itself, and ``np.ascontiguousarray`` copies nothing.
 What this does not do, next to a production int8 GEMM (fbgemm, oneDNN), and why it is no
 faster than float32 here: on this CPU (AMD EPYC, 2 cores) it runs at about the speed of
 OpenBLAS's float32 sgemm for MiniLM's shapes (each pair of products needs its operands loaded
-and sign-extended: no tile of C is kept in registers), while torch's fbgemm int8 GEMM ran about
-6 times faster than both. fbgemm uses the AVX-512 VNNI instruction
+and sign-extended: no tile of C is kept in registers), while torch's fbgemm int8 GEMM ran 6 to 13
+times faster than both (runs on a shared, busy machine). fbgemm uses the AVX-512 VNNI instruction
 ``vpdpbusd`` (4 unsigned×signed int8 products summed into each int32 lane: 4 times
 ``vpmaddwd``'s work per instruction, which needs one operand unsigned and which LLVM does not
 derive from this loop) and keeps a tile of C in registers (see :mod:`.matmul`, v3).
