@@ -238,7 +238,8 @@ class Module:
                 **dict(self.named_buffers())}
 
     def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True) -> LoadResult:
-        """Copy arrays (or Tensors) from ``state_dict`` into this model's parameters, in place.
+        """Copy arrays (or Tensors) from ``state_dict`` into this model's parameters and
+        buffers, in place.
 
         Every key is checked before anything is copied, so a refused load changes nothing.
         A mismatched shape or dtype is always refused; with ``strict=True`` (the default), so is
