@@ -5,8 +5,9 @@ in one place, for a faster implementation of itself: ``ctx.kernel = registry.ker
 x)``. The answer depends on the arrays' device ("cpu" or "cuda") and that device's kernel
 backend (:func:`minigrad.backend.set_backend`: "numpy" or "numba", "cupy" or "cuda"). When the
 table below has no entry for (op, device, backend), or the arrays are not float32 or float64
-arrays of one dtype on one device, the answer is None and the op runs its reference. The
-backward follows the forward's choice: the op keeps the implementation it was given on ``ctx``.
+(int8 for ``int8_matmul``) arrays of one dtype on one device, the answer is None and the op runs
+its reference. The backward follows the forward's choice: the op keeps the implementation it
+was given on ``ctx``.
 
 Every implementation of an op takes and returns the same things: arrays in, arrays out, pure
 functions that know nothing of Tensor or autograd (the optimizer steps and the check update
@@ -41,6 +42,10 @@ adamw_step     step(p, g, m, v, lr, beta1, beta2, eps, weight_decay, step) -> No
 sgd_step       step(p, g, buf, lr, momentum, dampening, weight_decay, nesterov, step) -> None
                    p and the momentum buffer buf (None without momentum) in place; at step 1
                    buf is overwritten with the first gradient
+int8_matmul    matmul(a, b) -> c                     c = a·b exactly, a (M, K) and b (K, N)
+                   int8 (not float), c (M, N) int32; K ≤ 2**17 - 1, so no sum overflows. Not
+                   differentiable: the matmul of int8 inference (minigrad.compress.quantize's
+                   QuantizedLinear holds its reference)
 check          check(failed, error) -> None
                    raise error() if the 0-d boolean array ``failed`` is true, now or at the next
                    copy to the host (looked up by device only: :func:`lookup`)
@@ -127,6 +132,7 @@ TABLE: dict[tuple[str, str, str], str] = {
     ("adam_step", "cpu", "numba"): f"{_CPU}:ADAM_STEP",
     ("adamw_step", "cpu", "numba"): f"{_CPU}:ADAMW_STEP",
     ("sgd_step", "cpu", "numba"): f"{_CPU}:SGD_STEP",
+    ("int8_matmul", "cpu", "numba"): f"{_CPU}:INT8_MATMUL",
     ("adamw_step", "cuda", "cupy"): f"{_ADAMW}:adamw_step_cupy",
     ("check", "cuda", "cupy"): f"{_CHECKS}:defer",
     ("softmax", "cuda", "cuda"): f"{_CUDA}:SOFTMAX",
@@ -137,6 +143,8 @@ TABLE: dict[tuple[str, str, str], str] = {
 }
 
 KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+# The ops whose kernels take other dtypes than KERNEL_DTYPES.
+OP_DTYPES = {"int8_matmul": (np.dtype(np.int8),)}
 
 
 def lookup(op: str, device: str, kernel_backend: str | None = None) -> Any:
@@ -159,8 +167,9 @@ def kernel(op: str, *arrays: Any) -> Any:
     """The implementation of ``op`` for these arrays, or None: the op then runs its reference.
 
     The arrays (``None`` entries, such as an absent bias, are skipped) must be NumPy or CuPy
-    arrays on one device, of one dtype, float32 or float64, as every kernel takes them; the
-    implementation is then the one registered for (op, their device, its backend).
+    arrays on one device, of one dtype, float32 or float64 (int8 for ``int8_matmul``:
+    :data:`OP_DTYPES`), as every kernel takes them; the implementation is then the one
+    registered for (op, their device, its backend).
     """
     present = [a for a in arrays if a is not None]
     devices = {backend.device_of(a) for a in present}
@@ -170,6 +179,6 @@ def kernel(op: str, *arrays: Any) -> Any:
     if device == "cpu" and not all(isinstance(a, np.ndarray) for a in present):
         return None  # a list or a NumPy scalar: no kernel takes those
     dtypes = {np.dtype(a.dtype) for a in present}
-    if len(dtypes) != 1 or not dtypes <= set(KERNEL_DTYPES):
+    if len(dtypes) != 1 or not dtypes <= set(OP_DTYPES.get(op, KERNEL_DTYPES)):
         return None
     return lookup(op, device)

@@ -21,6 +21,7 @@ import numpy as np
 
 import minigrad
 from minigrad import backend, checkpoint, nn
+from minigrad.compress.quantize import QUANTIZATION_CONFIG, load_quantized, quantization_config
 from minigrad.data.datasets import SEQUENCE, TOKEN, Examples, TextExamples, TokenExamples
 from minigrad.data.encoding import (
     IGNORE_INDEX,
@@ -150,12 +151,16 @@ class Classifier:
              extra_files: dict[str, bytes | str | dict] | None = None) -> Path:
         """Write the model directory as a unit (:func:`minigrad.checkpoint.save_pretrained`):
         ``model.safetensors``, ``config.json`` (with ``architectures``, ``id2label`` and
-        ``label2id``, as Hugging Face writes them), the tokenizer's files with the length the
-        model was fine-tuned at, and ``extra_files`` (metrics, history, curves)."""
+        ``label2id``, as Hugging Face writes them, and ``quantization_config`` for an int8
+        model), the tokenizer's files with the length the model was fine-tuned at, and
+        ``extra_files`` (metrics, history, curves)."""
         config = {**self.model.config.to_dict(),
                   "architectures": [ARCHITECTURES[self.task]], "model_type": "bert",
                   "id2label": {str(i): name for i, name in enumerate(self.label_names)},
                   "label2id": {name: i for i, name in enumerate(self.label_names)}}
+        quantized = quantization_config(self.model)  # an int8 model: which layers, how
+        if quantized is not None:
+            config[QUANTIZATION_CONFIG] = quantized
         return checkpoint.save_pretrained(self.model, self.tokenizer, directory, config,
                                           extra_files,
                                           tokenizer_config={"model_max_length": self.max_length})
@@ -163,7 +168,8 @@ class Classifier:
     @classmethod
     def load(cls, directory: str | Path, max_length: int | None = None) -> Classifier:
         """A classifier saved by :meth:`save` (or any Hugging Face BERT classifier directory:
-        ``architectures`` tells the task, ``id2label`` the labels)."""
+        ``architectures`` tells the task, ``id2label`` the labels); an int8 one (its config has
+        ``quantization_config``) is rebuilt by :func:`minigrad.compress.quantize.load_quantized`."""
         directory = Path(directory)
         if not directory.is_dir():
             raise checkpoint.CheckpointError(f"{directory} is not a directory; a fine-tuned "
@@ -177,7 +183,8 @@ class Classifier:
                 f"{directory / checkpoint.CONFIG_FILE}: architectures "
                 f"{config.get('architectures')} names no classifier ({', '.join(tasks)}); "
                 "fine-tune the model first")
-        model = from_pretrained(directory, task=found[0])
+        model = (load_quantized(directory, found[0]) if QUANTIZATION_CONFIG in config
+                 else from_pretrained(directory, task=found[0]))
         n = model.config.num_labels
         id2label = config.get("id2label") or {}
         names = [id2label.get(str(i), f"LABEL_{i}") for i in range(n)]

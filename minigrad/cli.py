@@ -288,6 +288,29 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_quantize(args: argparse.Namespace) -> int:
+    """Quantise a fine-tuned classifier's Linear layers to int8 (dynamic quantisation) and save
+    it as a model directory that ``minigrad predict`` runs."""
+    from minigrad.classifier import Classifier
+    from minigrad.compress.quantize import linear_nbytes, quantization_config, quantize_dynamic
+
+    if Path(args.out).resolve() == Path(args.model).resolve():
+        raise ValueError(f"--out {args.out} is the --model directory: the int8 model would "
+                         "replace the float one; give another --out")
+    classifier = Classifier.load(args.model)
+    before = linear_nbytes(classifier.model)
+    try:
+        quantize_dynamic(classifier.model, inplace=True)
+    except ValueError as exc:  # already quantised, or a weight with inf or NaN
+        raise ValueError(f"{args.model}: {exc}") from exc
+    after = linear_nbytes(classifier.model)
+    out = classifier.save(args.out)
+    layers = len(quantization_config(classifier.model)["modules"])
+    print(f"{layers} Linear layers to int8: {before / 1e6:.2f} MB of Linear weights and biases "
+          f"-> {after / 1e6:.2f} MB ({after / before:.1%})\nsaved to {out}/")
+    return 0
+
+
 def finite_float(text: str) -> float:
     """An argparse type: a finite number (``--lr inf`` or ``nan`` would train on garbage)."""
     try:
@@ -430,6 +453,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="truncate to this many tokens (default: the fine-tuning length)")
     p.add_argument("--json", action="store_true", help="print every class's probability as JSON")
     p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("quantize", parents=[common],
+                       help="quantise a fine-tuned classifier's Linear layers to int8 (dynamic "
+                            "quantisation, for CPU inference)")
+    p.add_argument("--model", required=True, help="a directory written by minigrad finetune")
+    p.add_argument("--out", required=True, help="the directory to write the int8 model to")
+    p.set_defaults(func=cmd_quantize)
     return parser
 
 

@@ -387,7 +387,7 @@ def test_the_registry_gives_kernels_float32_or_float64_arrays_of_one_dtype():
 # --- the registry's table ----------------------------------------------------------------------
 FUSED_OPS = {
     ("cpu", "numba"): {"softmax", "layer_norm", "gelu", "bias_gelu", "attention", "cross_entropy",
-                       "adam_step", "adamw_step", "sgd_step"},
+                       "adam_step", "adamw_step", "sgd_step", "int8_matmul"},
     ("cuda", "cuda"): {"softmax", "layer_norm", "attention", "adamw_step", "check"},
     ("cuda", "cupy"): {"adamw_step", "check"},  # the composites, but AdamW in one CuPy kernel
 }

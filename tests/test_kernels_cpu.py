@@ -29,6 +29,7 @@ from hypothesis import strategies as st
 from minigrad.kernels.cpu import attention as att
 from minigrad.kernels.cpu import cross_entropy as ce
 from minigrad.kernels.cpu import gelu as ge
+from minigrad.kernels.cpu import int8 as i8
 from minigrad.kernels.cpu import layernorm as ln
 from minigrad.kernels.cpu import matmul as mm
 from minigrad.kernels.cpu import optim as opt
@@ -558,6 +559,50 @@ def test_matmul_crosses_tile_edges(version):
     close(mm.matmul(a, b, version), a.astype(np.float64) @ b, np.float32, scale=mm.KC)
 
 
+# --- int8 matmul: exact, so compared with ==, never a tolerance --------------------------------
+def int8_arrays(rng, m, k, n):
+    """a (m, k) and b (k, n) int8 over the whole range -128..127, with the extremes forced in."""
+    a = rng.integers(-128, 128, (m, k), dtype=np.int8)
+    b = rng.integers(-128, 128, (k, n), dtype=np.int8)
+    if k:
+        a.flat[0], b.flat[-1] = -128, 127
+    return a, b
+
+
+@given(m=st.integers(1, 2 * i8.MB + 5 if JIT else 9), k=st.integers(0, 300 if JIT else 17),
+       n=st.integers(1, 2 * i8.NB + 5 if JIT else 9), seed=seeds)
+@settings(max_examples=15)
+def test_int8_matmul_equals_its_reference_exactly(m, k, n, seed):
+    """Ragged sizes (past the MB × NB blocks with the JIT on; K = 0 too): every int32 equal."""
+    a, b = int8_arrays(np.random.default_rng(seed), m, k, n)
+    c = i8.int8_matmul(a, b)
+    assert c.dtype == np.int32 and c.shape == (m, n)
+    np.testing.assert_array_equal(c, i8.int8_matmul_reference(a, b))
+
+
+def test_int8_matmul_takes_strided_and_transposed_operands():
+    """A linear layer passes Wᵀ, a transposed view; a sliced activation is not contiguous."""
+    rng = np.random.default_rng(21)
+    a, _ = int8_arrays(rng, 2 * i8.MB + 3 if JIT else 7, 45, 1)
+    w = rng.integers(-127, 128, (i8.NB + 9 if JIT else 5, 45), dtype=np.int8)  # (out, in)
+    expected = i8.int8_matmul_reference(a, w.T)
+    np.testing.assert_array_equal(i8.int8_matmul(a, w.T), expected)
+    np.testing.assert_array_equal(i8.int8_matmul(a[::2], w.T), expected[::2])
+
+
+@pytest.mark.parametrize(("x", "y"), [(-128, -128), (-128, 127), (127, 127)])
+def test_int8_matmul_at_the_largest_k_does_not_overflow(x, y):
+    """At K = MAX_K every product at an extreme sums to the edge of int32, exactly: 131071·2¹⁴ =
+    2,147,467,264 for (−128)·(−128), the largest sum there is. One more row of K is refused."""
+    a = np.full((2 if JIT else 1, i8.MAX_K), x, dtype=np.int8)
+    b = np.full((i8.MAX_K, 3 if JIT else 1), y, dtype=np.int8)
+    c = i8.int8_matmul(a, b)
+    assert (c == i8.MAX_K * x * y).all()  # Python integers: the exact sum
+    assert i8.MAX_K * 128 * 128 <= np.iinfo(np.int32).max < (i8.MAX_K + 1) * 128 * 128
+    with pytest.raises(ValueError, match=f"K = {i8.MAX_K + 1} could overflow"):
+        i8.int8_matmul(np.zeros((1, i8.MAX_K + 1), np.int8), np.zeros((i8.MAX_K + 1, 1), np.int8))
+
+
 # --- the engine references are the NumPy path, never the kernels -----------------------------
 class KernelCalledError(Exception):
     """Raised by a kernel that an engine reference must not reach."""
@@ -619,3 +664,7 @@ def test_errors_name_shapes_and_dtypes():
         opt.adamw_step(x.T, x.T, x.T, x.T, 1e-3, 0.9, 0.999, 1e-8, 0.0, 1)
     with pytest.raises(ValueError, match=r"a \(2, 3\) and b \(4, 4\)"):
         mm.matmul(np.zeros((2, 3), np.float32), np.zeros((4, 4), np.float32))
+    with pytest.raises(TypeError, match="a int8 and b float32"):
+        i8.int8_matmul(np.zeros((2, 3), np.int8), np.zeros((3, 4), np.float32))
+    with pytest.raises(ValueError, match=r"a \(2, 3\) and b \(4, 4\)"):
+        i8.int8_matmul(np.zeros((2, 3), np.int8), np.zeros((4, 4), np.int8))

@@ -15,6 +15,7 @@ module              kernels
 :mod:`.cross_entropy`  ``cross_entropy_forward(logits, target, ...)`` → (loss, lse), backward
 :mod:`.optim`       ``adamw_step``, ``adam_step``, ``sgd_step`` (in place, as torch.optim)
 :mod:`.matmul`      ``matmul.matmul(a, b, version)``: the educational matmul, v0 to v3
+:mod:`.int8`        ``int8.int8_matmul(a, b)``: int8 × int8 → int32, exact (int8 inference)
 :mod:`.vecmath`     exp and erf as plain arithmetic, so the loops that call them vectorize
 ==================  ==========================================================================
 

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..registry import AttentionMasks, Kernel
-from . import attention, cross_entropy, gelu, layernorm, optim, softmax
+from . import attention, cross_entropy, gelu, int8, layernorm, optim, softmax
 
 SOFTMAX = Kernel(softmax.softmax_forward, softmax.softmax_backward)
 LAYER_NORM = Kernel(layernorm.layernorm_forward, layernorm.layernorm_backward)
@@ -48,3 +48,4 @@ ATTENTION = Kernel(attention_forward, attention_backward)
 ADAM_STEP: Any = functools.partial(optim.adam_step, decoupled=False)
 ADAMW_STEP = optim.adamw_step
 SGD_STEP = optim.sgd_step
+INT8_MATMUL = int8.int8_matmul

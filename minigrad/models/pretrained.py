@@ -336,6 +336,10 @@ def from_pretrained(path: str | Path, task: str | None = None, num_labels: int |
                               f"is a directory with {CONFIG_FILE} and {MODEL_FILE})")
     verify_manifest(directory)  # a directory minigrad wrote: every file whole, none swapped
     config = read_config(directory)
+    if "quantization_config" in read_json(directory / CONFIG_FILE):  # minigrad.compress.quantize
+        raise CheckpointError(f"{directory / CONFIG_FILE} has a quantization_config: an int8 "
+                              "model, which Classifier.load (minigrad predict) loads; fine-tune "
+                              "or embed with the float model it was quantised from")
     if num_labels is not None:
         if not task or not task.endswith("classification"):
             raise ValueError(f"from_pretrained: num_labels applies to the classification tasks, "

@@ -1,0 +1,2 @@
+"""Making a trained model smaller and cheaper to run: pruning (:mod:`~minigrad.compress.prune`)
+and int8 quantisation (:mod:`~minigrad.compress.quantize`)."""
