@@ -516,7 +516,8 @@ def save_pretrained(model: Any, tokenizer: Any, directory: str | Path, config: d
 
     Args:
         model: a module; each parameter is stored once, under the first name
-            ``named_parameters`` gives it (a tied decoder shares the embeddings' tensor).
+            ``named_parameters`` gives it (a tied decoder shares the embeddings' tensor), and
+            each buffer (``named_buffers``: a pruning mask) under its name.
         tokenizer: anything with ``save_pretrained(directory)``, such as ``BertTokenizer``, or
             None for a directory of the model alone.
         directory: the target; its parent is created if need be. It must be absent, empty or
@@ -537,7 +538,8 @@ def save_pretrained(model: Any, tokenizer: Any, directory: str | Path, config: d
     """
     target = _absolute(directory)
     extras = {name: _extra_bytes(name, content) for name, content in (extra_files or {}).items()}
-    weights = _safetensors_blob({name: p.data for name, p in model.named_parameters()})
+    weights = _safetensors_blob({**{name: p.data for name, p in model.named_parameters()},
+                                 **dict(model.named_buffers())})
     config_bytes = _json_bytes(config, CONFIG_FILE)
     with OutputLock(target):
         staging = _beside(target, "staging")

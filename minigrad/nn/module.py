@@ -8,6 +8,10 @@ so ``model.parameters()`` finds every weight of a model without being told, and
 A Parameter may be shared (tied weights: a masked-LM decoder that *is* the word-embedding
 matrix). It is then one object under two names: ``parameters()`` yields it once, under its first
 name, while ``state_dict()`` lists it under every name, as PyTorch does.
+
+A **buffer** (:meth:`Module.register_buffer`) is an array that belongs to the model's state but
+is not learned: no gradient, no optimizer. It is saved and loaded with the parameters
+(``state_dict()``) and moved by ``to()``, as in PyTorch; a pruning mask is one.
 """
 
 from __future__ import annotations
@@ -59,8 +63,9 @@ class Module:
     training: bool
 
     def __init__(self) -> None:
-        # object.__setattr__: these three must exist before our __setattr__ can use them.
+        # object.__setattr__: these must exist before our __setattr__ can use them.
         object.__setattr__(self, "_parameters", {})
+        object.__setattr__(self, "_buffers", {})
         object.__setattr__(self, "_modules", {})
         object.__setattr__(self, "training", True)
 
@@ -87,12 +92,14 @@ class Module:
                 raise TypeError(f"cannot assign a {type(value).__name__} to submodule '{name}' "
                                 f"of {type(self).__name__}: expected a Module or None")
             modules[name] = None
+        elif name in self.__dict__.get("_buffers", {}):
+            self.register_buffer(name, value)
         else:
             object.__setattr__(self, name, value)
 
     def __getattr__(self, name: str) -> Any:
         # Only called when ordinary lookup fails: parameters and submodules live in the dicts.
-        for registry in ("_parameters", "_modules"):
+        for registry in ("_parameters", "_buffers", "_modules"):
             entries = self.__dict__.get(registry, {})
             if name in entries:
                 return entries[name]
@@ -101,6 +108,8 @@ class Module:
     def __delattr__(self, name: str) -> None:
         if name in self._parameters:
             del self._parameters[name]
+        elif name in self._buffers:
+            del self._buffers[name]
         elif name in self._modules:
             del self._modules[name]
         else:
@@ -114,6 +123,21 @@ class Module:
         self.__dict__.pop(name, None)
         self._modules.pop(name, None)
         self._parameters[name] = param  # a name assigned again keeps its place in the order
+
+    def register_buffer(self, name: str, array: Any) -> None:
+        """Record ``array`` (a NumPy or CuPy array, or a Tensor's data) under ``name`` as state
+        that is not learned: in ``state_dict()`` beside the parameters, moved by ``to()``, and
+        never seen by an optimizer. Assigning ``module.name = array`` later replaces it."""
+        if isinstance(array, Tensor):
+            array = array.data
+        if not (hasattr(array, "shape") and hasattr(array, "dtype")):
+            raise TypeError(f"register_buffer('{name}'): expected an array, got "
+                            f"{type(array).__name__}")
+        if name in self._parameters or name in self._modules:
+            raise KeyError(f"register_buffer('{name}'): {type(self).__name__} already has a "
+                           "parameter or submodule of that name")
+        self.__dict__.pop(name, None)
+        self._buffers[name] = array
 
     def add_module(self, name: str, module: Module | None) -> None:
         """Record ``module`` under ``name`` (``ModuleList`` uses the names "0", "1", ...)."""
@@ -181,6 +205,17 @@ class Module:
         for _, p in self.named_parameters():
             yield p
 
+    def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, Any]]:
+        """(dotted name, array) of every buffer, this module's first, then its submodules'."""
+        for name, array in self._buffers.items():
+            yield prefix + name, array
+        for name, module in self.named_children():
+            yield from module.named_buffers(f"{prefix}{name}.")
+
+    def buffers(self) -> Iterator[Any]:
+        for _, array in self.named_buffers():
+            yield array
+
     def num_parameters(self) -> int:
         """How many numbers the model learns (shared parameters counted once)."""
         return sum(p.numel() for p in self.parameters())
@@ -194,14 +229,17 @@ class Module:
 
     # --- state ------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        """{dotted name: array} for every parameter, tied ones under every name, in order.
+        """{dotted name: array} for every parameter, tied ones under every name, in order, then
+        every buffer.
 
-        The arrays are the parameters' own (not copies): ``copy()`` them to keep a snapshot.
+        The arrays are the model's own (not copies): ``copy()`` them to keep a snapshot.
         """
-        return {name: p.data for name, p in self._all_named_parameters()}
+        return {**{name: p.data for name, p in self._all_named_parameters()},
+                **dict(self.named_buffers())}
 
     def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True) -> LoadResult:
-        """Copy arrays (or Tensors) from ``state_dict`` into this model's parameters, in place.
+        """Copy arrays (or Tensors) from ``state_dict`` into this model's parameters and
+        buffers, in place.
 
         Every key is checked before anything is copied, so a refused load changes nothing.
         A mismatched shape or dtype is always refused; with ``strict=True`` (the default), so is
@@ -211,7 +249,9 @@ class Module:
         if not isinstance(state_dict, Mapping):
             raise TypeError(f"load_state_dict expects a mapping of names to arrays, got "
                             f"{type(state_dict).__name__}")
-        own = dict(self._all_named_parameters())
+        own: dict[str, Any] = dict(self._all_named_parameters())
+        buffers = dict(self.named_buffers())
+        own.update(buffers)
         given = {name: _as_array(value) for name, value in state_dict.items()}
         loaded = {id(own[name]) for name in own if name in given}
         missing = [name for name in own if name not in given and id(own[name]) not in loaded]
@@ -249,7 +289,11 @@ class Module:
 
         with autograd.no_grad():
             for name, p in own.items():
-                if name in given:
+                if name not in given:
+                    continue
+                if name in buffers:  # an array: filled in place, on its own device
+                    p[...] = backend.to_device(given[name], backend.device_of(p))
+                else:
                     p.copy_(given[name])
         return LoadResult(missing, unexpected)
 
@@ -276,8 +320,9 @@ class Module:
         return self
 
     def to(self, target: Any) -> Module:
-        """Move every parameter (and gradient) to a device (``"cpu"``, ``"cuda"``) or convert
-        the floating-point ones to a dtype (``"float64"``, ``minigrad.float64``), in place.
+        """Move every parameter (and gradient) and buffer to a device (``"cpu"``, ``"cuda"``) or
+        convert the floating-point ones to a dtype (``"float64"``, ``minigrad.float64``), in
+        place.
 
         The Parameter objects stay the same, so an optimizer built earlier still holds them.
         """
@@ -292,12 +337,15 @@ class Module:
             if dtype.kind != "f":
                 raise TypeError(f"Module.to: parameters must stay floating point, got {dtype}")
 
-            def convert(a: Any) -> Any:
-                return a.astype(dtype, copy=False)
+            def convert(a: Any) -> Any:  # floating point only: an integer buffer stays one
+                return a.astype(dtype, copy=False) if a.dtype.kind == "f" else a
         for p in self.parameters():
             p.data = convert(p.data)
             if p.grad is not None:
                 p.grad = convert(p.grad)
+        for module in self.modules():
+            for name, array in module._buffers.items():
+                module._buffers[name] = convert(array)
         return self
 
     def cpu(self) -> Module:
