@@ -11,15 +11,15 @@ most. These are the matrices that BERT pruning papers prune (Sanh et al. 2020, C
 2020): 99.7% of the parameters of MiniLM's six layers, 47% of the whole model (the word
 embeddings are most of the rest).
 
-One **global threshold** over all of them: the k = round(s·N) weights of smallest |w| among
-all N are pruned (ties broken by position, so exactly k), so a layer of smaller weights loses
-more of them. Each pruned layer keeps a **mask** buffer ``weight_mask`` (the weight's shape
-and dtype, 1 keeps a weight, 0 prunes it; ``torch.nn.utils.prune``'s name): it is saved in
-``model.safetensors`` with the weights, and ``from_pretrained`` / ``Classifier.load`` give it
-back. After every optimizer step the masks are applied again, w ← w ⊙ m, so a pruned weight is
-exactly 0 whenever the model is used (the optimizer moves it during the step; the mask undoes
-that). Masks only tighten: a weight once pruned stays pruned, and a higher target prunes the
-smallest |w| among the weights still kept.
+One **global threshold** over all of them: the k = round(s·N) weights of smallest |w| among all
+N are pruned (a tie at the threshold broken arbitrarily: exactly k), so a layer of smaller
+weights loses more of them. Each pruned layer keeps a **mask** buffer ``weight_mask`` (the
+weight's shape and dtype, 1 keeps a weight, 0 prunes it; ``torch.nn.utils.prune``'s name): it is
+saved in ``model.safetensors`` with the weights, and ``from_pretrained`` / ``Classifier.load``
+give it back. After every optimizer step the masks are applied again, w ← w ⊙ m, so a pruned
+weight is exactly 0 whenever the model is used (the optimizer moves it during the step; the mask
+undoes that). Masks only tighten: a weight once pruned stays pruned, and a higher target prunes
+the smallest |w| among the weights still kept.
 
 The **cubic schedule** (Zhu & Gupta, eq. 1) raises the sparsity from s_i to s_f between steps
 t_0 and t_0 + n·Δt, fast at first, while many weights are redundant, then slowly::
@@ -36,14 +36,14 @@ loss's sensitivity to it (their eq. 2), summed here batch by batch::
 
     I_h = (1/n) Σ_b |∂L_b/∂ξ_h|          L_b: the loss of batch b, at ξ = 1
 
-then divided by the ℓ2 norm of its layer's scores (Michel et al. §4.1 and their code; without
-it, the layers whose gradients are largest would lose no heads). With batches of one example
-this is exactly their E_x |∂L(x)/∂ξ_h|. :func:`prune_heads` then really removes heads: their
-rows of the query, key and value weights and biases and their input columns of
+then divided by the ℓ2 norm of its layer's scores, as Michel et al. do (after Molchanov et al.
+2017): without it, the layers whose gradients are largest would lose no heads. With batches of
+one example this is exactly their E_x |∂L(x)/∂ξ_h|. :func:`prune_heads` then really removes
+heads: their rows of the query, key and value weights and biases and their input columns of
 ``attention.output.dense`` are cut out, so the model computes less, and ``config.pruned_heads``
 (Hugging Face's key, original head indices) records them, so that the saved model is rebuilt
-with the same shapes. With the same weights, the pruned model computes exactly what the whole
-model computes with those heads' gates at 0.
+with the same shapes. With the same weights, the pruned model computes what the whole model
+computes with those heads' gates at 0 (to rounding: its sums have fewer, all nonzero, terms).
 """
 
 from __future__ import annotations
