@@ -164,7 +164,9 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         max_length=args.max_length, epochs=args.epochs, warmup_ratio=args.warmup_ratio,
         weight_decay=args.weight_decay, seed=args.seed, patience=args.patience,
         max_train_examples=args.max_train_examples, vocab=args.vocab, out_dir=args.out,
-        device=args.device, resume=bool(args.resume), command=command)
+        device=args.device, resume=bool(args.resume), command=command,
+        prune_sparsity=args.prune_sparsity, prune_start=args.prune_start,
+        prune_end=args.prune_end)
     train, valid, test = _read_data(args)
     args.interrupted = lambda: _saved_so_far(args.out)
     result = finetune(train, valid, test, config)
@@ -242,6 +244,8 @@ def format_summary(result: Any, n_examples: int = 5) -> str:
         headline += f", entity F1 (micro) {m['entity_f1']:.4f}"
     if m.get("words_cut_off"):
         headline += f"; {m['words_cut_off']} words past max_length scored as O"
+    if "sparsity" in m:
+        headline += f"; {m['sparsity']:.1%} of the encoder's Linear weights pruned (zero)"
     lines.append(headline)
     test = result.test
     if n_examples > 0 and isinstance(test, TextExamples):
@@ -308,6 +312,82 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     layers = len(quantization_config(classifier.model)["modules"])
     print(f"{layers} Linear layers to int8: {before / 1e6:.2f} MB of Linear weights and biases "
           f"-> {after / 1e6:.2f} MB ({after / before:.1%})\nsaved to {out}/")
+
+
+def cmd_prune_heads(args: argparse.Namespace) -> int:
+    """Remove a fine-tuned classifier's least important attention heads (Michel et al. 2019),
+    ranked on labelled data, and save the smaller model."""
+    from minigrad import checkpoint
+    from minigrad.classifier import Classifier, encode
+    from minigrad.compress.prune import (
+        check_sparsity,
+        head_importance,
+        heads_to_prune,
+        num_heads,
+        prune_heads,
+    )
+    from minigrad.data.datasets import (
+        SPLIT_SEED,
+        TokenExamples,
+        load_dataset,
+        random_split,
+        read_examples,
+        split_examples,
+    )
+    from minigrad.data.encoding import length_sorted_batches
+
+    check_sparsity(args.fraction, "--fraction")
+    for name in ("batch_size", "max_examples"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got "
+                             f"{getattr(args, name)}")
+    if (args.dataset is None) == (args.data is None):
+        raise ValueError("give the data to rank the heads on: either --data FILE or --dataset "
+                         "NAME")
+    with checkpoint.OutputLock(args.out):
+        classifier = Classifier.load(args.model)
+        if args.dataset is not None:  # its validation split, as fine-tuning made it
+            examples = split_examples(load_dataset(args.dataset, classifier.task))[1]
+        else:
+            examples = read_examples(args.data, classifier.task, text_column=args.text_column,
+                                     label_column=args.label_column,
+                                     text_pair_column=args.text_pair_column)
+        if args.max_examples is not None and args.max_examples < len(examples):
+            examples = random_split(examples, [args.max_examples,
+                                               len(examples) - args.max_examples], SPLIT_SEED)[0]
+        labels = ({t for tags in examples.tags for t in tags}
+                  if isinstance(examples, TokenExamples) else set(examples.labels))
+        unknown = sorted(labels - set(classifier.label_names))
+        if unknown:
+            raise ValueError(f"{examples.source}: label {unknown[0]!r} is not one of the "
+                             f"model's labels {classifier.label_names}")
+        label2id = {name: i for i, name in enumerate(classifier.label_names)}
+        batches = [batch for _, batch in length_sorted_batches(
+            encode(classifier, examples, label2id), args.batch_size)]
+        model = classifier.model
+        before_heads, before_params = num_heads(model), model.num_parameters()
+        importance = head_importance(model, batches)  # (L, A)
+        chosen = heads_to_prune(importance, args.fraction)
+        prune_heads(model, chosen)
+        report = {"method": "attention-head pruning (Michel et al. 2019)",
+                  "fraction": args.fraction, "data": examples.source,
+                  "examples": len(examples), "pruned_now": chosen,
+                  "pruned_heads": model.config.pruned_heads,
+                  "importance": [[None if math.isnan(v) else float(v) for v in row]
+                                 for row in importance]}
+        classifier.save(args.out, {"pruning.json": report})
+
+    print(f"head importance on {len(examples)} examples of {examples.source} (mean |dL/dξ_h| "
+          "over the batches, each layer divided by its l2 norm; '-' pruned before):")
+    print("layer " + "".join(f"{f'h{h}':>8}" for h in range(importance.shape[1])))
+    for i, row in enumerate(importance):
+        cells = "".join(f"{'-':>8}" if math.isnan(v) else f"{v:8.4f}" for v in row)
+        print(f"{i:>5} {cells}")
+    removed = sum(map(len, chosen.values()))
+    where = "; ".join(f"layer {i}: {', '.join(map(str, h))}" for i, h in chosen.items())
+    print(f"\npruned {removed} of {before_heads} heads ({where or 'none'}); "
+          f"parameters {before_params:,} -> {model.num_parameters():,}")
+    print(f"saved to {args.out}/ (config.json lists pruned_heads; pruning.json the scores)")
     return 0
 
 
@@ -422,6 +502,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", metavar="DIR",
                    help="continue the killed or interrupted run whose --out was DIR from its "
                         "last complete epoch, with the same data and settings")
+    pruning = p.add_argument_group("magnitude pruning (Zhu & Gupta 2017)")
+    pruning.add_argument("--prune-sparsity", type=finite_float, metavar="S",
+                         help="zero this fraction of the encoder's Linear weights, smallest "
+                              "magnitudes first over all of them, raised on a cubic schedule")
+    pruning.add_argument("--prune-start", type=finite_float, default=0.0,
+                         help="share of the steps before pruning starts (default 0)")
+    pruning.add_argument("--prune-end", type=finite_float, default=0.7,
+                         help="share of the steps at which the final sparsity is reached "
+                              "(default 0.7)")
     p.set_defaults(func=cmd_finetune)
 
     p = sub.add_parser("distill", parents=[common],
@@ -443,6 +532,23 @@ def build_parser() -> argparse.ArgumentParser:
                    help="continue the killed or interrupted run whose --out was DIR from its "
                         "last complete epoch, with the same teacher, data and settings")
     p.set_defaults(func=cmd_distill)
+
+    p = sub.add_parser("prune-heads", parents=[common],
+                       help="remove a fine-tuned model's least important attention heads")
+    p.add_argument("--model", required=True, help="a directory written by minigrad finetune")
+    p.add_argument("--data", help="labelled examples to rank the heads on (.csv, .tsv, .jsonl; "
+                                  "CoNLL for tags)")
+    p.add_argument("--dataset", choices=["rotten-tomatoes", "hironsan"],
+                   help="a built-in data set instead of --data: its validation split")
+    p.add_argument("--fraction", type=finite_float, required=True,
+                   help="the share of the heads to remove, in [0, 1); one stays in each layer")
+    p.add_argument("--out", required=True, help="the directory to write the pruned model to")
+    p.add_argument("--max-examples", type=int, help="rank on a seeded subset of this many")
+    p.add_argument("--batch-size", type=int, default=32, help="examples per batch (default 32)")
+    p.add_argument("--text-column", default="text", help="the text column (default text)")
+    p.add_argument("--text-pair-column", help="the second text of a pair, if any")
+    p.add_argument("--label-column", default="label", help="the label column (default label)")
+    p.set_defaults(func=cmd_prune_heads)
 
     p = sub.add_parser("predict", parents=[common], help="label texts with a fine-tuned model")
     p.add_argument("texts", nargs="+", metavar="TEXT", help="the texts to label")

@@ -13,7 +13,9 @@ seed 002 early stopping. :func:`finetune` wires the pieces that do the work:
 4. **the update**: AdamW, no decay on biases and LayerNorm, linear warmup then decay, the
    gradient norm clipped at 1 (Hugging Face's defaults);
 5. **the loop** (:func:`minigrad.train.fit`), scoring the validation set after each epoch and,
-   with ``patience``, stopping early and restoring the best epoch;
+   with ``patience``, stopping early and restoring the best epoch; with ``prune_sparsity``,
+   magnitude pruning on a cubic schedule after every step (:mod:`minigrad.compress.prune`;
+   a model that was pruned before keeps its zeros);
 6. **the end**: the test report, and the model directory (``model.safetensors``,
    ``config.json``, the tokenizer, ``metrics.json``, ``history.json``, ``curves.png``) written
    as a unit by :func:`minigrad.checkpoint.save_pretrained`.
@@ -42,6 +44,7 @@ from minigrad.classifier import (
     load_model,
     score,
 )
+from minigrad.compress.prune import MagnitudePruner, check_sparsity, global_sparsity, is_pruned
 from minigrad.data import datasets
 from minigrad.data.datasets import SEQUENCE, TOKEN, Examples, TextExamples, TokenExamples
 from minigrad.data.encoding import training_batches
@@ -87,6 +90,14 @@ class FinetuneConfig:
     teacher: str | Path | None = None  # a fine-tuned classifier whose logits the model learns
     temperature: float = 2.0        # T of the teacher's soft targets softmax(logits / T)
     alpha: float = 0.5              # the weight of the soft targets; 1 - alpha the labels'
+    # Magnitude pruning of the encoder's Linear weights to this sparsity (None: none), on Zhu &
+    # Gupta's cubic schedule from prune_start to prune_end (fractions of the training steps;
+    # the steps after prune_end recover at the final sparsity), masks recomputed every
+    # prune_frequency steps.
+    prune_sparsity: float | None = None
+    prune_start: float = 0.0
+    prune_end: float = 0.7
+    prune_frequency: int = 10
 
     def learning_rate(self) -> float:
         if self.lr is not None:
@@ -116,6 +127,12 @@ class FinetuneConfig:
         if not 0 <= self.alpha <= 1:
             raise ValueError(f"alpha, the weight of the teacher's soft targets, must be in "
                              f"[0, 1], got {self.alpha}")
+        if self.prune_sparsity is not None:
+            check_sparsity(self.prune_sparsity, "prune_sparsity")
+        if not 0 <= self.prune_start <= self.prune_end <= 1 or self.prune_frequency < 1:
+            raise ValueError(f"pruning needs 0 <= prune_start <= prune_end <= 1 and "
+                             f"prune_frequency >= 1, got {self.prune_start}, {self.prune_end} "
+                             f"and {self.prune_frequency}")
 
 
 @dataclasses.dataclass
@@ -206,6 +223,11 @@ def _finetune(train: Examples, valid: Examples | None, test: Examples | None,
                       lr=config.learning_rate())
     scheduler = get_linear_schedule_with_warmup(optimizer,
                                                 math.ceil(config.warmup_ratio * steps), steps)
+    pruner = None  # magnitude pruning after each step; a model pruned before keeps its zeros
+    if config.prune_sparsity is not None or is_pruned(model):
+        pruner = MagnitudePruner(model, config.prune_sparsity or 0.0,
+                                 round(config.prune_start * steps), round(config.prune_end * steps),
+                                 frequency=config.prune_frequency)
 
     # --- 5. the loop, scoring the validation set after each epoch -------------------------------
     eval_seconds = 0.0
@@ -236,7 +258,7 @@ def _finetune(train: Examples, valid: Examples | None, test: Examples | None,
     history = fit(model, loss_fn, lambda epoch: training_batches(
                       train_enc, config.batch_size, np.random.default_rng([config.seed, epoch])),
                   optimizer, train_config, scheduler=scheduler, evaluate=evaluate,
-                  resume_from=config.resume)
+                  resume_from=config.resume, on_step=pruner)
     train_seconds = time.perf_counter() - start - eval_seconds
 
     # --- 6. the test report and the model directory ----------------------------------------------
@@ -259,6 +281,8 @@ def _finetune(train: Examples, valid: Examples | None, test: Examples | None,
                    "seconds_per_step": train_seconds / max(n_steps, 1)},
         "history": history.to_dict(),
     }
+    if pruner is not None:
+        metrics["sparsity"] = global_sparsity(model)  # of the pruned weights, exactly 0
     if out_dir is not None:
         classifier.save(out_dir, {METRICS_FILE: metrics, HISTORY_FILE: history.to_dict(),
                                   CURVES_FILE: history.png(train_config.title)})

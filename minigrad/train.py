@@ -24,7 +24,10 @@ Around that core :func:`fit` adds, each in a few lines of the loop and in this o
   the order of the batches of every epoch; the same seed gives the same numbers;
 - **records**: a tqdm progress bar (loss and lr), ``history.json`` after every epoch (per-step
   loss and lr, per-epoch metrics), ``curves.png`` at the end, and optionally a resumable
-  checkpoint each epoch.
+  checkpoint each epoch;
+- **a per-step hook**: ``on_step(step)``, called after each optimizer step (and the scheduler's)
+  with the number of steps taken so far, for whatever must follow every update: magnitude
+  pruning re-applies its masks there (:mod:`minigrad.compress.prune`).
 
 A model never imports this module: the loop knows the model only through ``loss_fn``, and
 the data only as batches: any list of batches, or a function ``epoch -> batches`` (a new order,
@@ -279,7 +282,8 @@ def fit(model: Any, loss_fn: Callable[[Any, Batch], minigrad.Tensor], train_data
         optimizer: Any, config: TrainConfig | None = None, *, scheduler: Any = None,
         val_data: Batches | None = None,
         evaluate: Callable[[Any], Mapping[str, float]] | None = None,
-        resume_from: str | Path | bool | None = None) -> History:
+        resume_from: str | Path | bool | None = None,
+        on_step: Callable[[int], None] | None = None) -> History:
     """Train ``model`` on ``train_data`` and return its :class:`History`.
 
     ``train_data`` (and ``val_data``) is a list of batches, a function ``epoch -> batches``
@@ -301,6 +305,11 @@ def fit(model: Any, loss_fn: Callable[[Any, Batch], minigrad.Tensor], train_data
     and history are restored, and training continues with the next epoch exactly as the first
     run would have. A run that does not resume removes the ``checkpoint-*`` of earlier runs
     from ``out_dir``, which a later resume would otherwise take for its own.
+
+    ``on_step(step)`` is called after every optimizer step, once the gradients are zeroed and
+    the scheduler has stepped, with the number of optimizer steps taken so far (1, 2, ...,
+    counting on from the checkpoint when resuming); what it changes in the model is what the
+    next step and the epoch's evaluation and checkpoint see.
 
     A loss that is not finite stops the run with ``FloatingPointError`` naming the step.
     """
@@ -362,6 +371,8 @@ def fit(model: Any, loss_fn: Callable[[Any, Batch], minigrad.Tensor], train_data
             if scheduler is not None:
                 scheduler.step()
             step += 1
+            if on_step is not None:
+                on_step(step)
             epoch_losses.append(step_loss)
             history.steps.append({"step": step, "epoch": epoch, "loss": step_loss, "lr": lr})
             bar.set_postfix(loss=f"{step_loss:.4f}", lr=f"{lr:.3g}")

@@ -248,6 +248,29 @@ def test_load_state_dict_needs_a_mapping():
         nn.Linear(1, 1).load_state_dict([("weight", np.zeros((1, 1)))])
 
 
+def test_a_buffer_is_state_without_gradient_saved_loaded_and_converted_as_in_torch():
+    m = Block()
+    m.proj.register_buffer("weight_mask", np.ones((3, 2), dtype=np.float32))
+    assert m.proj.weight_mask.shape == (3, 2)
+    assert [name for name, _ in m.named_buffers()] == ["proj.weight_mask"]
+    assert list(m.state_dict())[-1] == "proj.weight_mask"  # after the parameters, as in torch
+    assert "proj.weight_mask" not in dict(m.named_parameters())  # no optimizer sees it
+    mask = m.proj.weight_mask
+    m.load_state_dict(m.state_dict() | {"proj.weight_mask": np.zeros((3, 2), np.float32)})
+    assert m.proj.weight_mask is mask and not mask.any()  # filled in place
+    with pytest.raises(RuntimeError, match=r"size mismatch for proj.weight_mask"):
+        m.load_state_dict(m.state_dict() | {"proj.weight_mask": np.zeros(2, np.float32)})
+    with pytest.raises(RuntimeError, match=r'Missing key\(s\) in state_dict: "proj.weight_mask"'):
+        m.load_state_dict({k: v for k, v in m.state_dict().items() if k != "proj.weight_mask"})
+    m.proj.register_buffer("count", np.zeros(1, dtype=np.int64))
+    m.double()
+    assert m.proj.weight_mask.dtype == np.float64 and m.proj.count.dtype == np.int64
+    m.proj.weight_mask = np.ones((3, 2))  # assigning replaces the buffer
+    assert dict(m.named_buffers())["proj.weight_mask"].all()
+    del m.proj.weight_mask
+    assert [name for name, _ in m.named_buffers()] == ["proj.count"]
+
+
 # --- modes, gradients, dtypes ----------------------------------------------------------------
 def test_train_and_eval_set_training_on_every_submodule_and_return_the_module():
     m = nn.Sequential(nn.Linear(2, 2), nn.Sequential(nn.Dropout(0.5)))

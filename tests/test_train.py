@@ -2,6 +2,7 @@
 resuming, and (slow) the MNIST benchmark."""
 
 import importlib.util
+import itertools
 import json
 from pathlib import Path
 
@@ -272,6 +273,22 @@ def load_weights_of(directory: Path) -> dict[str, np.ndarray]:
     model = make_model(p_drop=0.3)
     checkpoint.load_weights(directory, model)
     return {k: a.copy() for k, a in model.state_dict().items()}
+
+
+def test_on_step_is_called_after_each_optimizer_step_with_the_steps_taken_so_far():
+    model = make_model()
+    seen = []
+
+    def on_step(step):
+        seen.append((step, model.state_dict()["0.weight"].copy()))
+
+    history = fit(model, loss_fn, make_data(48), SGD(model.parameters(), lr=0.1),
+                  quiet(batch_size=8, grad_accum_steps=2, epochs=2, max_steps=5),
+                  on_step=on_step)
+    assert [step for step, _ in seen] == [s["step"] for s in history.steps] == [1, 2, 3, 4, 5]
+    # each call sees a new update: none sees the initial weights or the previous call's
+    weights = [make_model().state_dict()["0.weight"]] + [weight for _, weight in seen]
+    assert all(not np.array_equal(a, b) for a, b in itertools.pairwise(weights))
 
 
 def test_bad_configs_are_refused():

@@ -11,7 +11,9 @@ Follow one batch from top to bottom:
                          or every token → vocabulary logits (masked LM)
 
 Shapes: B batch, S sequence length, H hidden size, A attention heads, D = H/A head size,
-I intermediate (feed-forward) size, V vocabulary size, C number of labels.
+I intermediate (feed-forward) size, V vocabulary size, C number of labels. A layer whose heads
+were pruned (``config.pruned_heads``, :mod:`minigrad.compress.prune`) has A_l < A heads: its
+query/key/value project H -> A_l·D and its output projection A_l·D -> H.
 
 The class and parameter names are Hugging Face's (``BertModel``,
 ``encoder.layer.0.attention.self.query.weight``...), so a ``transformers`` checkpoint maps onto
@@ -20,7 +22,7 @@ these modules name by name, and its ``config.json`` onto :class:`BertConfig`.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -67,6 +69,8 @@ class BertConfig:
     pad_token_id: int = 0
     classifier_dropout: float | None = None  # None: use hidden_dropout_prob
     num_labels: int = 2
+    # {layer: [heads removed]}, original head indices, as Hugging Face's config.json keeps them
+    pruned_heads: dict[int, list[int]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
@@ -91,6 +95,35 @@ class BertConfig:
         if self.layer_norm_eps <= 0 or self.initializer_range <= 0:
             raise ValueError(f"BertConfig: layer_norm_eps ({self.layer_norm_eps}) and "
                              f"initializer_range ({self.initializer_range}) must be positive")
+        self.pruned_heads = self._checked_pruned_heads()
+
+    def _checked_pruned_heads(self) -> dict[int, list[int]]:
+        """``pruned_heads`` with int layer keys (JSON gives strings) and sorted head lists;
+        a layer or head that does not exist, or a layer left without a head, is refused."""
+        if not isinstance(self.pruned_heads, dict):
+            raise ValueError(f"BertConfig: pruned_heads must be a dict {{layer: [heads]}}, got "
+                             f"{self.pruned_heads!r}")
+        L, A = self.num_hidden_layers, self.num_attention_heads  # noqa: N806
+        checked = {}
+        for key, heads in self.pruned_heads.items():
+            layer = int(key) if isinstance(key, str) and key.isdigit() else key
+            if not isinstance(layer, int) or not 0 <= layer < L:
+                raise ValueError(f"BertConfig: pruned_heads names layer {layer!r}; the layers are "
+                                 f"0..{L - 1}")
+            if (not isinstance(heads, list | tuple)
+                    or not all(isinstance(h, int) and 0 <= h < A for h in heads)):
+                raise ValueError(f"BertConfig: pruned_heads[{layer}] = {heads!r} must list heads "
+                                 f"among 0..{A - 1}")
+            if len(set(heads)) >= A:
+                raise ValueError(f"BertConfig: pruned_heads[{layer}] removes all {A} heads of "
+                                 "the layer; at least one must stay")
+            checked[layer] = sorted(set(heads))
+        return checked
+
+    def kept_heads(self, layer: int) -> list[int]:
+        """The original indices of the heads that layer ``layer`` still has, in order."""
+        pruned = set(self.pruned_heads.get(layer, ()))
+        return [h for h in range(self.num_attention_heads) if h not in pruned]
 
     @property
     def head_size(self) -> int:
@@ -177,24 +210,28 @@ class BertSelfAttention(nn.Module):
     Padded keys (attention_mask 0) get the dtype's most negative score before the softmax, so
     they get zero weight; dropout acts on the attention weights. All of that is one op,
     ``F.scaled_dot_product_attention`` (a fused kernel per (batch, head) on the Numba backend).
+    A ``head_gate`` ξ (A,) multiplies each head's output: ξ_h·softmax(Q_hK_hᵀ/√D)·V_h (Michel
+    et al. 2019's gate; 0 masks the head, and ∂L/∂ξ_h measures its importance). The layer has
+    ``num_heads`` heads, fewer than the config's once some were pruned.
     """
 
-    def __init__(self, config: BertConfig):
+    def __init__(self, config: BertConfig, num_heads: int | None = None):
         super().__init__()
         h = config.hidden_size
-        self.num_attention_heads = config.num_attention_heads
+        self.num_attention_heads = config.num_attention_heads if num_heads is None else num_heads
         self.head_size = config.head_size
-        self.query = nn.Linear(h, h)
-        self.key = nn.Linear(h, h)
-        self.value = nn.Linear(h, h)
+        self.all_head_size = self.num_attention_heads * self.head_size  # A·D = H unless pruned
+        self.query = nn.Linear(h, self.all_head_size)
+        self.key = nn.Linear(h, self.all_head_size)
+        self.value = nn.Linear(h, self.all_head_size)
         self.dropout = nn.Dropout(config.attention_probs_dropout_prob)
 
-    def forward(self, x: Tensor, key_is_padding: Any) -> Tensor:
-        B, S, H = x.shape  # noqa: N806 (shape names, as in the comments)
+    def forward(self, x: Tensor, key_is_padding: Any, head_gate: Tensor | None = None) -> Tensor:
+        B, S, _ = x.shape  # noqa: N806 (shape names, as in the comments)
         A, D = self.num_attention_heads, self.head_size  # noqa: N806
 
         def split_heads(t: Tensor) -> Tensor:
-            return t.view(B, S, A, D).transpose(1, 2)  # (B, S, H) -> (B, A, S, D)
+            return t.view(B, S, A, D).transpose(1, 2)  # (B, S, A·D) -> (B, A, S, D)
 
         q = split_heads(self.query(x))  # (B, A, S, D)
         k = split_heads(self.key(x))  # (B, A, S, D)
@@ -202,15 +239,18 @@ class BertSelfAttention(nn.Module):
         context = F.scaled_dot_product_attention(  # softmax(QKᵀ/√D)·V, (B, A, S, D)
             q, k, v, key_padding_mask=key_is_padding, dropout_p=self.dropout.p,
             training=self.training)
-        return context.transpose(1, 2).reshape(B, S, H)  # (B, S, H)
+        if head_gate is not None:
+            context = context * head_gate.view(1, A, 1, 1)  # ξ_h·head_h, (B, A, S, D)
+        return context.transpose(1, 2).reshape(B, S, A * D)  # (B, S, A·D)
 
 
 class BertSelfOutput(nn.Module):
-    """h = LayerNorm(x + Dropout(attention·W_o + b_o)): projection, residual, post-LN."""
+    """h = LayerNorm(x + Dropout(attention·W_o + b_o)): projection A·D -> H, residual, post-LN."""
 
-    def __init__(self, config: BertConfig):
+    def __init__(self, config: BertConfig, num_heads: int | None = None):
         super().__init__()
-        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        heads = config.num_attention_heads if num_heads is None else num_heads
+        self.dense = nn.Linear(heads * config.head_size, config.hidden_size)
         self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
@@ -219,13 +259,13 @@ class BertSelfOutput(nn.Module):
 
 
 class BertAttention(nn.Module):
-    def __init__(self, config: BertConfig):
+    def __init__(self, config: BertConfig, num_heads: int | None = None):
         super().__init__()
-        self.self = BertSelfAttention(config)
-        self.output = BertSelfOutput(config)
+        self.self = BertSelfAttention(config, num_heads)
+        self.output = BertSelfOutput(config, num_heads)
 
-    def forward(self, x: Tensor, key_is_padding: Any) -> Tensor:
-        return self.output(self.self(x, key_is_padding), x)  # (B, S, H)
+    def forward(self, x: Tensor, key_is_padding: Any, head_gate: Tensor | None = None) -> Tensor:
+        return self.output(self.self(x, key_is_padding, head_gate), x)  # (B, S, H)
 
 
 class BertIntermediate(nn.Module):
@@ -265,25 +305,29 @@ class BertOutput(nn.Module):
 class BertLayer(nn.Module):
     """One post-LN encoder layer: self-attention block, then feed-forward block."""
 
-    def __init__(self, config: BertConfig):
+    def __init__(self, config: BertConfig, num_heads: int | None = None):
         super().__init__()
-        self.attention = BertAttention(config)
+        self.attention = BertAttention(config, num_heads)
         self.intermediate = BertIntermediate(config)
         self.output = BertOutput(config)
 
-    def forward(self, x: Tensor, key_is_padding: Any) -> Tensor:
-        h = self.attention(x, key_is_padding)  # (B, S, H)
+    def forward(self, x: Tensor, key_is_padding: Any, head_gate: Tensor | None = None) -> Tensor:
+        h = self.attention(x, key_is_padding, head_gate)  # (B, S, H)
         return self.output(self.intermediate(h), h)  # (B, S, H)
 
 
 class BertEncoder(nn.Module):
+    """N layers; layer i has the heads ``config.kept_heads(i)`` (all, unless pruned)."""
+
     def __init__(self, config: BertConfig):
         super().__init__()
-        self.layer = nn.ModuleList(BertLayer(config) for _ in range(config.num_hidden_layers))
+        self.layer = nn.ModuleList(BertLayer(config, len(config.kept_heads(i)))
+                                   for i in range(config.num_hidden_layers))
 
-    def forward(self, x: Tensor, key_is_padding: Any) -> Tensor:
-        for layer in self.layer:
-            x = layer(x, key_is_padding)  # (B, S, H)
+    def forward(self, x: Tensor, key_is_padding: Any,
+                head_gates: list[Tensor] | None = None) -> Tensor:
+        for i, layer in enumerate(self.layer):
+            x = layer(x, key_is_padding, None if head_gates is None else head_gates[i])  # (B,S,H)
         return x
 
 
@@ -339,9 +383,14 @@ class BertModel(nn.Module):
         self.apply(lambda m: init_bert_weights(m, config.initializer_range))
 
     def forward(self, input_ids: Any, attention_mask: Any = None,
-                token_type_ids: Any = None) -> BertModelOutput:
+                token_type_ids: Any = None, head_mask: Any = None) -> BertModelOutput:
         """input_ids (B, S) ints; attention_mask (B, S), 1 for real tokens and 0 for padding
-        (default all 1); token_type_ids (B, S), the segment of each token (default all 0)."""
+        (default all 1); token_type_ids (B, S), the segment of each token (default all 0).
+
+        head_mask (L, A), or (A,) for every layer, as Hugging Face's: entry [i, h] multiplies
+        the output of head h of layer i (1 keeps it, 0 masks it out). Give a Tensor that
+        requires grad to get ∂L/∂ξ, the heads' importance. The columns of heads already pruned
+        from the model (``config.pruned_heads``) are not used: those heads are gone."""
         like = self.embeddings.word_embeddings.weight
         xp = like.xp
         input_ids = _as_array(input_ids, "input_ids", like)  # (B, S)
@@ -365,9 +414,24 @@ class BertModel(nn.Module):
 
         key_is_padding = attention_mask == 0  # (B, S)
         x = self.embeddings(input_ids, token_type_ids)  # (B, S, H)
-        hidden = self.encoder(x, key_is_padding)  # (B, S, H)
+        hidden = self.encoder(x, key_is_padding, self._head_gates(head_mask))  # (B, S, H)
         pooled = self.pooler(hidden) if self.pooler is not None else None  # (B, H)
         return BertModelOutput(last_hidden_state=hidden, pooler_output=pooled)
+
+    def _head_gates(self, head_mask: Any) -> list[Tensor] | None:
+        """head_mask (L, A) or (A,) -> each layer's gates over the heads it has, (A_l,)."""
+        if head_mask is None:
+            return None
+        like = self.embeddings.word_embeddings.weight
+        if not isinstance(head_mask, Tensor):
+            head_mask = Tensor(_as_array(head_mask, "head_mask", like).astype(like.dtype))
+        L, A = self.config.num_hidden_layers, self.config.num_attention_heads  # noqa: N806
+        if head_mask.shape == (A,):
+            head_mask = head_mask.view(1, A).expand(L, A)
+        if head_mask.shape != (L, A):
+            raise ValueError(f"BertModel: head_mask has shape {head_mask.shape}; it must be "
+                             f"(num_layers, num_heads) = {(L, A)} or ({A},)")
+        return [head_mask[i][like.xp.asarray(self.config.kept_heads(i))] for i in range(L)]
 
 
 # --- task heads ("task adapter layers") --------------------------------------------------------
@@ -391,8 +455,9 @@ class BertForSequenceClassification(nn.Module):
         init_bert_weights(self.classifier, config.initializer_range)
 
     def forward(self, input_ids: Any, attention_mask: Any = None, token_type_ids: Any = None,
-                labels: Any = None) -> SequenceClassifierOutput:
-        pooled = self.bert(input_ids, attention_mask, token_type_ids).pooler_output  # (B, H)
+                labels: Any = None, head_mask: Any = None) -> SequenceClassifierOutput:
+        pooled = self.bert(input_ids, attention_mask, token_type_ids,
+                           head_mask).pooler_output  # (B, H)
         logits = self.classifier(self.dropout(pooled))  # (B, C)
         loss = None
         if labels is not None:
@@ -418,8 +483,8 @@ class BertForTokenClassification(nn.Module):
         init_bert_weights(self.classifier, config.initializer_range)
 
     def forward(self, input_ids: Any, attention_mask: Any = None, token_type_ids: Any = None,
-                labels: Any = None) -> TokenClassifierOutput:
-        hidden = self.bert(input_ids, attention_mask, token_type_ids).last_hidden_state
+                labels: Any = None, head_mask: Any = None) -> TokenClassifierOutput:
+        hidden = self.bert(input_ids, attention_mask, token_type_ids, head_mask).last_hidden_state
         logits = self.classifier(self.dropout(hidden))  # (B, S, C)
         loss = None
         if labels is not None:
@@ -482,8 +547,8 @@ class BertForMaskedLM(nn.Module):
         self.cls.predictions.decoder.weight = self.bert.embeddings.word_embeddings.weight
 
     def forward(self, input_ids: Any, attention_mask: Any = None, token_type_ids: Any = None,
-                labels: Any = None) -> MaskedLMOutput:
-        hidden = self.bert(input_ids, attention_mask, token_type_ids).last_hidden_state
+                labels: Any = None, head_mask: Any = None) -> MaskedLMOutput:
+        hidden = self.bert(input_ids, attention_mask, token_type_ids, head_mask).last_hidden_state
         logits = self.cls(hidden)  # (B, S, V)
         loss = None
         if labels is not None:

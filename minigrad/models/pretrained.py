@@ -28,6 +28,12 @@ A part of the model that the checkpoint lacks entirely (the new task head, or th
 initialised fresh, as in Hugging Face, and reported on the ``minigrad`` logger: "newly
 initialized: classifier.weight, classifier.bias". A part that is only half there is refused.
 
+A pruned model loads as it was saved: heads removed by structured pruning are listed in
+``config.json``'s ``pruned_heads`` (Hugging Face's key), from which the model is built with its
+smaller attention layers; the masks of magnitude pruning are tensors ``<linear>.weight_mask``
+(:data:`MASK`), given back to the model as buffers so that it keeps its zeros when trained on
+(see :mod:`minigrad.compress.prune`).
+
 Only BERT is loaded: ``config.json``'s ``model_type`` must be ``"bert"`` (see
 :func:`check_model_type`), because a RoBERTa checkpoint has the same tensor names, loads, and
 computes wrong outputs.
@@ -102,6 +108,10 @@ HEAD_TENSOR = re.compile(
     r"(classifier|cls\.seq_relationship|cls\.predictions\.transform\.dense"
     r"|cls\.predictions\.transform\.LayerNorm|cls\.predictions\.decoder)\.(weight|bias)"
     r"|cls\.predictions\.bias")
+
+# Magnitude pruning's mask of a Linear layer's weight (1 keeps a weight, 0 prunes it), a buffer
+# of that layer under torch.nn.utils.prune's name; see minigrad.compress.prune.
+MASK = "weight_mask"
 
 # Parts of a model that may be absent from a checkpoint: initialised fresh and reported.
 FRESH_PARTS = ("pooler.", "classifier.", "cls.")
@@ -242,6 +252,24 @@ def _shape(a: Any) -> tuple[int, ...]:
     return tuple(int(n) for n in a.shape)
 
 
+def _checkpoint_prefix(tensors: dict[str, np.ndarray]) -> str:
+    return ENCODER_PREFIX if any(n.startswith(ENCODER_PREFIX) for n in tensors) else ""
+
+
+def add_weight_masks(tensors: dict[str, np.ndarray], model: nn.Module) -> None:
+    """Give each Linear layer of ``model`` whose pruning mask (``<name>.weight_mask``) the
+    checkpoint holds a buffer of ones for it, which loading the checkpoint then fills. A mask
+    for anything else is left to :func:`map_checkpoint` to refuse."""
+    suffix = "." + MASK
+    checkpoint_prefix, model_prefix = _checkpoint_prefix(tensors), _encoder_prefix(model)
+    modules = dict(model.named_modules())
+    for name in tensors:
+        if name.endswith(suffix):
+            owner = modules.get(_rename(name, checkpoint_prefix, model_prefix)[0][:-len(suffix)])
+            if isinstance(owner, nn.Linear):
+                owner.register_buffer(MASK, owner.weight.xp.ones_like(owner.weight.data))
+
+
 def map_checkpoint(tensors: dict[str, np.ndarray], model: nn.Module,
                    source: str = "checkpoint") -> tuple[dict[str, np.ndarray], list[str],
                                                           list[str]]:
@@ -254,10 +282,9 @@ def map_checkpoint(tensors: dict[str, np.ndarray], model: nn.Module,
     other mismatch raises one :class:`CheckpointError` that lists them all, named as in the
     checkpoint, with the shapes.
     """
-    own = model.state_dict()  # tied parameters appear under each name, as one array
+    own = model.state_dict()  # tied parameters appear under each name, as one array; buffers
     model_prefix = _encoder_prefix(model)
-    checkpoint_prefix = ENCODER_PREFIX if any(n.startswith(ENCODER_PREFIX) for n in tensors) \
-        else ""
+    checkpoint_prefix = _checkpoint_prefix(tensors)
 
     state: dict[str, np.ndarray] = {}
     not_used, errors = [], []
@@ -348,6 +375,7 @@ def from_pretrained(path: str | Path, task: str | None = None, num_labels: int |
 
     tensors = read_tensors(directory / MODEL_FILE)
     model = TASKS[task](config).to(dtype)
+    add_weight_masks(tensors, model)
     state, newly_initialized, not_used = map_checkpoint(tensors, model,
                                                         source=str(directory / MODEL_FILE))
     model.load_state_dict(state, strict=False)  # the strict checks were map_checkpoint's
