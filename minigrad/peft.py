@@ -432,6 +432,7 @@ class PeftModel(nn.Module):
             layer.merge()
 
     def unmerge_adapter(self) -> None:
+        """Take every merged LoRA update out of its base weight again."""
         for layer in self._lora_layers():
             layer.unmerge()
 
