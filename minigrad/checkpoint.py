@@ -244,9 +244,9 @@ def load_safetensors(path: str | Path, expected_sha256: str | None = None,
 
 # --- model: weights and config ----------------------------------------------------------------
 
-def load_config(directory: str | Path) -> dict:
-    """The dict of a model directory's ``config.json``."""
-    return _read_json(Path(directory) / CONFIG_FILE)
+def load_config(directory: str | Path, name: str = CONFIG_FILE) -> dict:
+    """The dict of a model directory's ``config.json`` (or of its JSON file ``name``)."""
+    return _read_json(Path(directory) / name)
 
 
 def _load_into_model(path: Path, model: Any, strict: bool,
@@ -511,7 +511,9 @@ def _extra_bytes(name: str, content: bytes | str | dict) -> bytes:
 
 def save_pretrained(model: Any, tokenizer: Any, directory: str | Path, config: dict,
                     extra_files: Mapping[str, bytes | str | dict] | None = None,
-                    tokenizer_config: dict | None = None) -> Path:
+                    tokenizer_config: dict | None = None, *,
+                    tensors: Mapping[str, Any] | None = None,
+                    weights_name: str = MODEL_FILE) -> Path:
     """Write a model directory as a whole: the only writer of one.
 
     Args:
@@ -527,6 +529,8 @@ def save_pretrained(model: Any, tokenizer: Any, directory: str | Path, config: d
             text, bytes as they are (e.g. ``history.json``, ``metrics.json``, ``curves.png``).
         tokenizer_config: keys that override those of the tokenizer's
             ``tokenizer_config.json`` (e.g. ``{"model_max_length": 128}``).
+        tensors: ``{name: array}`` to write instead of ``model``'s parameters and buffers (such
+            as a PEFT adapter's trainable tensors), under the file name ``weights_name``.
 
     Returns:
         the target, as an absolute path.
@@ -538,14 +542,18 @@ def save_pretrained(model: Any, tokenizer: Any, directory: str | Path, config: d
     """
     target = _absolute(directory)
     extras = {name: _extra_bytes(name, content) for name, content in (extra_files or {}).items()}
-    weights = _safetensors_blob({**{name: p.data for name, p in model.named_parameters()},
-                                 **dict(model.named_buffers())})
+    if weights_name in extras or weights_name in (CONFIG_FILE, MANIFEST_FILE):
+        raise ValueError(f"save_pretrained: {weights_name} is the weights file's name")
+    if tensors is None:
+        tensors = {**{name: p.data for name, p in model.named_parameters()},
+                   **dict(model.named_buffers())}
+    weights = _safetensors_blob(dict(tensors))
     config_bytes = _json_bytes(config, CONFIG_FILE)
     with OutputLock(target):
         staging = _beside(target, "staging")
         staging.mkdir()
         try:
-            entries = [_write_synced(staging / MODEL_FILE, weights),
+            entries = [_write_synced(staging / weights_name, weights),
                        _write_synced(staging / CONFIG_FILE, config_bytes)]
             if tokenizer is not None:
                 tokenizer.save_pretrained(staging)

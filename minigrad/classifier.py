@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 import minigrad
-from minigrad import backend, checkpoint, nn
+from minigrad import backend, checkpoint, nn, peft
 from minigrad.compress.quantize import QUANTIZATION_CONFIG, load_quantized, quantization_config
 from minigrad.data.datasets import SEQUENCE, TOKEN, Examples, TextExamples, TokenExamples
 from minigrad.data.encoding import (
@@ -153,7 +153,9 @@ class Classifier:
         ``model.safetensors``, ``config.json`` (with ``architectures``, ``id2label`` and
         ``label2id``, as Hugging Face writes them, and ``quantization_config`` for an int8
         model), the tokenizer's files with the length the model was fine-tuned at, and
-        ``extra_files`` (metrics, history, curves)."""
+        ``extra_files`` (metrics, history, curves). A :class:`~minigrad.peft.PeftModel` writes
+        its adapter instead of ``model.safetensors``
+        (:meth:`~minigrad.peft.PeftModel.save_pretrained`)."""
         config = {**self.model.config.to_dict(),
                   "architectures": [ARCHITECTURES[self.task]], "model_type": "bert",
                   "id2label": {str(i): name for i, name in enumerate(self.label_names)},
@@ -161,15 +163,20 @@ class Classifier:
         quantized = quantization_config(self.model)  # an int8 model: which layers, how
         if quantized is not None:
             config[QUANTIZATION_CONFIG] = quantized
+        tokenizer_config = {"model_max_length": self.max_length}
+        if isinstance(self.model, peft.PeftModel):  # the adapter alone, with its base named
+            return self.model.save_pretrained(directory, self.tokenizer, config, extra_files,
+                                              tokenizer_config)
         return checkpoint.save_pretrained(self.model, self.tokenizer, directory, config,
-                                          extra_files,
-                                          tokenizer_config={"model_max_length": self.max_length})
+                                          extra_files, tokenizer_config=tokenizer_config)
 
     @classmethod
     def load(cls, directory: str | Path, max_length: int | None = None) -> Classifier:
         """A classifier saved by :meth:`save` (or any Hugging Face BERT classifier directory:
         ``architectures`` tells the task, ``id2label`` the labels); an int8 one (its config has
-        ``quantization_config``) is rebuilt by :func:`minigrad.compress.quantize.load_quantized`."""
+        ``quantization_config``) is rebuilt by :func:`minigrad.compress.quantize.load_quantized`,
+        an adapter directory as its base model with the adapter
+        (:func:`minigrad.peft.load_adapter`)."""
         directory = Path(directory)
         if not directory.is_dir():
             raise checkpoint.CheckpointError(f"{directory} is not a directory; a fine-tuned "
@@ -183,8 +190,12 @@ class Classifier:
                 f"{directory / checkpoint.CONFIG_FILE}: architectures "
                 f"{config.get('architectures')} names no classifier ({', '.join(tasks)}); "
                 "fine-tune the model first")
-        model = (load_quantized(directory, found[0]) if QUANTIZATION_CONFIG in config
-                 else from_pretrained(directory, task=found[0]))
+        if peft.is_adapter_directory(directory):  # its base model, with the adapter
+            model = peft.load_adapter(directory, found[0])
+        elif QUANTIZATION_CONFIG in config:
+            model = load_quantized(directory, found[0])
+        else:
+            model = from_pretrained(directory, task=found[0])
         n = model.config.num_labels
         id2label = config.get("id2label") or {}
         names = [id2label.get(str(i), f"LABEL_{i}") for i in range(n)]

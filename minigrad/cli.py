@@ -166,7 +166,11 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         max_train_examples=args.max_train_examples, vocab=args.vocab, out_dir=args.out,
         device=args.device, resume=bool(args.resume), command=command,
         prune_sparsity=args.prune_sparsity, prune_start=args.prune_start,
-        prune_end=args.prune_end)
+        prune_end=args.prune_end,
+        peft=args.peft, lora_r=args.lora_r, lora_alpha=args.lora_alpha,
+        lora_dropout=args.lora_dropout, lora_target_modules=tuple(args.lora_target_modules),
+        adapter_size=args.adapter_size, num_virtual_tokens=args.num_virtual_tokens,
+        merge=args.merge)
     train, valid, test = _read_data(args)
     args.interrupted = lambda: _saved_so_far(args.out)
     result = finetune(train, valid, test, config)
@@ -236,6 +240,9 @@ def format_summary(result: Any, n_examples: int = 5) -> str:
     lines.append(f"\n{t['steps']} steps in {t['train_seconds']:.1f} s "
                  f"({t['seconds_per_step']:.3f} s/step), tokenizing {t['tokenize_seconds']:.2f} "
                  f"s, validation {t['validation_seconds']:.1f} s")
+    n = m["parameters"]
+    lines.append(f"trainable parameters: {n['trainable']:,} of {n['all']:,} "
+                 f"({100 * n['trainable'] / n['all']:.2f}%)")
     d = m["data"]
     lines.append(f"\ntest set: {d['n_test']} examples ({d['test']}), trained on {d['n_train']}")
     lines.append(result.report)
@@ -267,8 +274,8 @@ def format_summary(result: Any, n_examples: int = 5) -> str:
                 f"{w}/{p}" if p == t else f"{w}/{p}[{t}]"
                 for w, t, p in zip(words, tags, pred, strict=True)))
     if result.out_dir is not None:
-        lines.append(f"\nsaved to {result.out_dir}/: model.safetensors, config.json, vocab.txt, "
-                     f"metrics.json, history.json, curves.png")
+        files = sorted(p.name for p in result.out_dir.iterdir() if not p.name.startswith("."))
+        lines.append(f"\nsaved to {result.out_dir}/: {', '.join(files)}")
     return "\n".join(lines)
 
 
@@ -424,7 +431,8 @@ def _add_data_options(p: argparse.ArgumentParser) -> None:
 def _add_training_options(p: argparse.ArgumentParser, out: str) -> None:
     """The training options of finetune and distill: the update, the loop, the output."""
     p.add_argument("--lr", type=finite_float,
-                   help="peak AdamW learning rate (default 2e-5 pretrained, 5e-4 from scratch)")
+                   help="peak AdamW learning rate (default 2e-5 pretrained, 5e-4 from scratch; "
+                        "with --peft lora 5e-4, adapter 3e-4, prompt 3e-2, bitfit 1e-3)")
     p.add_argument("--batch-size", type=int, default=16, help="examples per step (default 16)")
     p.add_argument("--max-length", type=int, default=128,
                    help="tokens per example, [CLS] and [SEP] included (default 128)")
@@ -511,6 +519,28 @@ def build_parser() -> argparse.ArgumentParser:
     pruning.add_argument("--prune-end", type=finite_float, default=0.7,
                          help="share of the steps at which the final sparsity is reached "
                               "(default 0.7)")
+    efficient = p.add_argument_group(
+        "parameter-efficient fine-tuning",
+        "freeze the pretrained model and train a few weights and the head; --out then holds "
+        "only those (adapter_model.safetensors), with a reference to the base model")
+    efficient.add_argument("--peft", choices=["lora", "adapter", "prompt", "bitfit"],
+                           help="LoRA, bottleneck adapters (Houlsby), prompt tuning or BitFit "
+                                "(biases only); default: train every weight")
+    efficient.add_argument("--lora-r", type=int, default=8, help="LoRA's rank (default 8)")
+    efficient.add_argument("--lora-alpha", type=finite_float, default=8.0,
+                           help="LoRA's alpha: the update is scaled by alpha / r (default 8)")
+    efficient.add_argument("--lora-dropout", type=finite_float, default=0.0,
+                           help="dropout on the LoRA branch's input (default 0)")
+    efficient.add_argument("--lora-target-modules", nargs="+", default=["query", "value"],
+                           metavar="NAME", help="the Linear layers LoRA adapts, by name or "
+                                                "dotted suffix (default: query value)")
+    efficient.add_argument("--adapter-size", type=int, default=64,
+                           help="hidden units of each bottleneck adapter (default 64)")
+    efficient.add_argument("--num-virtual-tokens", type=int, default=20,
+                           help="prompt tuning's trainable vectors before the text (default 20)")
+    efficient.add_argument("--merge", action="store_true",
+                           help="lora, bitfit: save the merged plain model instead of the "
+                                "adapter")
     p.set_defaults(func=cmd_finetune)
 
     p = sub.add_parser("distill", parents=[common],

@@ -179,6 +179,22 @@ def test_default_mask_and_segments_are_all_ones_and_all_zeros():
     np.testing.assert_array_equal(tensors.last_hidden_state.data, default.last_hidden_state.data)
 
 
+def test_inputs_embeds_take_the_place_of_the_word_rows():
+    """Hugging Face's inputs_embeds: the word-embedding rows given directly (prompt tuning
+    prepends vectors there), with the same positions, segments and mask."""
+    model = float64_model(BertForSequenceClassification)
+    words = model.bert.embeddings.word_embeddings(INPUT_IDS)  # (B, S, H)
+    by_ids = model(INPUT_IDS, ATTENTION_MASK, TOKEN_TYPE_IDS).logits.data
+    by_rows = model(None, ATTENTION_MASK, TOKEN_TYPE_IDS, inputs_embeds=words).logits.data
+    np.testing.assert_array_equal(by_rows, by_ids)
+    with pytest.raises(ValueError, match="give either input_ids or inputs_embeds, not both"):
+        model.bert(INPUT_IDS, inputs_embeds=words)
+    with pytest.raises(ValueError, match="not neither"):
+        model.bert()
+    with pytest.raises(ValueError, match=r"inputs_embeds must be \(batch, seq_len, \d+\)"):
+        model.bert(inputs_embeds=words[0])
+
+
 def test_dropout_acts_in_train_mode_only():
     model = float64_model(BertModel).train()
     a = model(INPUT_IDS, ATTENTION_MASK).last_hidden_state.data

@@ -483,6 +483,26 @@ def test_a_saved_directory_holds_the_model_its_tokenizer_the_extras_and_a_manife
     assert (target / "curves.png").read_bytes() == bytes([1]) * 65
 
 
+def test_a_chosen_set_of_tensors_is_written_under_another_name_with_its_manifest(
+        tmp_path, vocab_dir):
+    """A PEFT adapter's directory: some tensors, as adapter_model.safetensors, no model file."""
+    run = make_run(1, vocab_dir)
+    tensors = {"base_model.model.x.lora_A.weight": np.arange(6, dtype=np.float32).reshape(2, 3)}
+    target = checkpoint.save_pretrained(directory=tmp_path / "out", **run, tensors=tensors,
+                                        weights_name="adapter_model.safetensors")
+    assert not (target / "model.safetensors").exists()
+    manifest = verify_manifest(target)
+    assert manifest["files"][0]["name"] == "adapter_model.safetensors"
+    saved = checkpoint.load_safetensors(target / "adapter_model.safetensors")
+    assert list(saved) == list(tensors)
+    np.testing.assert_array_equal(saved["base_model.model.x.lora_A.weight"],
+                                  tensors["base_model.model.x.lora_A.weight"])
+    with pytest.raises(ValueError, match=r"adapter_model\.safetensors is the weights file's name"):
+        checkpoint.save_pretrained(directory=tmp_path / "out", **{
+            **run, "extra_files": {"adapter_model.safetensors": b""}}, tensors=tensors,
+            weights_name="adapter_model.safetensors")
+
+
 # --- refusing what was cut or changed -------------------------------------------------------------
 
 @pytest.fixture

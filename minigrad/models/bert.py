@@ -183,7 +183,11 @@ class MaskedLMOutput:
 
 # --- the encoder -----------------------------------------------------------------------------
 class BertEmbeddings(nn.Module):
-    """x = LayerNorm(word[input_ids] + position[0..S-1] + token_type[token_type_ids]), dropout."""
+    """x = LayerNorm(word[input_ids] + position[0..S-1] + token_type[token_type_ids]), dropout.
+
+    ``inputs_embeds`` (B, S, H), when given, takes the place of the word rows (Hugging Face's
+    argument: prompt tuning prepends trainable vectors there).
+    """
 
     def __init__(self, config: BertConfig):
         super().__init__()
@@ -195,10 +199,12 @@ class BertEmbeddings(nn.Module):
         self.LayerNorm = nn.LayerNorm(h, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
-    def forward(self, input_ids: Any, token_type_ids: Any) -> Tensor:
+    def forward(self, input_ids: Any, token_type_ids: Any, inputs_embeds: Tensor | None = None,
+                ) -> Tensor:
         xp = self.word_embeddings.weight.xp
-        positions = xp.arange(input_ids.shape[1])  # (S,)
-        x = (self.word_embeddings(input_ids)  # (B, S, H)
+        words = self.word_embeddings(input_ids) if inputs_embeds is None else inputs_embeds
+        positions = xp.arange(words.shape[1])  # (S,)
+        x = (words  # (B, S, H)
              + self.position_embeddings(positions)  # (S, H), broadcast over B
              + self.token_type_embeddings(token_type_ids))  # (B, S, H)
         return self.dropout(self.LayerNorm(x))  # (B, S, H)
@@ -382,10 +388,12 @@ class BertModel(nn.Module):
         self.pooler = BertPooler(config) if add_pooling_layer else None
         self.apply(lambda m: init_bert_weights(m, config.initializer_range))
 
-    def forward(self, input_ids: Any, attention_mask: Any = None,
-                token_type_ids: Any = None, head_mask: Any = None) -> BertModelOutput:
+    def forward(self, input_ids: Any = None, attention_mask: Any = None,
+                token_type_ids: Any = None, head_mask: Any = None,
+                inputs_embeds: Tensor | None = None) -> BertModelOutput:
         """input_ids (B, S) ints; attention_mask (B, S), 1 for real tokens and 0 for padding
         (default all 1); token_type_ids (B, S), the segment of each token (default all 0).
+        Instead of input_ids, inputs_embeds (B, S, H): the vectors to use as word rows.
 
         head_mask (L, A), or (A,) for every layer, as Hugging Face's: entry [i, h] multiplies
         the output of head h of layer i (1 keeps it, 0 masks it out). Give a Tensor that
@@ -393,12 +401,21 @@ class BertModel(nn.Module):
         from the model (``config.pruned_heads``) are not used: those heads are gone."""
         like = self.embeddings.word_embeddings.weight
         xp = like.xp
-        input_ids = _as_array(input_ids, "input_ids", like)  # (B, S)
-        if input_ids.ndim != 2:
-            raise ValueError(f"BertModel: input_ids must be (batch, seq_len), got shape "
-                             f"{tuple(input_ids.shape)}")
-        B, S = input_ids.shape  # noqa: N806 (shape names, as in the comments)
-        if input_ids.shape[1] > self.config.max_position_embeddings:
+        if (input_ids is None) == (inputs_embeds is None):
+            raise ValueError("BertModel: give either input_ids or inputs_embeds, not "
+                             + ("both" if input_ids is not None else "neither"))
+        if inputs_embeds is None:
+            input_ids = _as_array(input_ids, "input_ids", like)  # (B, S)
+            shape = tuple(input_ids.shape)
+        else:
+            shape = inputs_embeds.shape[:-1]
+            if inputs_embeds.ndim != 3 or inputs_embeds.shape[-1] != self.config.hidden_size:
+                raise ValueError(f"BertModel: inputs_embeds must be (batch, seq_len, "
+                                 f"{self.config.hidden_size}), got {inputs_embeds.shape}")
+        if len(shape) != 2:
+            raise ValueError(f"BertModel: input_ids must be (batch, seq_len), got shape {shape}")
+        B, S = shape  # noqa: N806 (shape names, as in the comments)
+        if shape[1] > self.config.max_position_embeddings:
             raise ValueError(f"BertModel: sequence length {S} exceeds max_position_embeddings "
                              f"{self.config.max_position_embeddings}")
         if attention_mask is None:
@@ -413,7 +430,7 @@ class BertModel(nn.Module):
                                  f"has shape {(B, S)}")
 
         key_is_padding = attention_mask == 0  # (B, S)
-        x = self.embeddings(input_ids, token_type_ids)  # (B, S, H)
+        x = self.embeddings(input_ids, token_type_ids, inputs_embeds)  # (B, S, H)
         hidden = self.encoder(x, key_is_padding, self._head_gates(head_mask))  # (B, S, H)
         pooled = self.pooler(hidden) if self.pooler is not None else None  # (B, H)
         return BertModelOutput(last_hidden_state=hidden, pooler_output=pooled)
@@ -454,10 +471,11 @@ class BertForSequenceClassification(nn.Module):
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
         init_bert_weights(self.classifier, config.initializer_range)
 
-    def forward(self, input_ids: Any, attention_mask: Any = None, token_type_ids: Any = None,
-                labels: Any = None, head_mask: Any = None) -> SequenceClassifierOutput:
-        pooled = self.bert(input_ids, attention_mask, token_type_ids,
-                           head_mask).pooler_output  # (B, H)
+    def forward(self, input_ids: Any = None, attention_mask: Any = None,
+                token_type_ids: Any = None, labels: Any = None, head_mask: Any = None,
+                inputs_embeds: Tensor | None = None) -> SequenceClassifierOutput:
+        pooled = self.bert(input_ids, attention_mask, token_type_ids, head_mask,
+                           inputs_embeds).pooler_output  # (B, H)
         logits = self.classifier(self.dropout(pooled))  # (B, C)
         loss = None
         if labels is not None:
@@ -482,9 +500,11 @@ class BertForTokenClassification(nn.Module):
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
         init_bert_weights(self.classifier, config.initializer_range)
 
-    def forward(self, input_ids: Any, attention_mask: Any = None, token_type_ids: Any = None,
-                labels: Any = None, head_mask: Any = None) -> TokenClassifierOutput:
-        hidden = self.bert(input_ids, attention_mask, token_type_ids, head_mask).last_hidden_state
+    def forward(self, input_ids: Any = None, attention_mask: Any = None,
+                token_type_ids: Any = None, labels: Any = None, head_mask: Any = None,
+                inputs_embeds: Tensor | None = None) -> TokenClassifierOutput:
+        hidden = self.bert(input_ids, attention_mask, token_type_ids, head_mask,
+                           inputs_embeds).last_hidden_state  # (B, S, H)
         logits = self.classifier(self.dropout(hidden))  # (B, S, C)
         loss = None
         if labels is not None:
@@ -546,9 +566,11 @@ class BertForMaskedLM(nn.Module):
         self.cls.apply(lambda m: init_bert_weights(m, config.initializer_range))
         self.cls.predictions.decoder.weight = self.bert.embeddings.word_embeddings.weight
 
-    def forward(self, input_ids: Any, attention_mask: Any = None, token_type_ids: Any = None,
-                labels: Any = None, head_mask: Any = None) -> MaskedLMOutput:
-        hidden = self.bert(input_ids, attention_mask, token_type_ids, head_mask).last_hidden_state
+    def forward(self, input_ids: Any = None, attention_mask: Any = None,
+                token_type_ids: Any = None, labels: Any = None, head_mask: Any = None,
+                inputs_embeds: Tensor | None = None) -> MaskedLMOutput:
+        hidden = self.bert(input_ids, attention_mask, token_type_ids, head_mask,
+                           inputs_embeds).last_hidden_state  # (B, S, H)
         logits = self.cls(hidden)  # (B, S, V)
         loss = None
         if labels is not None:
