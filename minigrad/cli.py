@@ -319,6 +319,7 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     layers = len(quantization_config(classifier.model)["modules"])
     print(f"{layers} Linear layers to int8: {before / 1e6:.2f} MB of Linear weights and biases "
           f"-> {after / 1e6:.2f} MB ({after / before:.1%})\nsaved to {out}/")
+    return 0
 
 
 def cmd_prune_heads(args: argparse.Namespace) -> int:

@@ -371,10 +371,11 @@ def test_prompt_tuning_extends_the_mask_and_shapes(base_dir, monkeypatch):
     seen = {}
     forward = bert.forward
 
-    def spy(input_ids, attention_mask, token_type_ids, inputs_embeds):
+    def spy(input_ids, attention_mask, token_type_ids, head_mask=None, inputs_embeds=None):
         seen.update(input_ids=input_ids, mask=attention_mask, types=token_type_ids,
                     embeds=inputs_embeds.numpy())
-        return forward(input_ids, attention_mask, token_type_ids, inputs_embeds)
+        return forward(input_ids, attention_mask, token_type_ids, head_mask=head_mask,
+                       inputs_embeds=inputs_embeds)
 
     monkeypatch.setattr(bert, "forward", spy)
     ids, mask, token_types = batch()  # (3, 7)

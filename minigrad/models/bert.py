@@ -474,8 +474,8 @@ class BertForSequenceClassification(nn.Module):
     def forward(self, input_ids: Any = None, attention_mask: Any = None,
                 token_type_ids: Any = None, labels: Any = None, head_mask: Any = None,
                 inputs_embeds: Tensor | None = None) -> SequenceClassifierOutput:
-        pooled = self.bert(input_ids, attention_mask, token_type_ids, head_mask,
-                           inputs_embeds).pooler_output  # (B, H)
+        pooled = self.bert(input_ids, attention_mask, token_type_ids, head_mask=head_mask,
+                           inputs_embeds=inputs_embeds).pooler_output  # (B, H)
         logits = self.classifier(self.dropout(pooled))  # (B, C)
         loss = None
         if labels is not None:
@@ -503,8 +503,8 @@ class BertForTokenClassification(nn.Module):
     def forward(self, input_ids: Any = None, attention_mask: Any = None,
                 token_type_ids: Any = None, labels: Any = None, head_mask: Any = None,
                 inputs_embeds: Tensor | None = None) -> TokenClassifierOutput:
-        hidden = self.bert(input_ids, attention_mask, token_type_ids, head_mask,
-                           inputs_embeds).last_hidden_state  # (B, S, H)
+        hidden = self.bert(input_ids, attention_mask, token_type_ids, head_mask=head_mask,
+                           inputs_embeds=inputs_embeds).last_hidden_state  # (B, S, H)
         logits = self.classifier(self.dropout(hidden))  # (B, S, C)
         loss = None
         if labels is not None:
@@ -569,8 +569,8 @@ class BertForMaskedLM(nn.Module):
     def forward(self, input_ids: Any = None, attention_mask: Any = None,
                 token_type_ids: Any = None, labels: Any = None, head_mask: Any = None,
                 inputs_embeds: Tensor | None = None) -> MaskedLMOutput:
-        hidden = self.bert(input_ids, attention_mask, token_type_ids, head_mask,
-                           inputs_embeds).last_hidden_state  # (B, S, H)
+        hidden = self.bert(input_ids, attention_mask, token_type_ids, head_mask=head_mask,
+                           inputs_embeds=inputs_embeds).last_hidden_state  # (B, S, H)
         logits = self.cls(hidden)  # (B, S, V)
         loss = None
         if labels is not None:
