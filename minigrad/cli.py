@@ -163,7 +163,8 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         task=args.task, model=args.model, lr=args.lr, batch_size=args.batch_size,
         max_length=args.max_length, epochs=args.epochs, warmup_ratio=args.warmup_ratio,
         weight_decay=args.weight_decay, seed=args.seed, patience=args.patience,
-        max_train_examples=args.max_train_examples, vocab=args.vocab, out_dir=args.out,
+        max_train_examples=args.max_train_examples, max_steps=args.max_steps,
+        vocab=args.vocab, out_dir=args.out,
         device=args.device, resume=bool(args.resume), command=command,
         prune_sparsity=args.prune_sparsity, prune_start=args.prune_start,
         prune_end=args.prune_end,
@@ -215,7 +216,8 @@ def cmd_distill(args: argparse.Namespace) -> int:
         temperature=args.temperature, alpha=args.alpha, lr=args.lr, batch_size=args.batch_size,
         max_length=args.max_length, epochs=args.epochs, warmup_ratio=args.warmup_ratio,
         weight_decay=args.weight_decay, seed=args.seed, patience=args.patience,
-        max_train_examples=args.max_train_examples, out_dir=args.out, device=args.device,
+        max_train_examples=args.max_train_examples, max_steps=args.max_steps,
+        out_dir=args.out, device=args.device,
         resume=bool(args.resume), command=command)
     train, valid, test = _read_data(args)
     args.interrupted = lambda: _saved_so_far(args.out, "distill")
@@ -438,6 +440,8 @@ def _add_training_options(p: argparse.ArgumentParser, out: str) -> None:
     p.add_argument("--max-length", type=int, default=128,
                    help="tokens per example, [CLS] and [SEP] included (default 128)")
     p.add_argument("--epochs", type=int, default=5, help="passes over the data (default 5)")
+    p.add_argument("--max-steps", type=int,
+                   help="stop after this many optimizer steps, if the epochs run longer")
     p.add_argument("--warmup-ratio", type=finite_float, default=0.1,
                    help="share of the steps with a rising learning rate (default 0.1)")
     p.add_argument("--weight-decay", type=finite_float, default=0.01,

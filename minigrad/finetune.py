@@ -93,6 +93,7 @@ class FinetuneConfig:
     seed: int = 0                   # the head's initial weights, dropout, the batch order
     patience: int | None = None     # stop after this many epochs without a better validation
     max_train_examples: int | None = None  # train on a seeded random subset of this size
+    max_steps: int | None = None    # stop after this many optimizer steps, if before the end
     vocab: str | Path | None = None  # vocab.txt of a from-scratch model (default: MiniLM's)
     out_dir: str | Path | None = None  # the model; out_dir/checkpoints/ each epoch, for resume
     resume: bool = False            # continue from out_dir's last complete epoch
@@ -155,7 +156,7 @@ class FinetuneConfig:
             raise ValueError(f"the learning rate must be positive, got {self.lr}")
         if not self.weight_decay >= 0:
             raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
-        for name in ("patience", "max_train_examples"):
+        for name in ("patience", "max_train_examples", "max_steps"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be at least 1, got {value}")
@@ -278,6 +279,8 @@ def _finetune(train: Examples, valid: Examples | None, test: Examples | None,
         loss_fn = distill.distillation_objective(teacher, tokenizer, config.temperature,
                                                  config.alpha)
     steps = math.ceil(len(train) / config.batch_size) * config.epochs
+    if config.max_steps is not None:  # the schedules (lr, pruning) end at the last step taken
+        steps = min(steps, config.max_steps)
     trainable = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
     optimizer = AdamW(param_groups_for_weight_decay(trainable, config.weight_decay),
                       lr=config.learning_rate())
@@ -308,7 +311,8 @@ def _finetune(train: Examples, valid: Examples | None, test: Examples | None,
     out_dir = Path(config.out_dir) if config.out_dir is not None else None
     checkpoints = None if out_dir is None else out_dir / checkpoint.RUN_CHECKPOINTS
     train_config = TrainConfig(
-        epochs=config.epochs, max_grad_norm=config.max_grad_norm, seed=config.seed,
+        epochs=config.epochs, max_steps=config.max_steps, max_grad_norm=config.max_grad_norm,
+        seed=config.seed,
         early_stopping_metric=key if config.patience else None, early_stopping_mode="max",
         patience=config.patience or 1, restore_best=config.patience is not None,
         out_dir=checkpoints, save_checkpoints=checkpoints is not None, save_total_limit=1,

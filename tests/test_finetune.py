@@ -221,6 +221,22 @@ def test_early_stopping_keeps_the_best_epoch(tmp_path, vocab):
     assert history.stopped_early == (len(history.epochs) < 6)
 
 
+def test_max_steps_stops_the_run_and_ends_the_schedule_there(vocab):
+    """max_steps=3 of 2 epochs × 4 batches: 3 optimizer steps, and the linear schedule decays
+    to 0 at the third (it is built for the steps actually taken)."""
+    rows = reviews(32)
+    train = TextExamples([r["text"] for r in rows], [r["label"] for r in rows])
+    result = finetune(train, config=FinetuneConfig(model="bert-tiny", vocab=vocab, epochs=2,
+                                                   batch_size=8, max_steps=3, lr=1e-3,
+                                                   warmup_ratio=0.0, progress=False))
+    assert len(result.history.steps) == 3
+    assert result.metrics["timing"]["steps"] == 3
+    assert [round(s["lr"], 10) for s in result.history.steps] == [1e-3, round(2e-3 / 3, 10),
+                                                                   round(1e-3 / 3, 10)]
+    with pytest.raises(ValueError, match="max_steps must be at least 1, got 0"):
+        FinetuneConfig(max_steps=0).check()
+
+
 # --- token classification ------------------------------------------------------------------
 
 def ner_sentences(n: int, seed: int = 0) -> list[list[tuple[str, str]]]:
