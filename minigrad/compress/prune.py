@@ -14,7 +14,8 @@ embeddings are most of the rest).
 One **global threshold** over all of them: the k = round(s·N) weights of smallest |w| among all
 N are pruned (a tie at the threshold broken arbitrarily: exactly k), so a layer of smaller
 weights loses more of them. Each pruned layer keeps a **mask** buffer ``weight_mask`` (the
-weight's shape and dtype, 1 keeps a weight, 0 prunes it; ``torch.nn.utils.prune``'s name): it is
+weight's shape, bool: True keeps a weight, False prunes it, a byte each where a float32 mask
+would double the checkpoint; ``torch.nn.utils.prune``'s name): it is
 saved in ``model.safetensors`` with the weights, and ``from_pretrained`` / ``Classifier.load``
 give it back. After every optimizer step the masks are applied again, w ← w ⊙ m, so a pruned
 weight is exactly 0 whenever the model is used (the optimizer moves it during the step; the mask
@@ -129,7 +130,7 @@ def global_magnitude_prune(model: nn.Module, sparsity: float) -> float:
     layers = list(prunable_layers(model).values())
     for layer in layers:
         if MASK not in layer._buffers:
-            layer.register_buffer(MASK, layer.weight.xp.ones_like(layer.weight.data))
+            layer.register_buffer(MASK, layer.weight.xp.ones(layer.weight.shape, dtype=bool))
     xp = layers[0].weight.xp
     keep = xp.concatenate([layer.weight_mask.ravel() != 0 for layer in layers])  # (N,)
     n, k, pruned = keep.size, round(sparsity * keep.size), int(keep.size - keep.sum())
@@ -143,8 +144,7 @@ def global_magnitude_prune(model: nn.Module, sparsity: float) -> float:
     start = 0
     for layer in layers:
         size = layer.weight.data.size
-        layer.weight_mask = keep[start:start + size].reshape(layer.weight.shape).astype(
-            layer.weight.dtype)  # (out, in)
+        layer.weight_mask = keep[start:start + size].reshape(layer.weight.shape)  # (out, in)
         start += size
     apply_masks(model)
     return k / n
@@ -198,7 +198,7 @@ class MagnitudePruner:
         self.start_step, self.end_step, self.frequency = start_step, end_step, frequency
         for layer in prunable_layers(model).values():
             if MASK not in layer._buffers:
-                layer.register_buffer(MASK, layer.weight.xp.ones_like(layer.weight.data))
+                layer.register_buffer(MASK, layer.weight.xp.ones(layer.weight.shape, dtype=bool))
 
     def sparsity_at(self, step: int) -> float:
         return cubic_sparsity(step, self.final_sparsity, self.start_step, self.end_step,

@@ -267,7 +267,7 @@ def add_weight_masks(tensors: dict[str, np.ndarray], model: nn.Module) -> None:
         if name.endswith(suffix):
             owner = modules.get(_rename(name, checkpoint_prefix, model_prefix)[0][:-len(suffix)])
             if isinstance(owner, nn.Linear):
-                owner.register_buffer(MASK, owner.weight.xp.ones_like(owner.weight.data))
+                owner.register_buffer(MASK, owner.weight.xp.ones(owner.weight.shape, dtype=bool))
 
 
 def map_checkpoint(tensors: dict[str, np.ndarray], model: nn.Module,
@@ -305,7 +305,8 @@ def map_checkpoint(tensors: dict[str, np.ndarray], model: nn.Module,
         if _shape(array) != _shape(expected):
             errors.append(f"tensor {name!r} has shape {_shape(array)} in the checkpoint, but "
                           f"the model (from {CONFIG_FILE}) expects {_shape(expected)}")
-        elif array.dtype.kind != "f":
+        elif array.dtype.kind != "f" and not (name.endswith("." + MASK)
+                                              and array.dtype == np.bool_):
             errors.append(f"tensor {name!r} holds {array.dtype}, not floating-point weights")
         else:
             state[target] = array.astype(expected.dtype, copy=False)
