@@ -22,7 +22,9 @@ FIGURES = {"01_derivations.py": ["01_sigmoid_worked_example.png"],
            "06_mlm_pretraining.py": ["06_masking.png", "06_mlm_loss_curve.png"],
            "07_finetuning.py": ["07_finetuning.png"],
            "08_kernels.py": ["08_sgemm_tiles.png", "08_online_softmax.png"],
-           "09_benchmarks.py": ["09_roofline.png"]}
+           "09_benchmarks.py": ["09_roofline.png"],
+           "10_what_finetuning_costs.py": ["10_lora_update.png", "10_quantisation_error.png",
+                                           "10_accuracy_vs_size.png"]}
 
 
 def test_there_are_tutorials():
