@@ -35,6 +35,7 @@
 # %%
 import json
 import os
+from itertools import pairwise
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -197,7 +198,7 @@ for T in (1.0, 2.0, 4.0, 8.0, 16.0, 64.0):
     F.distillation_loss(s, minigrad.tensor(teacher), np.array([0]), T=T, alpha=1.0).backward()
     gradients[T] = s.grad[0]                                            # with the T² factor
     print(f"T = {T:4.0f}: soft target {np.round(p, 3)}, entropy {entropies[-1]:.3f}")
-assert all(a < b for a, b in zip(entropies, entropies[1:], strict=False))  # softer with T
+assert all(a < b for a, b in pairwise(entropies))                     # softer with T
 limit = (student - teacher)[0] / teacher.shape[1]                       # (s − t)/C
 errors = {T: np.abs(gradients[T] - limit).max() / np.abs(limit).max() for T in (4.0, 16.0, 64.0)}
 print("T²-scaled gradient at T = 64:", np.round(gradients[64.0], 4), "≈ (s − t)/C =",
@@ -261,7 +262,8 @@ print(f"LoRA trains {share:.2%} of the weights; its optimizer state is "
       f"{lora['optimizer_state_bytes'] / 2**20:.2f} MB against "
       f"{full['optimizer_state_bytes'] / 2**20:.0f} MB; peak memory "
       f"{lora['peak_rss_mb']:.0f} MB against {full['peak_rss_mb']:.0f} MB; its directory "
-      f"{lora['checkpoint_bytes'] / 2**20:.2f} MB against {full['checkpoint_bytes'] / 2**20:.0f} MB")
+      f"{lora['checkpoint_bytes'] / 2**20:.2f} MB against "
+      f"{full['checkpoint_bytes'] / 2**20:.0f} MB")
 assert share < 0.01
 assert lora["optimizer_state_bytes"] < 0.01 * full["optimizer_state_bytes"]
 assert lora["checkpoint_bytes"] < 0.01 * full["checkpoint_bytes"]
