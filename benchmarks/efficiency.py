@@ -307,6 +307,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     import tempfile
 
+    import matplotlib
+
+    matplotlib.use("Agg")  # the plot is written to a file, never shown
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="efficiency-"))
     methods = [m for m in METHODS if m in args.methods]
     if NEEDS_FULL & set(methods) and "full" not in methods and not (workdir / "full").is_dir():
@@ -401,9 +404,7 @@ def markdown(report: dict) -> str:
 
 
 def plot(rows: list[dict], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
+    """Accuracy against trainable parameters and against model bytes (tutorial 10 draws it too)."""
     import matplotlib.pyplot as plt
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(13, 5))

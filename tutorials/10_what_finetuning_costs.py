@@ -35,6 +35,7 @@
 # %%
 import json
 import os
+import sys
 from itertools import pairwise
 from pathlib import Path
 
@@ -54,6 +55,9 @@ HERE = Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd(
 FIGURES = HERE / "figures"
 FIGURES.mkdir(exist_ok=True)
 RESULTS = HERE.parent / "benchmarks" / "results"
+sys.path.insert(0, str(HERE.parent / "benchmarks"))
+from efficiency import plot  # noqa: E402  (benchmarks/efficiency.py draws its results)
+
 FAST = os.environ.get("MINIGRAD_FAST") == "1"
 minigrad.manual_seed(0)
 rng = np.random.default_rng(0)
@@ -226,24 +230,7 @@ for r in results["rows"]:
           f"{r.get('trainable_params', 0):>11,}  weights {r['model_bytes'] / 2**20:6.1f} MB  "
           f"{r['inference_ms_per_example']:5.2f} ms/review  peak RSS {r['peak_rss_mb']:5.0f} MB")
 
-fig, (left, right) = plt.subplots(1, 2, figsize=(13, 5))
-colours = plt.get_cmap("tab20")
-for i, r in enumerate(results["rows"]):
-    style = {"color": colours(i % 20), "s": 60, "label": r["label"],
-             "marker": "s" if r["method"] in ("peft_lora", "torch_int8") else "o"}
-    if r.get("trainable_params"):
-        left.scatter(r["trainable_params"], 100 * r["accuracy"], **style)
-    right.scatter(r["model_bytes"] / 2**20, 100 * r["accuracy"], **style)
-left.set_xscale("log")
-left.set_xlabel("trainable parameters (log scale)")
-right.set_xlabel("model weights in memory at inference (MB)")
-for ax in (left, right):
-    ax.set_ylabel("test accuracy (%)")
-    ax.grid(alpha=0.3)
-right.legend(fontsize=8, loc="lower right")
-fig.suptitle("MiniLM on rotten-tomatoes: accuracy against what is trained and what is deployed")
-fig.savefig(FIGURES / "10_accuracy_vs_size.png", dpi=100, bbox_inches="tight")
-plt.close(fig)
+plot(results["rows"], FIGURES / "10_accuracy_vs_size.png")  # the experiment's own figure
 
 # %% [markdown]
 # ### Seed 003's claims, against the measurements
