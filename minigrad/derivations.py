@@ -13,16 +13,26 @@ and the derivative claims built on the same graph carry the check.
 The verdict is computed, never written in. A printed number *matches* when it agrees with the
 computed value to its printed rounding (0.0606, four decimals, matches when |computed − 0.0606| ≤
 0.5e-4). A printed *formula* (shown as "formula") is evaluated exactly as printed and matches when
-it gives the computed value to 1e-9. A claim that differs carries a one-line explanation, built
-from the numbers.
+it gives the computed value to 1e-9; where it cannot be evaluated (the log of a negative number,
+a line of code that raises) its value is NaN and it differs. A claim that differs carries a
+one-line explanation, built from the numbers.
+
+Seeds 002 and 003 state objectives over data and give code, not worked numbers: their claims
+are computed on real data (MiniLM's embeddings of rotten-tomatoes reviews and a linear head on
+them, :func:`head_runs`), and a statement about what a library accepts is checked against that
+library in ``tests/test_derivations.py`` (minigrad never imports torch, transformers or
+scikit-learn).
 
 Seed files (in ``shared/seeds/``): 000_89cc9f59a290349c.txt (fine-tuning challenges),
-001_b086f2bf45582be4.txt (pre-training, fine-tuning, compute), 004_0ccfab18954be17c.txt
-(gradient descent from scratch). ``minigrad derive`` prints the table; :func:`run_all` returns it.
+001_b086f2bf45582be4.txt (pre-training, fine-tuning, compute), 002_2e255fb5101a985a.txt
+(fine-tuning and optimization), 003_223e24a027a63b6d.txt (price and performance of large
+models), 004_0ccfab18954be17c.txt (gradient descent from scratch). ``minigrad derive`` prints
+the table; :func:`run_all` returns it.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -157,7 +167,7 @@ def _register(fn: Callable[[], Claim]) -> Callable[[], Claim]:
 
 
 def run_all() -> list[Claim]:
-    """Every claim, in document order: seed 000, then 001, then 004."""
+    """Every claim, in document order: seed 000, then 001, 002, 003 and 004."""
     return [fn() for fn in CLAIMS]
 
 
@@ -490,6 +500,432 @@ def ce_gradient() -> Claim:
         why=f"−(1/N)Σ∇θ log P = {as_printed:.4f} is the gradient of the mean −(1/N)Σ log P, but "
             f"§4.1.2 defines L_CE as the sum −Σ log P, whose gradient is N = {n} times that: "
             f"{auto:.4f}")
+
+
+# --- a classifier on real reviews, for seeds 002 and 003 ------------------------------------
+# Seeds 002 and 003 state objectives over a data set, so their claims are computed on real
+# data: rotten-tomatoes reviews (minigrad.data.datasets), each as MiniLM's sentence embedding x
+# (384 numbers, frozen), and a linear head on it: logits s = W x + b, W (2, 384), b (2,),
+# P(y|x) = softmax(s)_y, the labels "fresh" (0) and "rotten" (1). Training only the head keeps
+# every objective convex, so its argmin exists (with an L2 term), is unique, and NumPy can find
+# it exactly; MiniLM itself would take minutes per run on a CPU. The probabilities are a
+# classifier's log P(y|x), not a masked-LM pseudo-log-likelihood: the installed MiniLM is a
+# sentence encoder whose checkpoint has no MLM head (no `cls.predictions`), and a fresh head
+# would give random numbers.
+REVIEWS = (96, 32, 16)  # train, validation, test reviews, drawn by random_split(seed=0)
+L2 = 1e-3               # SGD's weight_decay on W: the L2 term (L2/2)·‖W‖² (none on b)
+L1 = 1e-3               # the L1 term L1·‖W‖₁ (optim.l1_penalty)
+SGD_STEPS = 600         # full-batch steps to the argmin (Nesterov momentum 0.9, η = 1/L)
+L1_STEPS = 600          # the same steps on the L1 objective, with its subgradient
+PROXIMAL_STEPS = 2000   # the L1 reference's proximal steps (NumPy), before Newton's
+ES_EPOCHS, ES_PATIENCE = 400, 10  # early stopping: plain SGD, one full batch an epoch
+
+
+@dataclass(frozen=True)
+class Reviews:
+    """The embedded reviews of one split: x (n, 384) float64, y (n,) class ids, the texts."""
+
+    x: np.ndarray
+    y: np.ndarray
+    texts: list[str]
+
+
+@dataclass(frozen=True)
+class HeadRuns:
+    """What the claims of seeds 002 and 003 are computed from (:func:`head_runs`)."""
+
+    train: Reviews
+    val: Reviews
+    test: Reviews
+    label_names: list[str]
+    smoothness: float          # L: the largest curvature of the L2 objective; η = 1/L
+    sgd: dict[str, np.ndarray]  # the head after SGD on the L2 objective ("weight", "bias")
+    argmin: dict[str, np.ndarray]  # the L2 objective's argmin, by Newton's method (NumPy)
+    l1_sgd: dict[str, np.ndarray]  # the head after SGD on the L1 objective (subgradient)
+    l1_argmin: dict[str, np.ndarray]  # the L1 objective's argmin, by proximal steps (NumPy)
+    early: dict[str, np.ndarray]  # the head that early stopping returned
+    early_best_epoch: int
+    early_epochs: int          # epochs run before stopping
+
+
+def _embed_reviews() -> tuple[Reviews, Reviews, Reviews, list[str]]:
+    from minigrad.data.datasets import label_names, load_rotten_tomatoes, random_split
+    from minigrad.models.pretrained import embed
+
+    reviews = load_rotten_tomatoes()
+    names = label_names(reviews.labels)
+    parts = random_split(reviews, [*REVIEWS, len(reviews) - sum(REVIEWS)], seed=0)[:3]
+    x = embed([text for part in parts for text in part.texts]).astype(np.float64)  # (136, 384)
+    splits, start = [], 0
+    for part in parts:
+        y = np.array([names.index(label) for label in part.labels])
+        splits.append(Reviews(x[start:start + len(part)], y, list(part.texts)))
+        start += len(part)
+    return *splits, names
+
+
+def objective(weight: Any, bias: Any, data: Reviews, l2: float = 0.0, l1: float = 0.0) -> float:
+    """L(θ) = (1/n)Σ_i −log softmax(W x_i + b)_{y_i} + (l2/2)·‖W‖² + l1·‖W‖₁, in NumPy."""
+    s = data.x @ np.asarray(weight).T + np.asarray(bias)                  # (n, 2)
+    log_p = s - np.logaddexp.reduce(s, axis=1, keepdims=True)
+    ce = -log_p[np.arange(len(data.y)), data.y].mean()
+    return float(ce + l2 / 2 * np.sum(np.asarray(weight) ** 2)
+                 + l1 * np.abs(np.asarray(weight)).sum())
+
+
+def _binary_design(data: Reviews) -> np.ndarray:
+    return np.column_stack([data.x, np.ones(len(data.y))])               # (n, 385)
+
+
+def _newton_argmin(data: Reviews, l2: float) -> dict[str, np.ndarray]:
+    """argmin_(W,b) of the L2 objective by Newton's method, in the two classes' difference.
+
+    With two classes only u = w₁ − w₀ and β = b₁ − b₀ change the loss (softmax is unchanged by
+    adding a vector to both rows), and at the argmin w₀ = −w₁ (the loss's gradient along
+    w₀ + w₁ is 0, the penalty's is l2·(w₀ + w₁)), so (l2/2)‖W‖² = (l2/4)‖u‖²: a logistic
+    regression in (u, β), strongly convex, which Newton solves to machine precision.
+    """
+    a, y = _binary_design(data), data.y.astype(np.float64)
+    penalty = np.r_[np.full(a.shape[1] - 1, l2 / 2), 0.0]  # ∇²(l2/4)‖u‖² = (l2/2)·I; none on β
+    theta = np.zeros(a.shape[1])
+    for _ in range(50):
+        p = 1 / (1 + np.exp(-(a @ theta)))                                 # P(rotten | x)
+        grad = a.T @ (p - y) / len(y) + penalty * theta
+        if np.abs(grad).max() < 1e-15:
+            break
+        hessian = (a * (p * (1 - p))[:, None]).T @ a / len(y) + np.diag(penalty)
+        theta -= np.linalg.solve(hessian, grad)
+    u, beta = theta[:-1], theta[-1]
+    return {"weight": np.stack([-u / 2, u / 2]), "bias": np.array([-beta / 2, beta / 2])}
+
+
+def _proximal_argmin(data: Reviews, l1: float) -> dict[str, np.ndarray]:
+    """argmin of the L1 objective by proximal gradient steps (FISTA), then Newton on the
+    weights those steps left nonzero, in (u, β).
+
+    For a given u = w₁ − w₀ the smallest ‖W‖₁ is ‖u‖₁ (w₀ = 0, w₁ = u is one such W), so the
+    L1 objective is the logistic loss in (u, β) plus l1·‖u‖₁. Each proximal step takes the
+    gradient step of the smooth part, then shrinks every u_j toward 0 by η·l1, setting to
+    exactly 0 those that would cross it (soft-thresholding, as tutorial 04's proximal step).
+    Those steps find which u_j are 0 but converge slowly; on the others, with their signs
+    fixed, l1·‖u‖₁ is linear, and Newton's method finishes the job to machine precision.
+    """
+    a, y = _binary_design(data), data.y.astype(np.float64)
+    eta = 1 / (0.25 * float(np.linalg.eigvalsh(a.T @ a / len(y)).max()))  # 1/L, σ' ≤ ¼
+    theta = np.zeros(a.shape[1])
+    look, t = theta.copy(), 1.0
+    for _ in range(PROXIMAL_STEPS):
+        p = 1 / (1 + np.exp(-(a @ look)))
+        step = look - eta * a.T @ (p - y) / len(y)
+        new = np.r_[np.sign(step[:-1]) * np.maximum(np.abs(step[:-1]) - eta * l1, 0), step[-1]]
+        t_new = (1 + math.sqrt(1 + 4 * t * t)) / 2
+        look, theta, t = new + (t - 1) / t_new * (new - theta), new, t_new
+    keep = np.flatnonzero(theta)                       # the nonzero u_j, and β (always kept)
+    sign = np.r_[np.sign(theta[keep[:-1]]), 0.0]
+    for _ in range(50):
+        p = 1 / (1 + np.exp(-(a[:, keep] @ theta[keep])))
+        grad = a[:, keep].T @ (p - y) / len(y) + l1 * sign
+        if np.abs(grad).max() < 1e-15:
+            break
+        hessian = (a[:, keep] * (p * (1 - p))[:, None]).T @ a[:, keep] / len(y)
+        theta[keep] -= np.linalg.solve(hessian, grad)
+    u, beta = theta[:-1], theta[-1]
+    return {"weight": np.stack([np.zeros_like(u), u]), "bias": np.array([0.0, beta])}
+
+
+def _fit_head(train: Reviews, lr: float, steps: int, *, momentum: float = 0.0,
+              l2: float = 0.0, l1: float = 0.0, val: Reviews | None = None,
+              patience: int | None = None) -> tuple[dict[str, np.ndarray], Any]:
+    """Train the head from zero with minigrad's SGD in the one loop, train.fit: one full
+    batch per epoch (so SGD is gradient descent), the L2 term as weight_decay on W, the L1
+    term as optim.l1_penalty added to the loss, early stopping on the validation loss when
+    ``patience`` is given (the best epoch's weights restored). Returns the head and history."""
+    from minigrad import nn, optim
+    from minigrad.train import TrainConfig, fit
+
+    head = nn.Linear(train.x.shape[1], 2).double()
+    head.weight.data[...] = 0.0
+    head.bias.data[...] = 0.0
+
+    def loss_fn(model: Any, batch: tuple[np.ndarray, np.ndarray]) -> Tensor:
+        x, y = batch
+        loss = F.cross_entropy(model(Tensor(x, dtype=float64)), Tensor(y))
+        return loss + optim.l1_penalty([model.weight], l1) if l1 else loss
+
+    optimizer = optim.SGD([{"params": [head.weight], "weight_decay": l2},
+                           {"params": [head.bias], "weight_decay": 0.0}],
+                          lr=lr, momentum=momentum, nesterov=momentum > 0)
+    config = TrainConfig(epochs=steps, batch_size=len(train.y), shuffle=False,
+                               progress=False,
+                               early_stopping_metric="val_loss" if patience else None,
+                               patience=patience or 1, restore_best=bool(patience))
+    history = fit(head, loss_fn, (train.x, train.y), optimizer, config,
+                        val_data=None if val is None else (val.x, val.y))
+    return {name: a.copy() for name, a in head.state_dict().items()}, history
+
+
+@functools.cache
+def head_runs() -> HeadRuns:
+    """Embed the reviews and train the head every way the claims need (about 10 s on a CPU,
+    most of it MiniLM; computed once per process)."""
+    train_set, val_set, test_set, names = _embed_reviews()
+    a = _binary_design(train_set)
+    # The CE's curvature in (W, b) is at most ½·λmax(AᵀA/n) (softmax's Hessian over two
+    # classes has eigenvalues 0 and 2p(1−p) ≤ ½), plus the L2 term's.
+    smoothness = 0.5 * float(np.linalg.eigvalsh(a.T @ a / len(a)).max()) + L2
+    sgd, _ = _fit_head(train_set, 1 / smoothness, SGD_STEPS, momentum=0.9, l2=L2)
+    l1_sgd, _ = _fit_head(train_set, 1 / smoothness, L1_STEPS, momentum=0.9, l1=L1)
+    early, history = _fit_head(train_set, 1 / smoothness, ES_EPOCHS, l2=L2, val=val_set,
+                               patience=ES_PATIENCE)
+    return HeadRuns(train_set, val_set, test_set, names, smoothness, sgd,
+                    _newton_argmin(train_set, L2), l1_sgd,
+                    _proximal_argmin(train_set, L1), early,
+                    history.best_epoch, len(history.epochs))
+
+
+def _head_value(params: dict[str, np.ndarray], data: Reviews, l2: float = 0.0,
+                l1: float = 0.0) -> float:
+    """The objective at a head's parameters, by minigrad's forward pass (cross_entropy,
+    the penalties as Tensor sums)."""
+    with no_grad():
+        weight = Tensor(params["weight"], dtype=float64)
+        loss = F.cross_entropy(F.linear(Tensor(data.x, dtype=float64), weight,
+                                        Tensor(params["bias"], dtype=float64)), Tensor(data.y))
+        return float((loss + l2 / 2 * (weight * weight).sum() + l1 * weight.abs().sum()).item())
+
+
+def _zero_features(weight: np.ndarray) -> int:
+    """Embedding dimensions j the head ignores: W[:, j] = 0 exactly."""
+    return int(np.sum(np.all(weight == 0, axis=0)))
+
+
+# --- seed 002 §3: θ* = argmin_θ L(·; θ), by SGD, with L1/L2 and early stopping --------------
+# §3.1: "θ* = argmin_θ L(·; θ) … 这个优化问题通常通过随机梯度下降（SGD）或其变种来求解" (this
+# problem is usually solved by SGD or its variants); §3.2: "正则化 … L1正则化、L2正则化" (L1 and
+# L2 regularisation), "早停 … 在验证集上的性能不再提高时停止训练" (early stopping: stop when the
+# validation performance no longer improves).
+@_register
+def argmin_by_sgd() -> Claim:
+    runs = head_runs()
+    computed = _head_value(runs.sgd, runs.train, l2=L2)
+    return _claim("002.argmin_sgd", "§3.1",
+                  f"θ* = argmin_θ L(·;θ) by SGD, L = CE + (λ/2)‖W‖², λ = {L2:g}", computed,
+                  objective(runs.sgd["weight"], runs.sgd["bias"], runs.train, l2=L2),
+                  as_printed=objective(runs.argmin["weight"], runs.argmin["bias"], runs.train,
+                                       l2=L2),
+                  why=f"SGD's L = {computed:.12f} after {SGD_STEPS} steps is not yet the "
+                      f"argmin's")
+
+
+@_register
+def l1_by_sgd() -> Claim:
+    runs = head_runs()
+    computed = _zero_features(runs.l1_sgd["weight"])
+    at_sgd = objective(runs.l1_sgd["weight"], runs.l1_sgd["bias"], runs.train, l1=L1)
+    at_min = objective(runs.l1_argmin["weight"], runs.l1_argmin["bias"], runs.train, l1=L1)
+    left_out = np.all(runs.l1_argmin["weight"] == 0, axis=0)               # (384,)
+    return _claim(
+        "002.l1_sgd", "§3.2", "θ* = argmin L by SGD, L = CE + λ‖W‖₁: W[:, j] = 0 count",
+        computed, float(np.count_nonzero(~runs.l1_sgd["weight"].any(axis=0))),
+        as_printed=float(_zero_features(runs.l1_argmin["weight"])),
+        why=f"the argmin of the L1 objective leaves {int(left_out.sum())} of the "
+            f"{len(left_out)} embedding features out (W[:, j] = 0; proximal steps, i.e. "
+            f"soft-thresholding, then Newton); SGD on the loss plus optim.l1_penalty (the "
+            f"subgradient λ·sign(w), the same η and momentum, {L1_STEPS} steps) sets {computed} "
+            f"to 0: a step moves a weight across 0 rather than onto it (median |w| on those "
+            f"features {np.median(np.abs(runs.l1_sgd['weight'][:, left_out])):.1e}), and its "
+            f"objective {at_sgd:.6f} is above the minimum {at_min:.6f}. The L1 argmin needs "
+            f"SGD's proximal variant")
+
+
+@_register
+def early_stopping() -> Claim:
+    runs = head_runs()
+    computed = _head_value(runs.early, runs.train, l2=L2)
+    at_min = objective(runs.argmin["weight"], runs.argmin["bias"], runs.train, l2=L2)
+    val_early = objective(runs.early["weight"], runs.early["bias"], runs.val)
+    val_min = objective(runs.argmin["weight"], runs.argmin["bias"], runs.val)
+    return _claim(
+        "002.early_stopping", "§3.2", "θ* = argmin L, with early stopping: L(θ)",
+        computed, objective(runs.early["weight"], runs.early["bias"], runs.train, l2=L2),
+        as_printed=at_min,
+        why=f"early stopping (patience {ES_PATIENCE}) ran {runs.early_epochs} epochs and gave "
+            f"back epoch {runs.early_best_epoch}'s θ, the lowest validation loss "
+            f"({val_early:.4f}); its L = {computed:.4f} is above min L = {at_min:.4f}, whose θ* "
+            f"scores {val_min:.4f} on the {len(runs.val.y)} validation reviews: it stops short "
+            f"of argmin L on purpose, so the fine-tuned θ is not θ* = argmin L")
+
+
+# --- seed 003 §4.2: the pre-training and fine-tuning objectives ------------------------------
+# As printed: 预训练 max_θ log P(x, y) = log Σ_y P(x, y) ≈ log (1/N) Σ_i log P(x_i, y_i);
+# 微调 max_θ log P(x, y|t) = log (1/N) Σ_i log P(y_i|x_i, t).
+# On the N test reviews, log P(y_i|x_i, t) is the head's (trained to 002.argmin_sgd's argmin).
+# For the pre-training line's joint P(x, y) we take the empirical distribution of the N
+# reviews for x (P(x_i) = 1/N) with the head's P(y|x): a proper joint over (x, y), so
+# log P(x_i, y_i) = log P(y_i|x_i) − log N, and its marginal Σ_y P(x_i, y) = 1/N.
+def _log_p_test() -> Tensor:
+    """log P(y_i|x_i) of the N test reviews (N,), by minigrad's cross_entropy."""
+    runs = head_runs()
+    with no_grad():
+        logits = F.linear(Tensor(runs.test.x, dtype=float64),
+                          Tensor(runs.sgd["weight"], dtype=float64),
+                          Tensor(runs.sgd["bias"], dtype=float64))              # (N, 2)
+        return -F.cross_entropy(logits, Tensor(runs.test.y), reduction="none")
+
+
+def _log_p_numpy() -> np.ndarray:
+    runs = head_runs()
+    s = runs.test.x @ runs.sgd["weight"].T + runs.sgd["bias"]
+    return (s - np.logaddexp.reduce(s, axis=1, keepdims=True))[np.arange(len(runs.test.y)),
+                                                                runs.test.y]
+
+
+def _log(v: float) -> float:
+    """log v, or NaN where it is undefined (v ≤ 0), as the printed formulas would need."""
+    return math.log(v) if v > 0 else math.nan
+
+
+@_register
+def pretrain_joint() -> Claim:
+    log_p = _log_p_test().numpy()
+    n = len(log_p)
+    computed = float(np.mean(log_p - math.log(n)))
+    marginal = float(np.mean(np.full(n, -math.log(n))))  # log Σ_y P(x_i, y) = log(1/N)
+    return _claim(
+        "003.pretrain_joint", "§4.2", f"log P(x,y) = log Σ_y P(x,y), N = {n} reviews",
+        computed, float(np.mean(_log_p_numpy() - math.log(n))), as_printed=marginal,
+        why=f"Σ_y P(x,y) = P(x) sums the label out: it is the marginal, log(1/{n}) = "
+            f"{marginal:.4f} here, not the joint log P(x,y) = log P(x) + log P(y|x) = "
+            f"{computed:.4f}; they differ by log P(y|x) (mean {np.mean(log_p):.4f}), which is 0 "
+            f"only for a model certain of every label")
+
+
+@_register
+def pretrain_objective() -> Claim:
+    log_p = _log_p_test().numpy()
+    n = len(log_p)
+    computed = float(np.mean(log_p - math.log(n)))
+    return _claim(
+        "003.pretrain_objective", "§4.2", f"log (1/N)Σ log P(x_i,y_i), N = {n} reviews",
+        computed, float(np.mean(_log_p_numpy() - math.log(n))), as_printed=_log(computed),
+        why=f"every log P(x_i,y_i) ≤ 0, so their mean is negative ({computed:.4f}) and its log "
+            f"is undefined (log of a negative number); the objective is the average "
+            f"log-likelihood (1/N)Σ log P(x_i,y_i) = {computed:.4f} itself, without the outer log")
+
+
+@_register
+def finetune_objective() -> Claim:
+    log_p = _log_p_test().numpy()
+    n = len(log_p)
+    computed = float(np.mean(log_p))
+    mean_probability = float(np.mean(np.exp(log_p)))
+    return _claim(
+        "003.finetune_objective", "§4.2", f"log (1/N)Σ log P(y_i|x_i,t), N = {n} reviews",
+        computed, float(np.mean(_log_p_numpy())), as_printed=_log(computed),
+        why=f"each log P(y_i|x_i) ≤ 0 (here {log_p.min():.4f} to {log_p.max():.4f}), so their "
+            f"mean {computed:.4f} is negative and its log is undefined; the average "
+            f"log-likelihood (1/N)Σ log P(y_i|x_i) = {computed:.4f} (= −cross-entropy) is the "
+            f"objective; log (1/N)Σ P(y_i|x_i) = {math.log(mean_probability):.4f}, the log of "
+            f"the mean probability, is a different quantity")
+
+
+# --- seed 003 §5.2: the ResNet fine-tuning code ----------------------------------------------
+# As printed: model = ResNetForImageClassification.from_pretrained('resnet50'); in train_epoch
+# and evaluate, model(input_ids, attention_mask=attention_mask[, labels=labels]); then
+# outputs.logits.argmax(dim=2), preds.append(pred_tokens[:len(label_tokens)]) per example, and
+# classification_report(labels, preds).
+# ResNetForImageClassification.forward(pixel_values, labels, output_hidden_states,
+# return_dict, **kwargs) in transformers' modeling_resnet.py: pixel_values is a float image
+# batch (batch_size, num_channels, height, width), num_channels = 3, and the first thing the
+# model does is refuse pixel_values.shape[1] != num_channels (ValueError). minigrad does not
+# import transformers: tests/test_derivations.py checks these facts against the installed source.
+RESNET_FORWARD = ("pixel_values", "labels", "output_hidden_states", "return_dict")
+RESNET_PIXEL_VALUES = ("batch_size", "num_channels", "height", "width")
+
+
+@_register
+def resnet_inputs() -> Claim:
+    from minigrad.models.pretrained import load_tokenizer, minilm_path
+
+    runs = head_runs()
+    ids = load_tokenizer(minilm_path())(runs.test.texts, padding=True,
+                                        return_tensors="np")["input_ids"]            # (N, T)
+    dims = len(RESNET_PIXEL_VALUES)
+    return _claim(
+        "003.resnet_inputs", "§5.2",
+        "ResNetForImageClassification(input_ids, …): input dims",
+        dims, float(len(RESNET_PIXEL_VALUES)), as_printed=float(ids.ndim),
+        why=f"forward takes ({', '.join(RESNET_FORWARD)}): the positional input_ids become "
+            f"pixel_values, which must be a float image batch ({', '.join(RESNET_PIXEL_VALUES)}"
+            f"), {dims} dims; the {len(ids)} reviews' input_ids are {ids.ndim}-D {ids.shape}, "
+            f"and the model's first check (shape[1] = {ids.shape[1]} is not 3 channels) raises "
+            f"ValueError; attention_mask is no parameter of it (transformers 5 swallows it "
+            f"in **kwargs, unused): a ResNet takes images, not tokens")
+
+
+@_register
+def argmax_dim2() -> Claim:
+    from minigrad.metrics import accuracy
+
+    runs = head_runs()
+    logits = F.linear(Tensor(runs.test.x, dtype=float64), Tensor(runs.sgd["weight"], dtype=float64),
+                      Tensor(runs.sgd["bias"], dtype=float64))                   # (N, C)
+    try:
+        as_printed, error = accuracy(runs.test.y, logits.argmax(dim=2).numpy()), ""
+    except IndexError as e:
+        as_printed, error = math.nan, f"IndexError: {e}"
+    computed = accuracy(runs.test.y, logits.argmax(dim=-1).numpy())
+    closed = float(np.mean(np.argmax(logits.numpy(), axis=1) == runs.test.y))
+    return _claim(
+        "003.argmax_dim2", "§5.2", f"accuracy of logits.argmax(dim=2), logits "
+        f"{tuple(logits.shape)}", computed, closed, as_printed=as_printed,
+        why=f"a classifier's logits are (B, C): argmax(dim=2) raises ({error}; torch raises "
+            f"IndexError too), dim=2 is the class axis of a token classifier's (B, T, C); the "
+            f"class axis here is dim=1 (= −1), whose predictions score {computed:.4f} on the "
+            f"{len(runs.test.y)} reviews")
+
+
+def _evaluate_as_printed(preds: list[int], labels: list[int]) -> tuple[list, list]:
+    """The lines of §5.2's evaluate() that build what it hands classification_report, applied
+    to one batch of a classifier's predictions and labels (each a list of ints)."""
+    out_preds, out_labels = [], []
+    for pred_tokens, label_tokens in zip(preds, labels, strict=True):
+        out_preds.append(pred_tokens[:len(label_tokens)])
+        out_labels.append(label_tokens)
+    return out_labels, out_preds
+
+
+@_register
+def classification_report_nested() -> Claim:
+    from minigrad.metrics import classification_report
+
+    runs = head_runs()
+    preds = np.argmax(runs.test.x @ runs.sgd["weight"].T + runs.sgd["bias"], axis=1)
+    labels = runs.test.y
+    try:
+        nested = _evaluate_as_printed(preds.tolist(), labels.tolist())
+        as_printed = classification_report(*nested, output_dict=True)["macro avg"]["f1-score"]
+        error = ""
+    except (TypeError, ValueError) as e:
+        as_printed, error = math.nan, f"{type(e).__name__}: {e}"
+    computed = classification_report(labels.tolist(), preds.tolist(),
+                                      output_dict=True)["macro avg"]["f1-score"]
+    f1 = []
+    for c in range(len(runs.label_names)):
+        tp = np.sum((preds == c) & (labels == c))
+        f1.append(2 * tp / (np.sum(preds == c) + np.sum(labels == c)))
+    return _claim(
+        "003.classification_report", "§5.2",
+        "classification_report(labels, preds): macro-F1", computed,
+        float(np.mean(f1)), as_printed=as_printed,
+        why=f"evaluate() builds one list per example (pred_tokens[:len(label_tokens)], a token "
+            f"classifier's per-token labels); a classifier's labels are one int per example, so "
+            f"it stops there ({error}). Given lists of lists, scikit-learn's "
+            f"classification_report refuses ragged ones (ValueError: legacy multi-label "
+            f"representation) and equal-length multiclass ones (ValueError: multiclass-"
+            f"multioutput is not supported), and reads equal-length 0/1 ones as a multilabel "
+            f"indicator, one 'class' per position; flat lists, one label per image, give the "
+            f"report: macro-F1 {computed:.4f} here")
 
 
 # --- seed 004 §4.1–§4.2: binary cross-entropy, its derivative, and §4.1's cross-entropy -----

@@ -5,14 +5,20 @@ by calling minigrad), against its finite difference, and its verdict against the
 applied here to the document's printed number or to its formula evaluated here.
 """
 
+import ast
 import dataclasses
+import inspect
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy.optimize import minimize
+from scipy.special import log_softmax
+from sklearn.metrics import classification_report as sk_report
 
-from minigrad import cli
+from minigrad import cli, derivations
 from minigrad.derivations import JSON_KEYS, agrees_to_printed_rounding, inconsistencies, run_all
 
 CLAIMS = run_all()
@@ -25,11 +31,15 @@ STABLE_IDS = [
     "000.gd_step_w11", "000.gd_step_w12", "000.gd_step_w21", "000.gd_step_w22",
     "000.gd_step_b1", "000.gd_step_b2",
     "001.mlm_loss", "001.dmlm_dlogit_target", "001.dmlm_dlogit_other", "001.ce_gradient",
+    "002.argmin_sgd", "002.l1_sgd", "002.early_stopping",
+    "003.pretrain_joint", "003.pretrain_objective", "003.finetune_objective",
+    "003.resnet_inputs", "003.argmax_dim2", "003.classification_report",
     "004.bce", "004.dbce_dy_pos", "004.dbce_dy_neg", "004.sigmoid_bce_dlogit",
     "004.gd_step_w1", "004.ce_as_printed", "004.dce_dy_as_printed",
 ]
+REVIEW_CLAIMS = STABLE_IDS[23:32]  # seeds 002 and 003: values computed on real reviews
 VALUES = {"000.z1", "000.z2", "000.o1", "000.o2", "000.mse_loss", "001.mlm_loss", "004.bce",
-          "004.ce_as_printed"}
+          "004.ce_as_printed", *REVIEW_CLAIMS}
 
 
 # --- the truth, in plain NumPy ---------------------------------------------------------------
@@ -120,6 +130,72 @@ PRINTED = {
 }
 
 
+# --- seeds 002 and 003: the head on MiniLM's embeddings of real reviews, recomputed here ------
+RUNS = derivations.head_runs()
+TRAIN, VAL, TEST = RUNS.train, RUNS.val, RUNS.test
+
+
+def head_loss(params, data, l2=0.0, l1=0.0):
+    """(1/n)Σ −log softmax(W x + b)_y + (l2/2)‖W‖² + l1‖W‖₁, written again here."""
+    w, bias = params["weight"], params["bias"]
+    log_p = log_softmax(data.x @ w.T + bias, axis=1)
+    return (-log_p[np.arange(len(data.y)), data.y].mean() + l2 / 2 * np.sum(w ** 2)
+            + l1 * np.abs(w).sum())
+
+
+def head_loss_grad(params, data, l2=0.0):
+    """∂/∂W and ∂/∂b of the cross-entropy (+ the L2 term): (softmax − one-hot)ᵀ x / n."""
+    p = np.exp(log_softmax(data.x @ params["weight"].T + params["bias"], axis=1))
+    delta = (p - np.eye(2)[data.y]) / len(data.y)                   # (n, 2)
+    return delta.T @ data.x + l2 * params["weight"], delta.sum(axis=0)
+
+
+def scipy_argmin(l2):
+    """min over (W, b) of the L2 objective by L-BFGS, from zero: a third solver."""
+    d = TRAIN.x.shape[1]
+
+    def fun(theta):
+        params = {"weight": theta[:2 * d].reshape(2, d), "bias": theta[2 * d:]}
+        gw, gb = head_loss_grad(params, TRAIN, l2)
+        return head_loss(params, TRAIN, l2), np.r_[gw.ravel(), gb]
+
+    result = minimize(fun, np.zeros(2 * d + 2), jac=True, method="L-BFGS-B",
+                      options={"gtol": 1e-13, "ftol": 1e-16, "maxiter": 20000})
+    return result.fun
+
+
+MIN_L2 = scipy_argmin(derivations.L2)
+LOG_P = log_softmax(TEST.x @ RUNS.sgd["weight"].T + RUNS.sgd["bias"], axis=1)[
+    np.arange(len(TEST.y)), TEST.y]                                  # log P(y_i | x_i), (N,)
+N = len(TEST.y)
+PREDS = np.argmax(TEST.x @ RUNS.sgd["weight"].T + RUNS.sgd["bias"], axis=1)
+L1_ZEROS = int(np.sum(~RUNS.l1_argmin["weight"].any(axis=0)))
+
+TRUE.update({
+    "002.argmin_sgd": head_loss(RUNS.sgd, TRAIN, derivations.L2),
+    "002.l1_sgd": float(np.sum(~RUNS.l1_sgd["weight"].any(axis=0))),
+    "002.early_stopping": head_loss(RUNS.early, TRAIN, derivations.L2),
+    "003.pretrain_joint": np.mean(LOG_P - np.log(N)),        # log P(x_i) + log P(y_i|x_i)
+    "003.pretrain_objective": np.mean(LOG_P - np.log(N)),
+    "003.finetune_objective": np.mean(LOG_P),
+    "003.resnet_inputs": 4.0,                     # pixel_values (batch, channels, height, width)
+    "003.argmax_dim2": np.mean(TEST.y == PREDS),
+    "003.classification_report": sk_report(TEST.y, PREDS, output_dict=True)["macro avg"][
+        "f1-score"],
+})
+PRINTED.update({
+    "002.argmin_sgd": MIN_L2,                     # θ* = argmin L: L at the minimum
+    "002.l1_sgd": float(L1_ZEROS),                # the L1 argmin's zero features (certified below)
+    "002.early_stopping": MIN_L2,
+    "003.pretrain_joint": -np.log(N),             # log Σ_y P(x_i, y) = log P(x_i) = log(1/N)
+    "003.pretrain_objective": math.nan,           # log of a negative mean: undefined
+    "003.finetune_objective": math.nan,
+    "003.resnet_inputs": 2.0,                     # input_ids (batch, tokens)
+    "003.argmax_dim2": math.nan,                  # IndexError
+    "003.classification_report": math.nan,        # TypeError before the report
+})
+
+
 def expected_verdict(claim_id):
     printed, true = PRINTED[claim_id], TRUE[claim_id]
     if isinstance(printed, str):
@@ -193,11 +269,15 @@ def test_the_documents_errors_are_exactly_these():
     assert differs == {
         "000.z2", "000.o1", "000.o2", "000.do1_dz1", "000.do2_dz2", "000.do1_dx1",
         "000.do1_dx2", "000.do2_dx1", "000.do2_dx2", "000.mse_chain_rule", "001.ce_gradient",
-        "004.ce_as_printed", "004.dce_dy_as_printed",
+        "002.l1_sgd", "002.early_stopping", "003.pretrain_joint", "003.pretrain_objective",
+        "003.finetune_objective", "003.resnet_inputs", "003.argmax_dim2",
+        "003.classification_report", "004.ce_as_printed", "004.dce_dy_as_printed",
     }
 
 
-@pytest.mark.parametrize("claim_id", sorted(set(STABLE_IDS) - VALUES - {"000.z2"}))
+@pytest.mark.parametrize("claim_id", sorted(
+    set(STABLE_IDS) - VALUES - {"000.z2"}
+    | set(REVIEW_CLAIMS) - {"002.l1_sgd", "003.resnet_inputs"}))  # those two are counts
 def test_a_differing_explanation_states_the_true_value(claim_id):
     c = BY_ID[claim_id]
     if c.verdict == "differs":
@@ -295,3 +375,130 @@ def test_derive_json_has_exactly_the_documented_keys(capsys):
         assert row == c.as_dict()
         assert row["verdict"] in ("matches", "differs")
         assert (row["printed"] is None) == (not isinstance(PRINTED[row["id"]], str))
+
+
+# --- seed 002 §3: the argmin, by SGD, with L1/L2 and early stopping --------------------------
+def test_sgd_reached_the_l2_argmin_that_two_other_solvers_find():
+    gw, gb = head_loss_grad(RUNS.sgd, TRAIN, derivations.L2)
+    assert max(np.abs(gw).max(), np.abs(gb).max()) < 1e-7          # ∇L(θ) = 0 at SGD's θ
+    newton = head_loss(RUNS.argmin, TRAIN, derivations.L2)
+    assert pytest.approx(newton, rel=1e-10) == MIN_L2               # L-BFGS agrees with Newton
+    assert head_loss(RUNS.sgd, TRAIN, derivations.L2) + 1e-12 >= MIN_L2
+    np.testing.assert_allclose(RUNS.argmin["weight"], RUNS.sgd["weight"], atol=1e-5)
+    assert BY_ID["002.argmin_sgd"].verdict == "matches"
+
+
+def test_the_l1_reference_meets_the_optimality_conditions_and_sgd_does_not():
+    lam = derivations.L1
+    w = RUNS.l1_argmin["weight"]
+    gw, gb = head_loss_grad(RUNS.l1_argmin, TRAIN)
+    nonzero = w != 0
+    # At a minimum of CE + λ‖W‖₁: ∂CE/∂w = −λ·sign(w) where w ≠ 0, |∂CE/∂w| ≤ λ where w = 0.
+    assert np.abs(gw[nonzero] + lam * np.sign(w[nonzero])).max() < 1e-9
+    assert np.abs(gw[~nonzero]).max() <= lam + 1e-12
+    assert np.abs(gb).max() < 1e-9
+    assert 100 < L1_ZEROS < w.shape[1]                              # sparse, not empty
+    at_sgd = head_loss(RUNS.l1_sgd, TRAIN, l1=lam)
+    at_min = head_loss(RUNS.l1_argmin, TRAIN, l1=lam)
+    assert at_sgd > at_min + 1e-4
+    assert f"{at_sgd:.6f}" in BY_ID["002.l1_sgd"].explanation
+    assert f"leaves {L1_ZEROS} of the 384" in BY_ID["002.l1_sgd"].explanation
+
+
+def test_early_stopping_kept_the_best_validation_epoch_not_the_argmin():
+    assert RUNS.early_epochs == RUNS.early_best_epoch + derivations.ES_PATIENCE
+    assert RUNS.early_epochs < derivations.ES_EPOCHS                  # it did stop early
+    assert head_loss(RUNS.early, VAL) < head_loss(RUNS.argmin, VAL)    # better held out ...
+    assert head_loss(RUNS.early, TRAIN, derivations.L2) > MIN_L2 + 0.01  # ... not argmin L
+    assert f"epoch {RUNS.early_best_epoch}'s θ" in BY_ID["002.early_stopping"].explanation
+
+
+# --- seed 003 §4.2: the objectives ---------------------------------------------------------------
+def test_the_outer_logs_are_of_negative_numbers():
+    assert np.all(LOG_P < 0) and derivations.REVIEWS[2] == N
+    for claim_id in ("003.pretrain_objective", "003.finetune_objective"):
+        mean = TRUE[claim_id]
+        assert mean < 0
+        with pytest.raises(ValueError):
+            math.log(mean)
+        with np.errstate(invalid="ignore"):
+            assert np.isnan(np.log(mean))
+        assert "undefined" in BY_ID[claim_id].explanation
+    mean_probability = np.mean(np.exp(LOG_P))
+    assert f"{np.log(mean_probability):.4f}" in BY_ID["003.finetune_objective"].explanation
+
+
+def test_the_joint_is_a_distribution_and_its_marginal_is_not_it():
+    log_joint = log_softmax(TEST.x @ RUNS.sgd["weight"].T + RUNS.sgd["bias"], axis=1) - np.log(N)
+    assert np.exp(log_joint).sum() == pytest.approx(1.0)            # over all (x_i, y)
+    np.testing.assert_allclose(np.exp(log_joint).sum(axis=1), 1 / N)  # Σ_y P(x_i, y) = P(x_i)
+    gap = TRUE["003.pretrain_joint"] - PRINTED["003.pretrain_joint"]
+    assert gap == pytest.approx(np.mean(LOG_P)) and gap < -0.1
+
+
+# --- seed 003 §5.2: what the code's calls do, checked against the libraries -----------------------
+def test_resnet_takes_pixel_values_not_input_ids():
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    model_class = transformers.ResNetForImageClassification
+    params = inspect.signature(model_class.forward).parameters
+    named = [p for p in params if p != "self" and params[p].kind != params[p].VAR_KEYWORD]
+    assert tuple(named) == derivations.RESNET_FORWARD
+    assert "attention_mask" not in named and "input_ids" not in named
+    torch.manual_seed(0)
+    model = model_class(transformers.ResNetConfig(
+        num_channels=3, embedding_size=8, hidden_sizes=[8, 8, 8, 8], depths=[1, 1, 1, 1],
+        num_labels=2)).eval()
+    pixels = torch.randn(2, 3, 32, 32)                              # (B, C, H, W): 4 dims
+    assert model(pixels).logits.shape == (2, 2)
+    assert len(derivations.RESNET_PIXEL_VALUES) == pixels.ndim
+    from minigrad.models.pretrained import load_tokenizer, minilm_path
+
+    ids = load_tokenizer(minilm_path())(TEST.texts, padding=True, return_tensors="np")
+    input_ids = torch.tensor(ids["input_ids"])
+    assert input_ids.ndim == PRINTED["003.resnet_inputs"]
+    with pytest.raises(ValueError, match="channel dimension"):
+        model(input_ids, attention_mask=torch.tensor(ids["attention_mask"]))
+    try:  # transformers 5 takes attention_mask into **kwargs and ignores it; 4.x refuses it
+        with_mask = model(pixels, attention_mask=torch.ones(2, 5)).logits
+    except TypeError:
+        return
+    assert torch.equal(with_mask, model(pixels).logits)
+
+
+def test_argmax_dim2_of_a_b_by_c_tensor_is_an_index_error_in_torch_and_minigrad():
+    torch = pytest.importorskip("torch")
+    import minigrad
+
+    with pytest.raises(IndexError):
+        torch.zeros(N, 2).argmax(dim=2)
+    with pytest.raises(IndexError, match="dim 2 is out of range"):
+        minigrad.tensor(np.zeros((N, 2))).argmax(dim=2)
+    assert "IndexError" in BY_ID["003.argmax_dim2"].explanation
+
+
+def test_classification_report_with_lists_of_lists():
+    from sklearn.utils.multiclass import type_of_target
+
+    with pytest.raises(ValueError, match="legacy multi-label"):
+        sk_report([[0, 1], [1]], [[0, 1], [0]])
+    with pytest.raises(ValueError, match="multiclass-multioutput is not supported"):
+        sk_report([[0, 2], [1, 1]], [[0, 2], [1, 0]])
+    assert type_of_target([[0, 1], [1, 1]]) == "multilabel-indicator"  # read per position
+    with pytest.raises(TypeError):                                  # evaluate() on a classifier
+        derivations._evaluate_as_printed(PREDS.tolist(), TEST.y.tolist())
+    from minigrad.metrics import classification_report
+
+    with pytest.raises(ValueError):                                 # minigrad refuses 2-D too
+        classification_report([[0, 1], [1, 1]], [[0, 1], [0, 1]])
+    assert BY_ID["003.classification_report"].computed == pytest.approx(
+        sk_report(TEST.y.tolist(), PREDS.tolist(), output_dict=True)["macro avg"]["f1-score"])
+
+
+def test_derivations_imports_no_test_only_oracle():
+    tree = ast.parse(Path(derivations.__file__).read_text())
+    modules = [alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
+               for alias in node.names]
+    modules += [node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)]
+    assert modules and not [m for m in modules
+                            if m.split(".")[0] in ("torch", "transformers", "sklearn", "peft")]
