@@ -555,7 +555,7 @@ def _embed_reviews() -> tuple[Reviews, Reviews, Reviews, list[str]]:
     reviews = load_rotten_tomatoes()
     names = label_names(reviews.labels)
     parts = random_split(reviews, [*REVIEWS, len(reviews) - sum(REVIEWS)], seed=0)[:3]
-    x = embed([text for part in parts for text in part.texts]).astype(np.float64)  # (136, 384)
+    x = embed([text for part in parts for text in part.texts]).astype(np.float64)  # (Σn, 384)
     splits, start = [], 0
     for part in parts:
         y = np.array([names.index(label) for label in part.labels])
@@ -655,19 +655,18 @@ def _fit_head(train: Reviews, lr: float, steps: int, *, momentum: float = 0.0,
     optimizer = optim.SGD([{"params": [head.weight], "weight_decay": l2},
                            {"params": [head.bias], "weight_decay": 0.0}],
                           lr=lr, momentum=momentum, nesterov=momentum > 0)
-    config = TrainConfig(epochs=steps, batch_size=len(train.y), shuffle=False,
-                               progress=False,
-                               early_stopping_metric="val_loss" if patience else None,
-                               patience=patience or 1, restore_best=bool(patience))
+    config = TrainConfig(epochs=steps, batch_size=len(train.y), shuffle=False, progress=False,
+                         early_stopping_metric="val_loss" if patience else None,
+                         patience=patience or 1, restore_best=bool(patience))
     history = fit(head, loss_fn, (train.x, train.y), optimizer, config,
-                        val_data=None if val is None else (val.x, val.y))
+                  val_data=None if val is None else (val.x, val.y))
     return {name: a.copy() for name, a in head.state_dict().items()}, history
 
 
 @functools.cache
 def head_runs() -> HeadRuns:
-    """Embed the reviews and train the head every way the claims need (about 10 s on a CPU,
-    most of it MiniLM; computed once per process)."""
+    """Embed the reviews and train the head every way the claims need (a few seconds on a
+    CPU, most of them MiniLM's; computed once per process)."""
     train_set, val_set, test_set, names = _embed_reviews()
     a = _binary_design(train_set)
     # The CE's curvature in (W, b) is at most ½·λmax(AᵀA/n) (softmax's Hessian over two
@@ -720,10 +719,11 @@ def argmin_by_sgd() -> Claim:
 @_register
 def l1_by_sgd() -> Claim:
     runs = head_runs()
-    computed = _zero_features(runs.l1_sgd["weight"])
+    computed = float(_zero_features(runs.l1_sgd["weight"]))
     at_sgd = objective(runs.l1_sgd["weight"], runs.l1_sgd["bias"], runs.train, l1=L1)
     at_min = objective(runs.l1_argmin["weight"], runs.l1_argmin["bias"], runs.train, l1=L1)
     left_out = np.all(runs.l1_argmin["weight"] == 0, axis=0)               # (384,)
+    median = float(np.median(np.abs(runs.l1_sgd["weight"][:, left_out])))
     return _claim(
         "002.l1_sgd", "§3.2", "θ* = argmin L by SGD, L = CE + λ‖W‖₁: W[:, j] = 0 count",
         computed, float(np.count_nonzero(~runs.l1_sgd["weight"].any(axis=0))),
@@ -731,11 +731,10 @@ def l1_by_sgd() -> Claim:
         why=f"the argmin of the L1 objective leaves {int(left_out.sum())} of the "
             f"{len(left_out)} embedding features out (W[:, j] = 0; proximal steps, i.e. "
             f"soft-thresholding, then Newton); SGD on the loss plus optim.l1_penalty (the "
-            f"subgradient λ·sign(w), the same η and momentum, {L1_STEPS} steps) sets {computed} "
-            f"to 0: a step moves a weight across 0 rather than onto it (median |w| on those "
-            f"features {np.median(np.abs(runs.l1_sgd['weight'][:, left_out])):.1e}), and its "
-            f"objective {at_sgd:.6f} is above the minimum {at_min:.6f}. The L1 argmin needs "
-            f"SGD's proximal variant")
+            f"subgradient λ·sign(w), the same η and momentum, {L1_STEPS} steps) sets "
+            f"{computed:.0f} to 0: a step moves a weight across 0 rather than onto it (median "
+            f"|w| on those features {median:.1e}), and its objective {at_sgd:.6f} is above "
+            f"the minimum {at_min:.6f}. The L1 argmin needs SGD's proximal variant")
 
 
 @_register
@@ -850,14 +849,14 @@ def resnet_inputs() -> Claim:
     runs = head_runs()
     ids = load_tokenizer(minilm_path())(runs.test.texts, padding=True,
                                         return_tensors="np")["input_ids"]            # (N, T)
-    dims = len(RESNET_PIXEL_VALUES)
+    dims = float(len(RESNET_PIXEL_VALUES))
     return _claim(
         "003.resnet_inputs", "§5.2",
         "ResNetForImageClassification(input_ids, …): input dims",
         dims, float(len(RESNET_PIXEL_VALUES)), as_printed=float(ids.ndim),
         why=f"forward takes ({', '.join(RESNET_FORWARD)}): the positional input_ids become "
             f"pixel_values, which must be a float image batch ({', '.join(RESNET_PIXEL_VALUES)}"
-            f"), {dims} dims; the {len(ids)} reviews' input_ids are {ids.ndim}-D {ids.shape}, "
+            f"), {dims:.0f} dims; the {len(ids)} reviews' input_ids are {ids.ndim}-D {ids.shape}, "
             f"and the model's first check (shape[1] = {ids.shape[1]} is not 3 channels) raises "
             f"ValueError; attention_mask is no parameter of it (transformers 5 swallows it "
             f"in **kwargs, unused): a ResNet takes images, not tokens")
