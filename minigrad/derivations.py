@@ -19,9 +19,10 @@ one-line explanation, built from the numbers.
 
 Seeds 002 and 003 state objectives over data and give code, not worked numbers: their claims
 are computed on real data (MiniLM's embeddings of rotten-tomatoes reviews and a linear head on
-them, :func:`head_runs`), and a statement about what a library accepts is checked against that
-library in ``tests/test_derivations.py`` (minigrad never imports torch, transformers or
-scikit-learn).
+them, :func:`head_runs`): the computed value comes from minigrad (its forward pass, its SGD in
+``train.fit``), the closed form is the same quantity written in NumPy, and a statement about
+what a library accepts is checked against that library in ``tests/test_derivations.py``
+(minigrad never imports torch, transformers or scikit-learn).
 
 Seed files (in ``shared/seeds/``): 000_89cc9f59a290349c.txt (fine-tuning challenges),
 001_b086f2bf45582be4.txt (pre-training, fine-tuning, compute), 002_2e255fb5101a985a.txt
@@ -595,6 +596,8 @@ def _newton_argmin(data: Reviews, l2: float) -> dict[str, np.ndarray]:
             break
         hessian = (a * (p * (1 - p))[:, None]).T @ a / len(y) + np.diag(penalty)
         theta -= np.linalg.solve(hessian, grad)
+    else:
+        raise ArithmeticError(f"Newton's method left a gradient of {np.abs(grad).max():.1e}")
     u, beta = theta[:-1], theta[-1]
     return {"weight": np.stack([-u / 2, u / 2]), "bias": np.array([-beta / 2, beta / 2])}
 
@@ -629,6 +632,11 @@ def _proximal_argmin(data: Reviews, l1: float) -> dict[str, np.ndarray]:
             break
         hessian = (a[:, keep] * (p * (1 - p))[:, None]).T @ a[:, keep] / len(y)
         theta[keep] -= np.linalg.solve(hessian, grad)
+    # The optimality conditions: the signs held, and |∂CE/∂u_j| ≤ l1 wherever u_j = 0.
+    p = 1 / (1 + np.exp(-(a @ theta)))
+    off = np.abs(np.delete(a.T @ (p - y) / len(y), keep)).max(initial=0.0)
+    if np.abs(grad).max() > 1e-12 or np.any(np.sign(theta[keep[:-1]]) != sign[:-1]) or off > l1:
+        raise ArithmeticError("the L1 argmin's proximal steps and Newton did not converge")
     u, beta = theta[:-1], theta[-1]
     return {"weight": np.stack([np.zeros_like(u), u]), "bias": np.array([0.0, beta])}
 
