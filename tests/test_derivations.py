@@ -485,6 +485,8 @@ def test_classification_report_with_lists_of_lists():
     with pytest.raises(ValueError, match="multiclass-multioutput is not supported"):
         sk_report([[0, 2], [1, 1]], [[0, 2], [1, 0]])
     assert type_of_target([[0, 1], [1, 1]]) == "multilabel-indicator"  # read per position
+    silently = sk_report([[0, 1], [1, 1]], [[0, 1], [0, 1]], output_dict=True, zero_division=0)
+    assert "samples avg" in silently and set(silently) >= {"0", "1"}  # "classes" = positions
     with pytest.raises(TypeError):                                  # evaluate() on a classifier
         derivations._evaluate_as_printed(PREDS.tolist(), TEST.y.tolist())
     from minigrad.metrics import classification_report
