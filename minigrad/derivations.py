@@ -674,7 +674,8 @@ def _fit_head(train: Reviews, lr: float, steps: int, *, momentum: float = 0.0,
 @functools.cache
 def head_runs() -> HeadRuns:
     """Embed the reviews and train the head every way the claims need (a few seconds on a
-    CPU, most of them MiniLM's; computed once per process)."""
+    CPU, most of them MiniLM's; computed once per process, its arrays read-only since every
+    caller shares them)."""
     train_set, val_set, test_set, names = _embed_reviews()
     a = _binary_design(train_set)
     # The CE's curvature in (W, b) is at most ½·λmax(AᵀA/n) (softmax's Hessian over two
@@ -684,10 +685,16 @@ def head_runs() -> HeadRuns:
     l1_sgd, _ = _fit_head(train_set, 1 / smoothness, L1_STEPS, momentum=0.9, l1=L1)
     early, history = _fit_head(train_set, 1 / smoothness, ES_EPOCHS, l2=L2, val=val_set,
                                patience=ES_PATIENCE)
-    return HeadRuns(train_set, val_set, test_set, names, smoothness, sgd,
-                    _newton_argmin(train_set, L2), l1_sgd,
-                    _proximal_argmin(train_set, L1), early,
-                    history.best_epoch, len(history.epochs))
+    runs = HeadRuns(train_set, val_set, test_set, names, smoothness, sgd,
+                    _newton_argmin(train_set, L2), l1_sgd, _proximal_argmin(train_set, L1),
+                    early, history.best_epoch, len(history.epochs))
+    for part in (train_set, val_set, test_set):
+        part.x.setflags(write=False)
+        part.y.setflags(write=False)
+    for params in (runs.sgd, runs.argmin, runs.l1_sgd, runs.l1_argmin, runs.early):
+        for array in params.values():
+            array.setflags(write=False)
+    return runs
 
 
 def _head_value(params: dict[str, np.ndarray], data: Reviews, l2: float = 0.0,

