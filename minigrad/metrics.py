@@ -44,7 +44,12 @@ def _as_labels(y: Any, name: str) -> np.ndarray:
     """A 1-D NumPy array of labels from a list, an array or a minigrad Tensor."""
     if hasattr(y, "numpy") and not isinstance(y, np.ndarray):
         y = y.numpy()  # a minigrad (or torch) tensor
-    y = np.asarray(y)
+    try:
+        y = np.asarray(y)
+    except ValueError:  # NumPy's "inhomogeneous shape": a ragged list of lists
+        raise ValueError(f"{name} must be a 1-D sequence of labels, got a ragged sequence of "
+                         f"sequences (lengths {[len(row) for row in y][:5]}...); flatten "
+                         f"per-token labels first") from None
     if y.ndim != 1:
         raise ValueError(f"{name} must be a 1-D sequence of labels, got shape {y.shape}")
     return y

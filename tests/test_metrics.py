@@ -241,3 +241,11 @@ def test_entity_scores_refuse_misaligned_sequences():
 
 def test_entity_f1_without_entities_is_zero_division():
     assert math.isnan(metrics.entity_f1([["O"]], [["O"]], zero_division=np.nan))
+
+
+@pytest.mark.parametrize("y_true", [[[0, 1], [1]], [[0, 1], [1, 0]]])
+def test_report_refuses_lists_of_lists_with_one_line(y_true):
+    """Seed 003 §5.2 hands classification_report per-batch lists: ragged or not, one clear line
+    (scikit-learn reads equal-length 0/1 lists silently as multilabel; minigrad refuses)."""
+    with pytest.raises(ValueError, match="1-D sequence of labels"):
+        metrics.classification_report(y_true, y_true)
