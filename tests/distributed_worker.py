@@ -74,6 +74,21 @@ def run_mismatch(args: argparse.Namespace) -> dict:
     return {}
 
 
+def run_unused(args: argparse.Namespace) -> dict:
+    """A layer only rank 0 uses and one no rank uses: the first gets rank 0's gradient over N
+    (the others count zeros), the second keeps grad None, as in one process."""
+    mg.manual_seed(0)
+    used, rank0_only, unused = (nn.Linear(3, 2).double() for _ in range(3))
+    ddp = dist.DistributedDataParallel(nn.ModuleList([used, rank0_only, unused]))
+    assert len(ddp.buckets) == 1
+    x = mg.tensor(np.ones((4, 3)))
+    loss = used(x).sum() + (rank0_only(x).sum() if dist.rank() == 0 else 0.0)
+    loss.backward()
+    assert unused.weight.grad is None and unused.bias.grad is None
+    return {"used": used.weight.grad, "rank0_only": rank0_only.weight.grad,
+            "world": np.array(dist.world_size())}
+
+
 def run_bert(args: argparse.Namespace) -> dict:
     """A tiny BERT, dropout off, float32, fine-tuned by the one fit with a DistributedSampler:
     4 steps of AdamW on global batches of 8, clipped, with history written by rank 0 only."""
@@ -110,7 +125,7 @@ def run_bert(args: argparse.Namespace) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("scenario", choices=["mlp", "mismatch", "bert"])
+    parser.add_argument("scenario", choices=["mlp", "mismatch", "bert", "unused"])
     parser.add_argument("out")
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--batch", type=int, default=12, help="the global batch (rows a step)")
@@ -122,7 +137,9 @@ def main() -> None:
     args = parser.parse_args()
     mg.set_backend(args.backend)
     dist.init()
-    result = {"mlp": run_mlp, "mismatch": run_mismatch, "bert": run_bert}[args.scenario](args)
+    scenarios = {"mlp": run_mlp, "mismatch": run_mismatch, "bert": run_bert,
+                 "unused": run_unused}
+    result = scenarios[args.scenario](args)
     if dist.rank() == 0:
         np.savez(Path(args.out), **result)
 

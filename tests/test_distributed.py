@@ -7,6 +7,7 @@ BERT fine-tuned by the one ``fit`` in float32 within 1e-5. Skipped, with the rea
 ``[dist]`` extra (mpi4py, mpich) is not installed.
 """
 
+import json
 import os
 import subprocess
 import sys
@@ -86,6 +87,14 @@ def test_a_tiny_bert_fine_tuned_by_fit_on_2_ranks_matches_1_rank_in_float32(tmp_
     assert_same_parameters(one, two, atol=1e-5)
     np.testing.assert_allclose(one["step_losses"], two["step_losses"], rtol=0, atol=1e-5)
     assert (tmp_path / "two" / "history.json").is_file()  # written once, by rank 0
+
+
+@needs_mpi
+def test_a_parameter_some_ranks_leave_unused_is_averaged_with_zeros_and_one_none_use_stays_none(
+        tmp_path):
+    result = train(tmp_path, 2, "unused")  # the worker asserts the unused layer's grad is None
+    np.testing.assert_allclose(result["used"], np.full((2, 3), 4.0))        # ones: 4 rows
+    np.testing.assert_allclose(result["rank0_only"], np.full((2, 3), 2.0))  # rank 0's 4, / 2
 
 
 @needs_mpi
@@ -177,3 +186,66 @@ def test_the_gpu_path_nccl_and_host_staging_on_one_rank(tmp_path):
                             capture_output=True, text=True, timeout=300,
                             env={**os.environ, **ONE_THREAD})
     assert result.returncode == 0 and "ok" in result.stdout, result.stdout + result.stderr
+
+
+# --- the command: mpiexec -n N minigrad finetune ----------------------------------------------
+FINETUNE = ["finetune", "--dataset", "rotten-tomatoes", "--model", "bert-tiny",
+            "--max-train-examples", "64", "--batch-size", "8", "--max-length", "32", "--epochs",
+            "1", "--dropout", "0", "--examples", "0"]
+
+
+def minigrad_command(ranks: int, *args: str) -> subprocess.CompletedProcess:
+    command = [str(MPIEXEC), "-n", str(ranks), str(Path(sys.executable).with_name("minigrad")),
+               *args]
+    try:
+        return subprocess.run(command, capture_output=True, text=True, timeout=300,
+                              env={**os.environ, **ONE_THREAD})
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"{' '.join(command)} still ran after 300 s: a rank hangs")
+
+
+@needs_mpi
+def test_finetune_on_2_ranks_writes_the_checkpoint_that_1_rank_writes(tmp_path):
+    from safetensors.numpy import load_file
+
+    runs, metrics = {}, {}
+    for ranks in (1, 2):
+        result = minigrad_command(ranks, *FINETUNE, "--out", str(tmp_path / f"run{ranks}"))
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert result.stdout.count("saved to") == 1  # rank 0 alone reports and writes
+        runs[ranks] = load_file(tmp_path / f"run{ranks}" / "model.safetensors")
+        metrics[ranks] = json.loads((tmp_path / f"run{ranks}" / "metrics.json").read_text())
+    assert runs[1].keys() == runs[2].keys()
+    for name, weights in runs[1].items():
+        np.testing.assert_allclose(runs[2][name], weights, rtol=0, atol=1e-5, err_msg=name)
+    # validation and test scored on half the rows by each rank, gathered: the same metrics
+    for key in ("accuracy", "macro_f1", "test_loss"):
+        assert metrics[2][key] == pytest.approx(metrics[1][key], abs=1e-5), key
+    epoch1, epoch2 = metrics[1]["history"]["epochs"][0], metrics[2]["history"]["epochs"][0]
+    assert epoch1.keys() == epoch2.keys()
+    for key, value in epoch1.items():
+        assert epoch2[key] == pytest.approx(value, abs=1e-5), key
+
+
+@needs_mpi
+def test_a_global_batch_that_does_not_divide_among_the_ranks_is_refused_by_every_rank(tmp_path):
+    result = minigrad_command(3, *FINETUNE, "--out", str(tmp_path / "run"))
+    assert result.returncode == 1
+    assert result.stderr.strip() == ("minigrad finetune: error: --batch-size 8 is the global "
+                                     "batch and must divide evenly among the 3 ranks; use a "
+                                     "multiple of 3")
+    assert not (tmp_path / "run").exists()
+
+
+def test_dropout_sets_every_rate_of_the_model_and_its_config():
+    from minigrad import nn
+    from minigrad.finetune import FinetuneConfig, set_dropout
+    from minigrad.models.bert import BertConfig, BertForSequenceClassification
+
+    model = BertForSequenceClassification(BertConfig.named("bert-tiny", vocab_size=30))
+    set_dropout(model, 0.0)
+    rates = [m.p for m in model.modules() if isinstance(m, nn.Dropout)]
+    assert len(rates) > 4 and set(rates) == {0.0}
+    assert model.config.hidden_dropout_prob == model.config.attention_probs_dropout_prob == 0.0
+    with pytest.raises(ValueError, match=r"dropout must be in \[0, 1\), got 1.5"):
+        FinetuneConfig(dropout=1.5).check()

@@ -12,7 +12,8 @@ the same optimizer step: N copies that stay identical, as one model on N times t
 
 The all-reduce need not wait for the end of backward. The gradients are grouped into
 **buckets** of about ``bucket_cap_mb`` megabytes, in *reverse* parameter order, since backward
-finishes the last layers first. A hook on every parameter
+finishes the last layers first; the first bucket holds only about 1 MiB, as in torch, so that
+the first all-reduce starts as soon as the last layer is done. A hook on every parameter
 (``register_post_accumulate_grad_hook``) counts the gradients a bucket still waits for; once a
 bucket is full its gradients are copied into one flat array and a non-blocking all-reduce
 (``MPI_Iallreduce``) starts at once, while backward goes on with the earlier layers. Buckets
@@ -37,6 +38,8 @@ import numpy as np
 from minigrad import autograd, backend, nn
 from minigrad.distributed import comm
 
+FIRST_BUCKET_BYTES = 2**20  # torch's _DEFAULT_FIRST_BUCKET_BYTES: the first all-reduce starts soon
+
 
 @dataclasses.dataclass
 class Bucket:
@@ -57,12 +60,15 @@ class Bucket:
             else:
                 view[...] = p.grad.reshape(-1)
 
-    def unpack(self, world: int) -> None:
-        """Divide the summed gradients by the world size and write them back into ``.grad``."""
+    def unpack(self, world: int, used: Any) -> None:
+        """Divide the summed gradients by the world size and write them back into ``.grad``;
+        a parameter no rank ``used`` keeps ``grad = None``, as it would in one process."""
         self.buffer /= world
-        for p, start in zip(self.params, self.offsets, strict=True):
+        for p, start, u in zip(self.params, self.offsets, used, strict=True):
             average = self.buffer[start:start + p.data.size].reshape(p.data.shape)
-            if p.grad is None:
+            if not u:
+                p.grad = None
+            elif p.grad is None:
                 p.grad = average.copy()
             else:
                 p.grad[...] = average
@@ -100,7 +106,8 @@ class DistributedDataParallel(nn.Module):
             if hasattr(b, "flags") and b.flags.c_contiguous:
                 comm.broadcast(b, src=0)
         params = [p for _, p in module.named_parameters() if p.requires_grad]
-        self.buckets = _make_buckets(params[::-1], int(bucket_cap_mb * 2**20))
+        cap = int(bucket_cap_mb * 2**20)
+        self.buckets = _make_buckets(params[::-1], cap, min(cap, FIRST_BUCKET_BYTES))
         self._bucket_of = {id(p): b for b in self.buckets for p in b.params}
         self._next = 0          # the next bucket to start
         self._in_backward = False
@@ -109,6 +116,8 @@ class DistributedDataParallel(nn.Module):
         self._handles = [p.register_post_accumulate_grad_hook(self._grad_ready) for p in params]
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
+        if self._in_backward:  # a backward that raised midway left its state behind
+            self._reset()
         out = self.module(*args, **kwargs)
         self.forward_end = time.perf_counter()
         return out
@@ -160,13 +169,23 @@ class DistributedDataParallel(nn.Module):
         while self._next < len(self.buckets):
             self._start(self._next)
             self._next += 1
+        # which parameters some rank gave a gradient (one small all-reduce, after the buckets
+        # on every rank, so the collectives keep one order)
+        used = comm.all_reduce(np.array([p.grad is not None for b in self.buckets
+                                         for p in b.params], dtype=np.uint8), "max")
+        first = 0
         for i, b in enumerate(self.buckets):
             b.work.wait()
             if self.timeline["buckets"][i][1] is None:
                 self.timeline["buckets"][i][1] = time.perf_counter()
-            b.unpack(self.world_size)
-            b.work, b.ready = None, 0
+            b.unpack(self.world_size, used[first:first + len(b.params)])
+            first += len(b.params)
         self.timeline["end"] = time.perf_counter()
+        self._reset()
+
+    def _reset(self) -> None:
+        for b in self.buckets:
+            b.work, b.ready = None, 0
         self._next, self._in_backward = 0, False
 
     def extra_repr(self) -> str:
@@ -174,16 +193,16 @@ class DistributedDataParallel(nn.Module):
                 f"bucket_cap_mb={self.bucket_cap_mb}")
 
 
-def _make_buckets(params: list[Any], cap_bytes: int) -> list[Bucket]:
+def _make_buckets(params: list[Any], cap_bytes: int, first_cap_bytes: int) -> list[Bucket]:
     """Consecutive parameters, in the given order, grouped until a bucket holds ``cap_bytes``
-    (a parameter larger than that is a bucket of its own); a new dtype or device starts a new
-    bucket, since a flat array has one of each."""
+    (``first_cap_bytes`` for the first; a parameter larger than that ends its bucket); a new
+    dtype or device starts a new bucket, since a flat array has one of each."""
     groups: list[list[Any]] = []
     size = 0
     for p in params:
         kind = (p.dtype, p.device)
-        if not groups or size >= cap_bytes or kind != (groups[-1][0].dtype,
-                                                       groups[-1][0].device):
+        cap = first_cap_bytes if len(groups) == 1 else cap_bytes
+        if not groups or size >= cap or kind != (groups[-1][0].dtype, groups[-1][0].device):
             groups.append([])
             size = 0
         groups[-1].append(p)
