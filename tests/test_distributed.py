@@ -249,3 +249,21 @@ def test_dropout_sets_every_rate_of_the_model_and_its_config():
     assert model.config.hidden_dropout_prob == model.config.attention_probs_dropout_prob == 0.0
     with pytest.raises(ValueError, match=r"dropout must be in \[0, 1\), got 1.5"):
         FinetuneConfig(dropout=1.5).check()
+
+
+def test_under_mpiexec_without_mpi4py_the_command_says_how_to_install_it(tmp_path):
+    """What each rank sees when mpiexec (PMI_SIZE set) starts minigrad in an environment
+    without mpi4py: one line, exit status 1, no traceback, nothing written."""
+    fake = tmp_path / "site" / "mpi4py"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("raise ImportError(\"No module named 'mpi4py'\")\n")
+    env = {**os.environ, "PMI_SIZE": "2", "PMI_RANK": "0",
+           "PYTHONPATH": os.pathsep.join([str(fake.parent), os.environ.get("PYTHONPATH", "")])}
+    result = subprocess.run([str(Path(sys.executable).with_name("minigrad")), *FINETUNE,
+                             "--out", str(tmp_path / "run")], capture_output=True, text=True,
+                            timeout=300, env=env)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "minigrad finetune: error: minigrad.distributed needs mpi4py" in result.stderr
+    assert "pip install 'minigrad[dist]'" in result.stderr
+    assert not (tmp_path / "run").exists()
