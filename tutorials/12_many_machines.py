@@ -21,13 +21,14 @@
 # `minigrad.distributed` over MPI (`mpiexec -n N minigrad finetune ...`); it invents no
 # networking of its own. This tutorial opens up the three ideas that make it work and scale:
 #
-# 1. the **ring all-reduce**: how N ranks sum their arrays, each sending only 2(N−1)/N of its
-#    array however large N is, run by hand on 4 ranks' arrays (simulated in one process);
-# 2. **buckets overlapping backward**: why DistributedDataParallel starts sending gradients
-#    while backward is still running, with the timeline of a real run, and a real 2-rank run
-#    checked against 1 rank;
-# 3. a **scaling model**: compute time measured here and an α–β model of the network predict
-#    the speedup on 1 to 64 machines.
+# - the **ring all-reduce** (section 2): how N ranks sum their arrays, each sending only
+#   2(N−1)/N of its array however large N is, run by hand on 4 ranks' arrays (simulated in one
+#   process);
+# - **buckets overlapping backward** (section 3): why DistributedDataParallel starts sending
+#   gradients while backward is still running, with the timeline of a real run, and a real
+#   2-rank run checked against 1 rank;
+# - a **scaling model** (section 4): compute time measured here and an α–β model of the network
+#   predict the speedup on 1 to 64 machines.
 #
 # Run it as a script (`.venv/bin/python tutorials/12_many_machines.py`, seconds, the same in
 # fast mode) or as a notebook (`make notebooks`). Part 3 launches `mpiexec` when the `[dist]`
