@@ -245,10 +245,7 @@ def _init_cuda() -> None:
 
 
 def _nccl_module() -> Any:
-    from importlib import import_module
-
-    backend.cupy()  # CuPy present, or the backend's clear error
-    return import_module("cupy.cuda.nccl")
+    return backend.nccl()  # only the backend imports CuPy
 
 
 def _nccl_dtype(dtype: Any) -> int:
