@@ -74,6 +74,21 @@ def run_mismatch(args: argparse.Namespace) -> dict:
     return {}
 
 
+def run_datasize(args: argparse.Namespace) -> dict:
+    """The last rank reads one training example more: every rank must refuse before training."""
+    from minigrad.data.encoding import Encoded
+    from minigrad.finetune import FinetuneConfig, _data_parallel
+
+    n = 8 + (dist.rank() == dist.world_size() - 1)
+    encoded = Encoded({"input_ids": np.ones((n, 4), dtype=np.int64)})
+    try:
+        _data_parallel(mlp(), encoded, FinetuneConfig(batch_size=4))
+    except dist.WorldError as exc:
+        print(f"rank {dist.rank()}: WorldError: {exc}", flush=True)
+        sys.exit(3)
+    return {}
+
+
 def run_unused(args: argparse.Namespace) -> dict:
     """A layer only rank 0 uses and one no rank uses: the first gets rank 0's gradient over N
     (the others count zeros), the second keeps grad None, as in one process."""
@@ -125,7 +140,8 @@ def run_bert(args: argparse.Namespace) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("scenario", choices=["mlp", "mismatch", "bert", "unused"])
+    parser.add_argument("scenario", choices=["mlp", "mismatch", "bert", "unused",
+                                                           "datasize"])
     parser.add_argument("out")
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--batch", type=int, default=12, help="the global batch (rows a step)")
@@ -138,7 +154,7 @@ def main() -> None:
     mg.set_backend(args.backend)
     dist.init()
     scenarios = {"mlp": run_mlp, "mismatch": run_mismatch, "bert": run_bert,
-                 "unused": run_unused}
+                 "unused": run_unused, "datasize": run_datasize}
     result = scenarios[args.scenario](args)
     if dist.rank() == 0:
         np.savez(Path(args.out), **result)

@@ -9,6 +9,7 @@ BERT fine-tuned by the one ``fit`` in float32 within 1e-5. Skipped, with the rea
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -109,10 +110,18 @@ def test_a_rank_that_raises_stops_every_rank(tmp_path):
 def test_a_different_model_on_one_rank_is_refused_at_wrap_time_on_every_rank(tmp_path):
     result = launch(3, "mismatch", str(tmp_path / "x.npz"), timeout=60)
     assert result.returncode == 3, result.stdout + result.stderr
-    lines = [line for line in result.stdout.splitlines() if "WorldError" in line]
-    assert sorted(line.split(":")[0] for line in lines) == ["rank 0", "rank 1", "rank 2"]
-    assert "parameter 0 is '0.weight' (16, 5) float64 on rank 0 but '0.weight' (17, 5) " \
-           "float64 on rank 2" in lines[0]
+    # the ranks' lines may interleave in mpiexec's output: find each rank's message
+    assert sorted(re.findall(r"rank (\d): WorldError", result.stdout)) == ["0", "1", "2"]
+    assert result.stdout.count("parameter 0 is '0.weight' (16, 5) float64 on rank 0 but "
+                               "'0.weight' (17, 5) float64 on rank 2") == 3
+
+
+@needs_mpi
+def test_ranks_that_read_training_sets_of_different_sizes_are_refused_on_every_rank(tmp_path):
+    result = launch(2, "datasize", str(tmp_path / "x.npz"), timeout=60)
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert sorted(re.findall(r"rank (\d): WorldError", result.stdout)) == ["0", "1"]
+    assert result.stdout.count("the ranks read different training sets: [8, 9] examples") == 2
 
 
 @needs_mpi
