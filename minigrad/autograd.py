@@ -20,6 +20,14 @@ backward refuses to use a saved array whose tensor has moved on, naming the op, 
 versions. Writes that bypass the counter (through ``.data``, or a NumPy array shared with
 ``Tensor(ndarray)``) are caught under :func:`detect_anomaly`, which also records a checksum of
 each saved array.
+
+Hooks, as in PyTorch: ``Tensor.register_hook(fn)`` runs ``fn(grad)`` when the gradient with
+respect to that tensor is computed (its return value, if not None, replaces the gradient);
+``Tensor.register_post_accumulate_grad_hook(fn)`` runs ``fn(tensor)`` on a leaf once backward
+has added its gradient to ``.grad``. Both return a :class:`RemovableHandle`. Backward visits a
+leaf as soon as the last op that read it has passed its gradient down, so these hooks fire
+while the rest of backward still runs: what :class:`minigrad.distributed.DistributedDataParallel`
+needs to send gradients while the earlier layers are still being differentiated.
 """
 
 from __future__ import annotations
@@ -96,6 +104,32 @@ class VersionCounter:
         self.value = 0
 
 
+class RemovableHandle:
+    """What registering a hook returns: ``handle.remove()`` unregisters it (PyTorch's
+    ``torch.utils.hooks.RemovableHandle``)."""
+
+    _next_id = 0
+
+    def __init__(self, hooks: dict[int, Any]):
+        self.hooks = hooks
+        self.id = RemovableHandle._next_id
+        RemovableHandle._next_id += 1
+
+    def remove(self) -> None:
+        self.hooks.pop(self.id, None)
+
+
+_final_callbacks: list | None = None  # set while a backward pass runs
+
+
+def queue_callback(callback: Any) -> None:
+    """Run ``callback()`` once the backward pass now running has finished (PyTorch's
+    ``Variable._execution_engine.queue_callback``); only valid inside a hook."""
+    if _final_callbacks is None:
+        raise RuntimeError("queue_callback() is only valid during a backward pass (in a hook)")
+    _final_callbacks.append(callback)
+
+
 class Context:
     """One node of the graph: the op that made a tensor, where its gradient goes, and what
     backward needs.
@@ -119,6 +153,7 @@ class Context:
         self.input_meta = tuple(None if t is None else (t.shape, t.dtype) for t in inputs)
         self.output_meta: tuple = ()  # (shape, dtype) of the tensor this node made
         self.retained: weakref.ref | None = None  # that tensor, if it asked retain_grad()
+        self.grad_hooks: dict[int, Any] | None = None  # its tensor's register_hook functions
         self.saved: tuple = ()
         # whether backward will ever run through this node: an op may skip saving what only
         # backward reads (no_grad inference), since nothing will ask for it
@@ -307,30 +342,28 @@ def run_backward(root: Tensor, grad: Any, retain_graph: bool = False) -> None:
     The graph's vertices are the nodes (Contexts) and the leaf tensors that require grad; the
     edges are each node's ``parents``.
 
-    1. Order the vertices that lead to ``root`` so that each comes after everything it was made
-       from (post-order depth-first search with an explicit stack: no recursion).
-    2. Walk that order backwards. Each vertex's gradient is complete when it is reached, because
-       every node that used it comes later in the order and has already passed its share down.
-       Before a node's backward runs, the versions of its saved tensors are checked.
-    3. Leaves (and tensors that asked ``retain_grad()``) add the gradient to ``.grad``, so
-       gradients accumulate across calls until ``zero_grad()``, as in PyTorch.
+    1. Walk the vertices that lead to ``root`` (depth-first with an explicit stack: no
+       recursion, so a chain of 100,000 ops is fine) and count, for each, the edges into it:
+       how many gradients it will receive.
+    2. Process a vertex once all of them have arrived (Kahn's topological order, as PyTorch's
+       engine counts dependencies): its gradient is then complete. The ready vertices form a
+       stack, so the walk goes depth-first and a leaf is reached right after the last op that
+       read it, while the rest of backward still has to run. Before a node's backward runs, the
+       versions of its saved tensors are checked.
+    3. A vertex's ``register_hook`` functions see (and may replace) its gradient first; then
+       leaves (and tensors that asked ``retain_grad()``) add it to ``.grad``, so gradients
+       accumulate across calls until ``zero_grad()``, as in PyTorch; then a leaf's
+       post-accumulate-grad hooks run. Callbacks queued by hooks run at the end.
     4. Unless ``retain_graph``, each node is released right after its backward (its edges and
        saved arrays dropped), so activations are freed during backward and nothing of the graph
        outlives it.
     """
+    global _final_callbacks
     start: Context | Tensor = root if root._ctx is None else root._ctx
-    order: list[Context | Tensor] = []
-    visited: set[int] = set()
-    stack: list[tuple[Context | Tensor, bool]] = [(start, False)]
+    pending: dict[int, int] = {id(start): 0}  # vertex -> gradients still to arrive
+    stack: list[Context | Tensor] = [start]
     while stack:
-        v, children_done = stack.pop()
-        if children_done:
-            order.append(v)
-            continue
-        if id(v) in visited:
-            continue
-        visited.add(id(v))
-        stack.append((v, True))
+        v = stack.pop()
         if not isinstance(v, Context):
             continue
         if v.freed:
@@ -340,44 +373,89 @@ def run_backward(root: Tensor, grad: Any, retain_graph: bool = False) -> None:
                 "freed by the first backward(). Pass retain_graph=True to the first call to "
                 "keep them."
             )
-        stack.extend((p, False) for p in v.parents if p is not None and id(p) not in visited)
-    del stack, visited
+        for p in v.parents:
+            if p is None:
+                continue
+            if id(p) not in pending:
+                pending[id(p)] = 0
+                stack.append(p)
+            pending[id(p)] += 1
 
     grads: dict[int, Any] = {id(start): grad}
-    while order:
-        v = order.pop()
-        g = grads.pop(id(v), None)
-        if g is None:
+    ready: list[Context | Tensor] = [start]
+    outer_callbacks, _final_callbacks = _final_callbacks, []
+    try:
+        while ready:
+            v = ready.pop()
+            g = grads.pop(id(v), None)
+            if g is not None:
+                g = _run_backward_step(v, g, grads, retain_graph)
+            if isinstance(v, Context) and v.parents:
+                for parent in v.parents:
+                    if parent is None:
+                        continue
+                    pending[id(parent)] -= 1
+                    if pending[id(parent)] == 0:
+                        ready.append(parent)
+                if g is not None and not retain_graph:
+                    v.release()
+        while _final_callbacks:
+            _final_callbacks.pop(0)()
+    finally:
+        _final_callbacks = outer_callbacks
+
+
+def _run_backward_step(v: Context | Tensor, g: Any, grads: dict[int, Any],
+                       retain_graph: bool) -> Any:
+    """Vertex ``v``'s share of backward, its gradient ``g`` complete: hooks, ``.grad``, and
+    (for a node) its op's backward, whose input gradients are added into ``grads``. Returns
+    ``g`` (after the hooks)."""
+    hooks = v.grad_hooks if isinstance(v, Context) else v._grad_hooks
+    if hooks:
+        g = _apply_grad_hooks(hooks, g)
+    kept = v if not isinstance(v, Context) else v.retained and v.retained()
+    if kept is not None:  # a leaf, or a tensor that asked retain_grad()
+        kept.grad = g.copy() if kept.grad is None else kept.grad + g
+    if not isinstance(v, Context):
+        for hook in list((v._post_accumulate_grad_hooks or {}).values()):
+            hook(v)
+        return g
+    ctx = v
+    _check_saved(ctx)
+    input_grads = ctx.fn.backward(ctx, g)
+    if not isinstance(input_grads, tuple):
+        input_grads = (input_grads,)
+    for parent, meta, pg in zip(ctx.parents, ctx.input_meta, input_grads, strict=True):
+        if parent is None or pg is None:
             continue
-        kept = v if not isinstance(v, Context) else v.retained and v.retained()
-        if kept is not None:  # a leaf, or a tensor that asked retain_grad()
-            kept.grad = g.copy() if kept.grad is None else kept.grad + g
-        if not isinstance(v, Context):
+        shape, dtype = meta
+        if pg.shape != shape:
+            raise RuntimeError(
+                f"{ctx.fn.__name__}.backward returned a gradient of shape {pg.shape} "
+                f"for an input of shape {shape}"
+            )
+        if pg.dtype != dtype:
+            pg = pg.astype(dtype)
+        if _anomaly_enabled:
+            _check_finite(pg, f"the gradient from {ctx.fn.__name__}.backward", shape)
+        key = id(parent)
+        grads[key] = pg if key not in grads else grads[key] + pg
+    return g
+
+
+def _apply_grad_hooks(hooks: dict[int, Any], g: Any) -> Any:
+    """Run ``register_hook`` functions in order, each on the gradient the last one returned."""
+    tensor_cls = _tensor_module.Tensor
+    for hook in list(hooks.values()):
+        out = hook(tensor_cls._make(g, False, None))
+        if out is None:
             continue
-        ctx = v
-        _check_saved(ctx)
-        input_grads = ctx.fn.backward(ctx, g)
-        del g
-        if not isinstance(input_grads, tuple):
-            input_grads = (input_grads,)
-        for parent, meta, pg in zip(ctx.parents, ctx.input_meta, input_grads, strict=True):
-            if parent is None or pg is None:
-                continue
-            shape, dtype = meta
-            if pg.shape != shape:
-                raise RuntimeError(
-                    f"{ctx.fn.__name__}.backward returned a gradient of shape {pg.shape} "
-                    f"for an input of shape {shape}"
-                )
-            if pg.dtype != dtype:
-                pg = pg.astype(dtype)
-            if _anomaly_enabled:
-                _check_finite(pg, f"the gradient from {ctx.fn.__name__}.backward", shape)
-            key = id(parent)
-            grads[key] = pg if key not in grads else grads[key] + pg
-        del input_grads
-        if not retain_graph:
-            ctx.release()
+        new = out.data if isinstance(out, tensor_cls) else out
+        if tuple(new.shape) != tuple(g.shape):
+            raise RuntimeError(f"a hook returned a gradient of shape {tuple(new.shape)} for a "
+                               f"tensor of shape {tuple(g.shape)}")
+        g = new.astype(g.dtype, copy=False)
+    return g
 
 
 # Imported last: tensor.py imports this module, and Function.apply needs the Tensor class.

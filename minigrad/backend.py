@@ -74,6 +74,15 @@ def cupy() -> types.ModuleType:
     return _cupy
 
 
+def nccl() -> types.ModuleType:
+    """CuPy's NCCL bindings (``cupy.cuda.nccl``), for :mod:`minigrad.distributed`'s collectives
+    on GPU arrays; ImportError when this CuPy was built without them."""
+    cupy()
+    import cupy.cuda.nccl as nccl_module
+
+    return nccl_module
+
+
 def normalize_device(device: str | None) -> str:
     """'cpu' or 'cuda' (``'cuda:0'`` is accepted as 'cuda'; minigrad uses one GPU)."""
     if device is None or device == "cpu":

@@ -259,8 +259,11 @@ def is_bio(label_names: Sequence[str]) -> bool:
 
 
 def score(classifier: Classifier, examples: Examples, encoded: Encoded | None = None,
-          ) -> dict[str, Any]:
+          predict: Any = predict_logits) -> dict[str, Any]:
     """Loss, accuracy, macro-F1, the report (text and dict) and the predicted ids.
+
+    ``predict(model, encoded, batch_size) -> (logits, loss)`` is :func:`predict_logits`, or
+    one with its signature (a data-parallel run's shares the rows among the ranks).
 
     Token classification scores every word (a word cut off by max_length counts as predicted
     O); with BIO tags the report and ``entity_f1`` are entity-level (seqeval's micro F1) and
@@ -269,7 +272,7 @@ def score(classifier: Classifier, examples: Examples, encoded: Encoded | None = 
     names = classifier.label_names
     label2id = {name: i for i, name in enumerate(names)}
     encoded = encoded or encode(classifier, examples, label2id)
-    logits, loss = predict_logits(classifier.model, encoded, classifier.eval_batch_size)
+    logits, loss = predict(classifier.model, encoded, classifier.eval_batch_size)
     out: dict[str, Any] = {"loss": loss, "examples": len(examples)}
     if isinstance(examples, TextExamples):
         true = np.array([label2id[y] for y in examples.labels])

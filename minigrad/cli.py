@@ -4,7 +4,9 @@ Each subcommand is a ``cmd_<name>(args) -> int`` function plus a few lines in :f
 :func:`main` turns the errors a user can cause (a bad file, value, device or checkpoint, a loss
 that diverges) into one line, ``minigrad <command>: error: ...``, and exit status 1; a bad
 argument exits 2 (argparse); Ctrl-C exits 130 after saying what was saved. ``--debug`` shows
-the traceback too. Anything else is a bug in minigrad, and keeps its traceback.
+the traceback too. Anything else is a bug in minigrad, and keeps its traceback. Under
+``mpiexec -n N``, finetune and distill train data-parallel, one rank per process, and an error
+stops every rank (:func:`_exit_world`).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
 import traceback
@@ -171,12 +174,39 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         peft=args.peft, lora_r=args.lora_r, lora_alpha=args.lora_alpha,
         lora_dropout=args.lora_dropout, lora_target_modules=tuple(args.lora_target_modules),
         adapter_size=args.adapter_size, num_virtual_tokens=args.num_virtual_tokens,
-        merge=args.merge)
+        merge=args.merge, dropout=args.dropout, distributed=_join_mpi_world(args.device))
     train, valid, test = _read_data(args)
     args.interrupted = lambda: _saved_so_far(args.out)
     result = finetune(train, valid, test, config)
-    print(format_summary(result, n_examples=args.examples))
+    if not config.distributed or _mpi_rank() == 0:
+        print(format_summary(result, n_examples=args.examples))
     return 0
+
+
+def _mpi_launched_size() -> int:
+    """The size of the MPI world this process was started in by mpiexec (MPICH's, Open MPI's
+    or Slurm's environment), 1 if none: read before importing MPI, which may be absent."""
+    for name in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE"):
+        if os.environ.get(name, "").isdigit():
+            return int(os.environ[name])
+    return 1
+
+
+def _join_mpi_world(device: str) -> bool:
+    """Under ``mpiexec -n N`` with N > 1, join the MPI world (one GPU per rank with --device
+    cuda) and say so; a plain run is a world of one."""
+    if _mpi_launched_size() <= 1:
+        return False
+    from minigrad import distributed  # without mpi4py: an ImportError saying how to install it
+
+    distributed.init(device)
+    return distributed.world_size() > 1
+
+
+def _mpi_rank() -> int:
+    from minigrad import distributed
+
+    return distributed.rank()
 
 
 def _read_data(args: argparse.Namespace) -> tuple[Any, Any, Any]:
@@ -217,12 +247,13 @@ def cmd_distill(args: argparse.Namespace) -> int:
         max_length=args.max_length, epochs=args.epochs, warmup_ratio=args.warmup_ratio,
         weight_decay=args.weight_decay, seed=args.seed, patience=args.patience,
         max_train_examples=args.max_train_examples, max_steps=args.max_steps,
-        out_dir=args.out, device=args.device,
-        resume=bool(args.resume), command=command)
+        out_dir=args.out, device=args.device, dropout=args.dropout,
+        resume=bool(args.resume), command=command, distributed=_join_mpi_world(args.device))
     train, valid, test = _read_data(args)
     args.interrupted = lambda: _saved_so_far(args.out, "distill")
     result = finetune(train, valid, test, config)
-    print(format_summary(result, n_examples=args.examples))
+    if not config.distributed or _mpi_rank() == 0:
+        print(format_summary(result, n_examples=args.examples))
     return 0
 
 
@@ -456,6 +487,10 @@ def _add_training_options(p: argparse.ArgumentParser, out: str) -> None:
                    help="test examples to show with their predictions (default 5)")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
                    help="cpu or cuda (default cpu)")
+    p.add_argument("--dropout", type=finite_float, metavar="P",
+                   help="every dropout rate of the model (hidden, attention, head) set to P, "
+                        "e.g. 0 for a run that others can reproduce exactly (default: the "
+                        "model's own)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -624,8 +659,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             traceback.print_exc()
         message = " ".join(str(exc).split()) or type(exc).__name__
+        _exit_world(args.command, message, exc)
         print(f"minigrad {args.command}: error: {message}", file=sys.stderr)
         return 1
+
+
+def _exit_world(command: str, message: str, exc: BaseException) -> None:
+    """Under mpiexec, an error must stop every rank: one raised on every rank alike (a
+    ``WorldError``: a bad --batch-size, ranks that disagree) is printed by rank 0 and each rank
+    returns 1; any other may be this rank's alone, and would leave the others waiting in their
+    next collective forever, so it is printed with the rank and aborts the whole world."""
+    distributed = sys.modules.get("minigrad.distributed")
+    if distributed is None or distributed.world_size() == 1:
+        return
+    if isinstance(exc, distributed.WorldError):
+        if distributed.rank() != 0:
+            sys.exit(1)
+        return
+    print(f"minigrad {command}: error on rank {distributed.rank()}: {message}", file=sys.stderr)
+    distributed.abort(1)
 
 
 if __name__ == "__main__":

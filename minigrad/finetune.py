@@ -20,6 +20,11 @@ seed 002 early stopping. :func:`finetune` wires the pieces that do the work:
    ``config.json``, the tokenizer, ``metrics.json``, ``history.json``, ``curves.png``) written
    as a unit by :func:`minigrad.checkpoint.save_pretrained`.
 
+With ``distributed`` set, under ``mpiexec -n N``, each of the N ranks trains a copy of the model
+(:class:`minigrad.distributed.DistributedDataParallel`) on its shard of every batch
+(:class:`minigrad.distributed.DistributedSampler`): ``batch_size`` is the global batch, cut into N
+slices of ``batch_size / N``, so N ranks take the steps one process would; rank 0 alone writes.
+
 With ``peft`` set (:mod:`minigrad.peft`: LoRA, adapters, prompt tuning, BitFit) the loaded
 model is frozen and wrapped, only its trainable weights reach the optimizer, and the directory
 holds the adapter (``adapter_model.safetensors``, ``adapter_config.json``) instead of the model.
@@ -46,12 +51,13 @@ from minigrad.classifier import (
     forward,
     is_bio,
     load_model,
+    predict_logits,
     score,
 )
 from minigrad.compress.prune import MagnitudePruner, check_sparsity, global_sparsity, is_pruned
 from minigrad.data import datasets
 from minigrad.data.datasets import SEQUENCE, TOKEN, Examples, TextExamples, TokenExamples
-from minigrad.data.encoding import training_batches
+from minigrad.data.encoding import IGNORE_INDEX, Encoded, training_batches
 from minigrad.models.bert import NAMED_CONFIGS
 from minigrad.optim import AdamW, get_linear_schedule_with_warmup, param_groups_for_weight_decay
 from minigrad.train import CURVES_FILE, HISTORY_FILE, History, TrainConfig, fit, seed_everything
@@ -123,6 +129,8 @@ class FinetuneConfig:
     adapter_size: int = 64          # a bottleneck adapter's hidden units
     num_virtual_tokens: int = 20    # prompt tuning's trainable vectors before the text
     merge: bool = False             # lora, bitfit: save the merged plain model, not the adapter
+    dropout: float | None = None    # every dropout rate of the model (hidden, attention, head)
+    distributed: bool = False       # one rank of an MPI world (mpiexec -n N): see the module doc
 
     def learning_rate(self) -> float:
         if self.lr is not None:
@@ -186,6 +194,8 @@ class FinetuneConfig:
                                  "on disk, and a student of student_layers is a new model: "
                                  "train the student first, then PEFT on its directory")
             self.peft_config()  # the method's options, checked
+        if self.dropout is not None and not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
         if self.merge and self.peft not in ("lora", "bitfit"):
             raise ValueError(f"merge folds LoRA or BitFit into the model's weights; it does not "
                              f"apply to {'full fine-tuning' if self.peft is None else self.peft}")
@@ -224,6 +234,17 @@ def finetune(train: Examples, valid: Examples | None = None, test: Examples | No
     """
     config = config or FinetuneConfig()
     config.check()
+    if config.distributed:  # every rank refuses a bad setting before any collective starts
+        from minigrad import distributed
+
+        world = distributed.world_size()
+        if config.batch_size % world:
+            raise distributed.WorldError(
+                f"--batch-size {config.batch_size} is the global batch and must divide evenly "
+                f"among the {world} ranks; use a multiple of {world}")
+        if distributed.rank() != 0:  # rank 0 alone shows progress and writes out_dir
+            config = dataclasses.replace(config, progress=False)
+            return _finetune(train, valid, test, config, writes=False)
     if config.out_dir is None:
         return _finetune(train, valid, test, config)
     with checkpoint.OutputLock(config.out_dir):
@@ -231,7 +252,7 @@ def finetune(train: Examples, valid: Examples | None = None, test: Examples | No
 
 
 def _finetune(train: Examples, valid: Examples | None, test: Examples | None,
-              config: FinetuneConfig) -> FinetuneResult:
+              config: FinetuneConfig, writes: bool = True) -> FinetuneResult:
     kind = TokenExamples if config.task == TOKEN else TextExamples
     for name, examples in (("train", train), ("valid", valid), ("test", test)):
         if examples is not None and not isinstance(examples, kind):
@@ -255,6 +276,8 @@ def _finetune(train: Examples, valid: Examples | None, test: Examples | None,
         config.teacher, config.task, names, config.max_length, config.device)
     seed_everything(config.seed)  # the new head's weights
     model, tokenizer = load_model(config.model, config.task, len(names), config.vocab)
+    if config.dropout is not None:
+        set_dropout(model, config.dropout)
     check_max_length(config.max_length, model.config, config.model)
     if config.student_layers is not None:  # DistilBERT's start: every other layer
         model = distill.make_student(model, config.student_layers, config.model)
@@ -294,11 +317,12 @@ def _finetune(train: Examples, valid: Examples | None, test: Examples | None,
 
     # --- 5. the loop, scoring the validation set after each epoch -------------------------------
     eval_seconds = 0.0
+    predict = predict_logits
 
     def evaluate(model: nn.Module) -> dict[str, float]:
         nonlocal eval_seconds
         begin = time.perf_counter()
-        scores = score(classifier, valid, valid_enc)
+        scores = score(classifier, valid, valid_enc, predict)
         eval_seconds += time.perf_counter() - begin
         metrics = {f"val_{k}": scores[k] for k in ("loss", "accuracy", "macro_f1", "entity_f1")
                    if k in scores}
@@ -318,15 +342,18 @@ def _finetune(train: Examples, valid: Examples | None, test: Examples | None,
         out_dir=checkpoints, save_checkpoints=checkpoints is not None, save_total_limit=1,
         checkpoint_extra={"command": config.command}, progress=config.progress,
         title=f"fine-tuning {config.model} ({config.task}) on {train.source}")
+    trained, batches = model, lambda epoch: training_batches(
+        train_enc, config.batch_size, np.random.default_rng([config.seed, epoch]))
+    if config.distributed:  # each rank scores a share of the rows, gathered on all
+        predict = _shared_predict
+        trained, batches = _data_parallel(model, train_enc, config)
     start = time.perf_counter()
-    history = fit(model, loss_fn, lambda epoch: training_batches(
-                      train_enc, config.batch_size, np.random.default_rng([config.seed, epoch])),
-                  optimizer, train_config, scheduler=scheduler, evaluate=evaluate,
-                  resume_from=config.resume, on_step=pruner)
+    history = fit(trained, loss_fn, batches, optimizer, train_config, scheduler=scheduler,
+                  evaluate=evaluate, resume_from=config.resume, on_step=pruner)
     train_seconds = time.perf_counter() - start - eval_seconds
 
     # --- 6. the test report and the model directory ----------------------------------------------
-    test_scores = score(classifier, test)
+    test_scores = score(classifier, test, predict=predict)
     model.eval()
     n_steps = len(history.steps)
     metrics = {
@@ -349,10 +376,66 @@ def _finetune(train: Examples, valid: Examples | None, test: Examples | None,
     }
     if pruner is not None:
         metrics["sparsity"] = global_sparsity(model)  # of the pruned weights, exactly 0
-    if out_dir is not None:
+    if out_dir is not None and writes:
         if config.merge:  # a plain model: LoRA folded into its weights
             classifier.model = model.merge_and_unload()
         classifier.save(out_dir, {METRICS_FILE: metrics, HISTORY_FILE: history.to_dict(),
                                   CURVES_FILE: history.png(train_config.title)})
     return FinetuneResult(classifier, history, metrics, test_scores["report_text"], test,
                           test_scores["predictions"], out_dir)
+
+
+def set_dropout(model: nn.Module, p: float) -> None:
+    """Every dropout of a BERT (embeddings, attention weights, hidden layers, the head) at rate
+    ``p``, recorded in its config so that the saved ``config.json`` says so."""
+    for module in model.modules():
+        if isinstance(module, nn.Dropout):
+            module.p = p
+    model.config.hidden_dropout_prob = model.config.attention_probs_dropout_prob = p
+    model.config.classifier_dropout = None  # follows hidden_dropout_prob
+
+
+def _data_parallel(model: nn.Module, train_enc: Any, config: FinetuneConfig) -> tuple[Any, Any]:
+    """The model wrapped for data-parallel training, and this rank's batches of each epoch:
+    its :class:`~minigrad.distributed.DistributedSampler` shard of the one-process order, cut
+    into slices of batch_size / N (so step k's slices together are the one-process batch k)."""
+    from minigrad import distributed
+
+    sizes = distributed.all_gather_object(len(train_enc))
+    if len(set(sizes)) != 1:
+        raise distributed.WorldError(f"the ranks read different training sets: {sizes} "
+                                     "examples on ranks 0..N-1; give every rank the same data")
+    ddp = distributed.DistributedDataParallel(model)
+    sampler = distributed.DistributedSampler(len(train_enc), seed=config.seed)
+    local = config.batch_size // ddp.world_size
+
+    def batches(epoch: int) -> list[dict[str, np.ndarray]]:
+        sampler.set_epoch(epoch)
+        rows = sampler.indices()
+        return [train_enc.batch(rows[i:i + local]) for i in range(0, len(rows), local)]
+
+    return ddp, batches
+
+
+def _shared_predict(model: nn.Module, encoded: Encoded, batch_size: int,
+                    ) -> tuple[list[np.ndarray] | np.ndarray, float | None]:
+    """:func:`~minigrad.classifier.predict_logits` with the rows shared among the ranks (rank r
+    takes rows r, r + N, ...), the logits gathered back into order on every rank and the loss
+    weighted by each rank's examples (or labelled tokens)."""
+    from minigrad import distributed
+
+    world, rank = distributed.world_size(), distributed.rank()
+    rows = np.arange(rank, len(encoded), world)
+    part = Encoded({key: a[rows] for key, a in encoded.arrays.items()},
+                   None if encoded.word_starts is None else [encoded.word_starts[i] for i in rows])
+    logits, loss = predict_logits(model, part, batch_size)
+    labels = part.arrays.get("labels")
+    weight = 0 if labels is None else (int((labels != IGNORE_INDEX).sum())
+                                       if part.word_starts is not None else len(rows))
+    shares = distributed.all_gather_object((list(logits), loss, weight))
+    ordered: list = [None] * len(encoded)
+    for r, (share, _, _) in enumerate(shares):
+        ordered[r::world] = share
+    total = sum(w for _, _, w in shares)
+    mean = sum(m * w for _, m, w in shares if m is not None) / total if total else None
+    return (ordered if encoded.word_starts is not None else np.stack(ordered)), mean

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import types
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -71,6 +72,8 @@ class Tensor:
         self._ctx: autograd.Context | None = None
         self._version_counter = autograd.VersionCounter()
         self._base: Tensor | None = None  # the tensor this one is a view of, if any
+        self._grad_hooks: dict[int, Any] | None = None  # a leaf's register_hook functions
+        self._post_accumulate_grad_hooks: dict[int, Any] | None = None
         self.requires_grad = False
         self.requires_grad_(requires_grad)
 
@@ -80,6 +83,7 @@ class Tensor:
         t = cls.__new__(cls)
         t.data, t.grad, t._ctx = data, None, ctx
         t._version_counter, t._base = autograd.VersionCounter(), None
+        t._grad_hooks = t._post_accumulate_grad_hooks = None
         t.requires_grad = requires_grad
         return t
 
@@ -165,6 +169,39 @@ class Tensor:
         """Keep ``.grad`` on this non-leaf tensor too (leaves always keep theirs)."""
         if self._ctx is not None:  # its node fills .grad (held weakly: no reference cycle)
             self._ctx.retained = weakref.ref(self)
+
+    def register_hook(self, hook: Callable[[Tensor], Tensor | None]) -> autograd.RemovableHandle:
+        """Call ``hook(grad)`` each time the gradient with respect to this tensor is computed
+        during ``backward()``; a Tensor it returns replaces the gradient (for the tensor's
+        ``.grad`` and for everything backward computes from it). As ``torch.Tensor.register_hook``;
+        ``handle.remove()`` unregisters it. On a non-leaf the hook belongs to the op that made
+        the tensor, as it is now."""
+        if not self.requires_grad:
+            raise RuntimeError(f"cannot register a hook on a tensor (shape {self.shape}) that "
+                               "does not require grad")
+        if self._ctx is None:
+            self._grad_hooks = hooks = self._grad_hooks or {}
+        else:
+            self._ctx.grad_hooks = hooks = self._ctx.grad_hooks or {}
+        handle = autograd.RemovableHandle(hooks)
+        hooks[handle.id] = hook
+        return handle
+
+    def register_post_accumulate_grad_hook(self, hook: Callable[[Tensor], None],
+                                           ) -> autograd.RemovableHandle:
+        """Call ``hook(self)`` once ``backward()`` has added this leaf's gradient to ``.grad``
+        (once per backward, with the gradient summed over every use of the tensor), as
+        ``torch.Tensor.register_post_accumulate_grad_hook``. Only leaves have one."""
+        if not self.requires_grad:
+            raise RuntimeError(f"cannot register a hook on a tensor (shape {self.shape}) that "
+                               "does not require grad")
+        if self._ctx is not None:
+            raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf "
+                               f"tensors (this one was made by {self.grad_fn})")
+        self._post_accumulate_grad_hooks = hooks = self._post_accumulate_grad_hooks or {}
+        handle = autograd.RemovableHandle(hooks)
+        hooks[handle.id] = hook
+        return handle
 
     def backward(self, grad: Any = None, retain_graph: bool = False) -> None:
         """Fill ``.grad`` of every leaf this tensor depends on with d(self)/d(leaf).

@@ -25,6 +25,10 @@ Around that core :func:`fit` adds, each in a few lines of the loop and in this o
 - **records**: a tqdm progress bar (loss and lr), ``history.json`` after every epoch (per-step
   loss and lr, per-epoch metrics), ``curves.png`` at the end, and optionally a resumable
   checkpoint each epoch;
+- **many processes**: with the model wrapped in
+  :class:`~minigrad.distributed.DistributedDataParallel` (and each rank given its shard of the
+  data, :class:`~minigrad.distributed.DistributedSampler`) the same loop runs on every rank;
+  each step's loss is averaged over the ranks, and only rank 0 writes files and draws the bar;
 - **a per-step hook**: ``on_step(step)``, called after each optimizer step (and the scheduler's)
   with the number of steps taken so far, for whatever must follow every update: magnitude
   pruning re-applies its masks there (:mod:`minigrad.compress.prune`).
@@ -316,12 +320,15 @@ def fit(model: Any, loss_fn: Callable[[Any, Batch], minigrad.Tensor], train_data
     config = config or TrainConfig()
     _check_config(config)
     out_dir = Path(config.out_dir) if config.out_dir is not None else None
+    # Under DistributedDataParallel every rank runs this loop: rank 0 alone writes and shows.
+    writes = getattr(model, "rank", 0) == 0
+    across_ranks = getattr(model, "average_across_ranks", lambda value: value)
     if resume_from is True:
         resume_from = None if out_dir is None else latest_checkpoint(out_dir)
         if resume_from is None:
             raise checkpoint.CheckpointError(f"{out_dir}: no complete epoch to resume from (no "
                                              f"checkpoint-*/{checkpoint.TRAINER_STATE_FILE})")
-    if out_dir is not None:
+    if out_dir is not None and writes:
         out_dir.mkdir(parents=True, exist_ok=True)
         if not resume_from and config.save_checkpoints:
             for old in out_dir.glob("checkpoint-*"):
@@ -350,7 +357,7 @@ def fit(model: Any, loss_fn: Callable[[Any, Batch], minigrad.Tensor], train_data
         if config.max_steps is not None:
             updates = updates[:max(config.max_steps - step, 0)]
         bar = tqdm(updates, desc=f"epoch {epoch}/{config.epochs}", unit="step",
-                   disable=not config.progress)
+                   disable=not (config.progress and writes))
         epoch_losses = []
         for group in bar:
             step_loss = 0.0
@@ -359,6 +366,7 @@ def fit(model: Any, loss_fn: Callable[[Any, Batch], minigrad.Tensor], train_data
                 loss = loss / len(group)  # the step's loss is the mean over its micro-batches
                 loss.backward()           # gradients, added up in each p.grad; frees the graph
                 step_loss += loss.item()
+            step_loss = across_ranks(step_loss)  # the global batch's loss, the same on all ranks
             if not math.isfinite(step_loss):
                 raise FloatingPointError(
                     f"the loss is {step_loss} at step {step + 1} (epoch {epoch}): training "
@@ -402,7 +410,7 @@ def fit(model: Any, loss_fn: Callable[[Any, Batch], minigrad.Tensor], train_data
             stop = stop or patience_out
 
         # --- record --------------------------------------------------------------------------
-        if out_dir is not None:
+        if out_dir is not None and writes:
             history.save_json(out_dir / HISTORY_FILE)
             if config.save_checkpoints:
                 _save_checkpoint(out_dir, model, optimizer, scheduler, step, epoch, history,
@@ -413,6 +421,6 @@ def fit(model: Any, loss_fn: Callable[[Any, Batch], minigrad.Tensor], train_data
     if best_weights is not None:
         with minigrad.no_grad():
             model.load_state_dict(best_weights)
-    if out_dir is not None:
+    if out_dir is not None and writes:
         history.plot(out_dir / CURVES_FILE, title=config.title)
     return history
