@@ -12,10 +12,14 @@ is measured. The tolerances follow the output's precision:
   rounding of results that cancel to near 0 (LayerNorm's x̂·w + b, softmax's dy - Σ dy·y), and
   float16's subnormal spacing (2⁻²⁴) the results below its normal range;
 * a float32 output (LayerNorm's mean and rstd, attention's row max and sum): float32's
-  tolerance, rtol 2e-5, atol 2e-6·max|ref|, as in tests/test_kernels_cuda.py.
+  tolerance, rtol 2e-5, atol 2e-6·max|ref|, as in tests/test_kernels_cuda.py;
+* attention also forms each score in float32 before its softmax: a score of magnitude |s| is
+  off by up to 2⁻²⁴·|s|, which the softmax turns into a relative error of twice that in P, so
+  o and l get that much more (:func:`attention_forward_ref`'s δ). It is ~1e-7 for ordinary
+  scores and matters only for a row under a -65504 bias (HF's float16 mask), where δ ≈ 0.004.
 
 The large cases show that these tolerances would catch a float16 accumulator: a row whose
-float16 sum overflows 65504 (LayerNorm of values near 300, a dot product of values near 40),
+float16 sum overflows 65504 (LayerNorm of values near 1100, a dot product of values near 40),
 a long softmax row whose float16 running sum loses the addends' low bits, and scaled scores
 that overflow float16 but not float32. For each, the test computes the float16-accumulated
 answer and asserts that it fails the tolerance, then that the kernel passes it.
@@ -23,7 +27,8 @@ answer and asserts that it fails the tolerance, then that the kernel passes it.
 bfloat16 arrays go in as ``ml_dtypes.bfloat16`` NumPy arrays (and come out so); a device array
 of uint16 bit patterns with ``bf16_bits=True`` is the same to the kernels (one test checks it).
 The bit conversions are checked exhaustively against ml_dtypes. ``tests/test_gpu.py`` runs the
-half kernels on a GPU (``-m gpu``), and the last test here (``-m slow``) compiles them for an H100.
+half kernels on a GPU (``-m gpu``), and the last test here (``-m slow``) compiles them for an
+H100.
 """
 
 from __future__ import annotations

@@ -35,6 +35,12 @@ computing e^(s - m) while m is still -inf would give NaN and poison a row whose 
 -inf. So l = 0 at the end only when every score is -inf: o = acc·(1/0) is NaN, and so is the
 row's backward (e^(-inf - (-inf)) is NaN).
 
+**Half precision.** The forward kernels also take q, k, v (and F) in float16 or bfloat16
+(:mod:`.precision`): each element is converted to float32 as it is loaded (K and V tiles sit in
+shared memory as float32, so the tiles are float32's size), the scores, m, l and the output
+accumulator are float32, and o is rounded to q's dtype once; m and l are saved in float32. The
+backward kernels take float32 and float64 only.
+
 **Masks.** Which masks a kernel reads is fixed when it compiles (closure constants, like its
 dtype): a kernel without a bool mask or a bias has no code for them, and the causal test j ≤ i
 is one comparison, no array. The key keep-mask is staged in shared memory with each tile of

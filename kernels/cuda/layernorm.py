@@ -11,6 +11,11 @@ Math, for a row x (H,) with weight w (H,) and bias b (H,):
 Shapes: x (..., H) seen as R rows (R, H); w and b (H,); mean and rstd (R,), returned with shape
 x.shape[:-1]. The same functions and conventions as :mod:`minigrad.kernels.cpu.layernorm`.
 
+Half precision: x, dy, y and dx may be float16 or bfloat16 (:mod:`.precision`), with w and b
+(and dw, db) in the same dtype or float32, the master weights of mixed precision. Every
+statistic and sum is float32 (μ, r, ⟨ĝ⟩, ⟨ĝ·x̂⟩, the partial rows of dw and db); mean and rstd
+are returned in float32, and each output is rounded to its dtype once.
+
 Three kernels for each direction, slowest first:
 
 * **naive** (the reference): a row (dx) or a column (dw, db) per thread, looping serially.

@@ -14,6 +14,10 @@ uniform, y_j = 1/S, as ``masked_fill(finfo.min)`` gives in the model: never NaN.
 softmax of the block kernel skips a -inf score (it adds e^-inf = 0) rather than computing
 e^(-inf - m) while its running max m is still -inf, which would be NaN.
 
+Half precision: x (and y, dy, dx) may be float16 or bfloat16 (:mod:`.precision`): each element
+is converted to float32 when loaded, the max, the sums and e^(s - m) are float32, and each
+output is rounded to the input's dtype once. A masked score is then float32's finfo.min.
+
 Shapes: x (N, ..., S), mask (N, S) or None: every row of x[n] uses mask[n]. For attention scores
 x is (B, A, S, S) and the mask the (B, S) key padding mask. The kernels see x as R rows (R, S).
 
