@@ -77,13 +77,19 @@ BFLOAT16 = Precision("bfloat16", np.dtype(np.uint16), np.dtype(np.float32))
 BY_DTYPE = {np.dtype(np.float64): FLOAT64, np.dtype(np.float32): FLOAT32,
             np.dtype(np.float16): FLOAT16}
 
+# Under the simulator a device function is called through a wrapper that swaps in its fake
+# numba.cuda module on every call, microseconds each: too slow for a call per element loaded (the
+# naive attention kernel loads 6·S²·D of them). These functions use nothing of numba.cuda, so
+# under the simulator they are plain Python functions; on a GPU, device functions.
+device = (lambda f: f) if SIMULATED else cuda.jit(device=True)
+
 SHIFT, ONE = uint32(16), uint32(1)
 ROUND = uint32(0x7FFF)  # half an ulp of the kept bits, less one: ties go to the even pattern
 ABS, INF = uint32(0x7FFFFFFF), uint32(0x7F800000)  # |u| > INF's bits: a NaN
 SIGN, QUIET_NAN = uint32(0x8000), uint32(0x7FC0)
 
 
-@cuda.jit(device=True)
+@device
 def bf16_round(u: Any) -> Any:
     """The bfloat16 pattern nearest the float32 whose bits are u (uint32): ties to even; a NaN
     becomes the quiet NaN 0x7FC0 (0xFFC0 when negative)."""
@@ -93,40 +99,40 @@ def bf16_round(u: Any) -> Any:
 
 
 if SIMULATED:
-    @cuda.jit(device=True)
+    @device
     def bf16_to_float32(bits: Any) -> Any:
         """The float32 a bfloat16 pattern stands for: its 16 bits above 16 zero bits."""
         return np.array(uint32(bits) << SHIFT, dtype=np.uint32).view(np.float32)[()]
 
-    @cuda.jit(device=True)
+    @device
     def float32_to_bf16(x: Any) -> Any:
         """x (float32) rounded to the nearest bfloat16 pattern (:func:`bf16_round`)."""
         return bf16_round(np.array(x, dtype=np.float32).view(np.uint32)[()])
 else:
     from numba.cuda import libdevice
 
-    @cuda.jit(device=True)
+    @device
     def bf16_to_float32(bits: Any) -> Any:
         """The float32 a bfloat16 pattern stands for: its 16 bits above 16 zero bits."""
         return libdevice.int_as_float(int32(uint32(bits) << SHIFT))
 
-    @cuda.jit(device=True)
+    @device
     def float32_to_bf16(x: Any) -> Any:
         """x (float32) rounded to the nearest bfloat16 pattern (:func:`bf16_round`)."""
         return bf16_round(uint32(libdevice.float_as_int(x)))
 
 
-@cuda.jit(device=True)
+@device
 def float16_to_float32(x: Any) -> Any:
     return float32(x)
 
 
-@cuda.jit(device=True)
+@device
 def float32_to_float16(x: Any) -> Any:
     return float16(x)
 
 
-@cuda.jit(device=True)
+@device
 def same(x: Any) -> Any:
     """float32 and float64 are stored as they are computed: no conversion."""
     return x
