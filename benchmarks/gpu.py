@@ -318,8 +318,12 @@ class Arrays:
         return self.cuda.as_cuda_array(a, sync=False)
 
     def th(self, a: Any, precision: str = "float32") -> Any:
-        t = self.torch.as_tensor(a, device="cuda")
-        return t.view(self.torch.bfloat16) if precision == "bfloat16" else t
+        """A PyTorch view of a CuPy array; bfloat16 bit patterns through int16 (a dtype every
+        PyTorch takes over ``__cuda_array_interface__``), viewed as torch.bfloat16."""
+        if precision == "bfloat16":
+            return self.torch.as_tensor(a.view(self.cp.int16), device="cuda").view(
+                self.torch.bfloat16)
+        return self.torch.as_tensor(a, device="cuda")
 
 
 def sgemm_bench(arr: Arrays, kc: Any, m: int, n: int, k: int, quick: bool) -> list[KernelBench]:
@@ -408,39 +412,42 @@ def attention_bench(arr: Arrays, kc: Any, batch: int, seq: int, precision: str =
     the backward kernels take float32 (the engine casts up for them)."""
     cp, torch = arr.cp, arr.torch
     shape, scale = (batch, HEADS, seq, HEAD_DIM), 1.0 / math.sqrt(HEAD_DIM)
-    q, k, v, dout = (arr.randn(*shape, precision=precision) for _ in range(4))
+    q, k, v = (arr.randn(*shape, precision=precision) for _ in range(3))
+    dout = arr.randn(*shape) if precision == "float32" else None
     keep = arr.padding(batch, seq)
     flag = {"bf16_bits": True} if precision == "bfloat16" else {}
     flops = 4.0 * batch * HEADS * seq * seq * HEAD_DIM
     fwd = KernelBench("attention forward", str(shape), "TFLOP/s", flops, precision=precision)
-    bwd = KernelBench("attention backward", str(shape), "TFLOP/s", 2 * flops)
-    qn, kn, vn, dn, keepn = (arr.nb(a) for a in (q, k, v, dout, keep.astype(cp.uint8)))
-    out, row_max, row_sum = kc.attention_forward(qn, kn, vn, keepn, scale, **flag)
+    qn, kn, vn, keepn = (arr.nb(a) for a in (q, k, v, keep.astype(cp.uint8)))
     fwd.impls["minigrad"] = lambda: kc.attention_forward(qn, kn, vn, keepn, scale, **flag)
     fwd.impls["minigrad naive"] = lambda: kc.attention_forward_naive(qn, kn, vn, keepn, scale,
                                                                      **flag)
     if precision != "bfloat16":  # CuPy has no bfloat16
         fwd.impls["CuPy composite"] = lambda: composite_attention_forward(cp, q, k, v, keep,
                                                                           scale)
-    if precision == "float32":
-        _, p = composite_attention_forward(cp, q, k, v, keep, scale)
-        bwd.impls["minigrad"] = (
-            lambda: kc.attention_backward(dn, qn, kn, vn, out, row_max, row_sum, keepn, scale))
-        bwd.impls["minigrad naive"] = (
-            lambda: kc.attention_backward_naive(dn, qn, kn, vn, out, row_max, row_sum, keepn,
-                                               scale))
-        bwd.impls["CuPy composite"] = (
-            lambda: composite_attention_backward(cp, dout, q, k, v, p, keep, scale))
     if torch is not None:
         qt, kt, vt = (arr.th(a, precision).requires_grad_(True) for a in (q, k, v))
-        keept, dt = arr.th(keep), arr.th(dout, precision)
-        ot = torch_attention(torch, qt, kt, vt, keept, scale)
+        keept = arr.th(keep)
         fwd.impls["PyTorch"] = lambda: torch_attention(
             torch, qt.detach(), kt.detach(), vt.detach(), keept, scale)
-        if precision == "float32":
-            bwd.impls["PyTorch"] = lambda: torch.autograd.grad(ot, (qt, kt, vt), dt,
-                                                               retain_graph=True)
-    return [fwd, bwd] if precision == "float32" else [fwd]
+    if precision != "float32":
+        return [fwd]
+    bwd = KernelBench("attention backward", str(shape), "TFLOP/s", 2 * flops)
+    dn = arr.nb(dout)
+    out, row_max, row_sum = kc.attention_forward(qn, kn, vn, keepn, scale)
+    _, p = composite_attention_forward(cp, q, k, v, keep, scale)
+    bwd.impls["minigrad"] = (
+        lambda: kc.attention_backward(dn, qn, kn, vn, out, row_max, row_sum, keepn, scale))
+    bwd.impls["minigrad naive"] = (
+        lambda: kc.attention_backward_naive(dn, qn, kn, vn, out, row_max, row_sum, keepn,
+                                           scale))
+    bwd.impls["CuPy composite"] = (
+        lambda: composite_attention_backward(cp, dout, q, k, v, p, keep, scale))
+    if torch is not None:
+        ot, dt = torch_attention(torch, qt, kt, vt, keept, scale), arr.th(dout)
+        bwd.impls["PyTorch"] = lambda: torch.autograd.grad(ot, (qt, kt, vt), dt,
+                                                           retain_graph=True)
+    return [fwd, bwd]
 
 
 def adamw_bench(arr: Arrays, kc: Any) -> list[KernelBench]:

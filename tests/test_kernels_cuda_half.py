@@ -380,3 +380,46 @@ def test_every_half_kernel_compiles_for_sm90_without_float64_arithmetic():
     promoted = {(r["kernel"], r["dtype"]): r["f64_instructions"] for r in reports
                 if r["f64_instructions"]}
     assert promoted == {}, f"float64 instructions in half kernels: {promoted}"
+
+
+# --- benchmarks/gpu.py's half-precision benches -----------------------------------------------
+@pytest.mark.parametrize(("precision", "stored"), [("float32", np.float32),
+                                                   ("float16", np.float16),
+                                                   ("bfloat16", np.uint16)])
+def test_gpu_benchmark_benches_run_in_every_precision_under_the_simulator(kc, monkeypatch,
+                                                                          precision, stored):
+    """benchmarks/gpu.py's softmax, LayerNorm and attention benches in float32, float16 and
+    bfloat16 (stored as uint16 bits), at tiny shapes, every implementation called once. No CuPy
+    here: NumPy stands in for it (the kernels copy host arrays in and out) and PyTorch's columns
+    are left out. This checks that the half paths are wired (which implementations, which
+    dtypes), not speed."""
+    from test_gpu import load_bench
+
+    bench = load_bench()
+    for name, value in (("BATCH", 1), ("SEQ", 4), ("HEADS", 1), ("HEAD_DIM", 4), ("HIDDEN", 8)):
+        monkeypatch.setattr(bench, name, value)
+
+    class HostArrays(bench.Arrays):
+        def __init__(self) -> None:  # no numba.cuda, no CuPy, no PyTorch
+            self.cp, self.torch, self.rng = np, None, np.random.default_rng(0)
+
+        def nb(self, a: np.ndarray) -> np.ndarray:
+            return a
+
+    arr = HostArrays()
+    benches = (bench.softmax_bench(arr, kc, 1, precision)
+               + bench.layernorm_bench(arr, kc, 2, precision)
+               + bench.attention_bench(arr, kc, 1, 4, precision))
+    expected = ["softmax forward", "softmax backward", "layernorm forward", "layernorm backward",
+                "attention forward"] + (["attention backward"] if precision == "float32" else [])
+    assert [b.kernel for b in benches] == expected
+    impls = {"minigrad", "minigrad naive"} | (
+        set() if precision == "bfloat16" else {"CuPy composite"})  # CuPy has no bfloat16
+    for b in benches:
+        assert b.precision == ("float32" if b.kernel == "attention backward" else precision)
+        assert set(b.impls) == impls, b.kernel
+        for impl, fn in b.impls.items():
+            result = fn()
+            first = result[0] if isinstance(result, tuple) else result
+            if impl.startswith("minigrad"):
+                assert first.dtype == stored, (b.kernel, impl, first.dtype)

@@ -569,7 +569,7 @@ def _forward_launch(naive: bool, q: Any, k: Any, v: Any, mask: Any, scale: float
         _forward(prec, D, key_tile, masks)[(cdiv(S, QUERY_ROWS), A, B), QUERY_ROWS](
             q_d, k_d, v_d, keep, attend, bias, c, out, row_max, row_sum)
     host = is_host(q)
-    return to_host(out, host, prec), to_host(row_max, host), to_host(row_sum, host)
+    return to_host(out, host, like=q), to_host(row_max, host), to_host(row_sum, host)
 
 
 def _backward_launch(naive: bool, dout: Any, q: Any, k: Any, v: Any, out: Any, row_max: Any,

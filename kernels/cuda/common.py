@@ -93,14 +93,14 @@ def to_device(a: Any, name: str) -> Any:
                     f"(__cuda_array_interface__), got {type(a).__name__}")
 
 
-def to_host(a: Any, host: bool, precision: Any = None) -> Any:
+def to_host(a: Any, host: bool, like: Any = None) -> Any:
     """The result as a NumPy array when the inputs came from the host, else the device array.
-    A :class:`.precision.Precision` makes bfloat16 patterns come back as ``ml_dtypes.bfloat16``.
-    """
+    The bit patterns of a bfloat16 input ``like`` (an ``ml_dtypes.bfloat16`` array, sent as
+    uint16) come back in its dtype."""
     if not host:
         return a
     out = a.copy_to_host()
-    return out if precision is None else precision.host_array(out)
+    return out.view(like.dtype) if like is not None and like.dtype.name == "bfloat16" else out
 
 
 def empty(shape: tuple[int, ...], dtype: Any) -> Any:

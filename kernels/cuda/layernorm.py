@@ -481,7 +481,7 @@ def _forward_launch(naive: bool, x: Any, w: Any, b: Any, eps: float, bf16_bits: 
     else:
         _forward_block(px, pw)[R, min(row_threads(H), ROW_THREADS)](*args)
     host, rows = is_host(x), tuple(x.shape)[:-1]
-    return (to_host(y.reshape(tuple(x.shape)), host, px), to_host(mean.reshape(rows), host),
+    return (to_host(y.reshape(tuple(x.shape)), host, like=x), to_host(mean.reshape(rows), host),
             to_host(rstd.reshape(rows), host))
 
 
@@ -527,8 +527,8 @@ def _backward_launch(naive: bool, dy: Any, x: Any, w: Any, mean: Any, rstd: Any,
         _column_sum(pw)[(cdiv(H, WARP), 2), (WARP, COLUMN_SPLIT)](part, sums)
         dw, db = sums[0], sums[1]
     host = is_host(x)
-    return (to_host(dx.reshape(tuple(x.shape)), host, px), to_host(dw, host, pw),
-            to_host(db, host, pw))
+    return (to_host(dx.reshape(tuple(x.shape)), host, like=x), to_host(dw, host, like=w),
+            to_host(db, host, like=w))
 
 
 def layernorm_forward(x: Any, w: Any, b: Any, eps: float = 1e-5, bf16_bits: bool = False

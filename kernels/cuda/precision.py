@@ -27,7 +27,8 @@ about 1e-7. The tests show both (``tests/test_kernels_cuda_half.py``).
   0x7FC0 with its sign, as ``ml_dtypes`` converts.
 
 A host (NumPy) array of ``ml_dtypes.bfloat16`` is recognised by its dtype's name and sent as its
-uint16 view, and the results come back as ``ml_dtypes.bfloat16`` arrays. A *device* array has no
+uint16 view, and the results come back as ``ml_dtypes.bfloat16`` arrays (uint16 ones for uint16
+input). A *device* array has no
 bfloat16 dtype, so a wrapper reads uint16 device arrays as bfloat16 patterns only when told to
 (``bf16_bits=True``); a uint16 array without that flag is refused (it could be integers).
 
@@ -59,15 +60,6 @@ class Precision(NamedTuple):
     def half(self) -> bool:
         """Stored in 16 bits and computed in float32."""
         return self.storage != self.compute
-
-    def host_array(self, a: np.ndarray) -> np.ndarray:
-        """A result copied to the host in this precision's NumPy dtype: bfloat16 patterns as
-        ``ml_dtypes.bfloat16`` (a NumPy bfloat16 input came in, so ml_dtypes is installed)."""
-        if self.name != "bfloat16":
-            return a
-        import ml_dtypes
-
-        return a.view(ml_dtypes.bfloat16)
 
 
 FLOAT64 = Precision("float64", np.dtype(np.float64), np.dtype(np.float64))

@@ -333,7 +333,7 @@ def _forward_launch(naive: bool, x: Any, scale: float, mask: Any, bf16_bits: boo
         _forward_warp(p, cols_per_lane(S))[cdiv(R, WARPS_PER_BLOCK), WARP_ROWS_THREADS](*args)
     else:
         _forward_block(p)[R, row_threads(S)](*args)
-    return to_host(y.reshape(tuple(x.shape)), is_host(x), p)
+    return to_host(y.reshape(tuple(x.shape)), is_host(x), like=x)
 
 
 def _backward_launch(naive: bool, y: Any, dy: Any, scale: float, mask: Any,
@@ -353,7 +353,7 @@ def _backward_launch(naive: bool, y: Any, dy: Any, scale: float, mask: Any,
         _backward_warp(p, cols_per_lane(S))[cdiv(R, WARPS_PER_BLOCK), WARP_ROWS_THREADS](*args)
     else:
         _backward_block(p)[R, row_threads(S)](*args)
-    return to_host(dx.reshape(tuple(y.shape)), is_host(y), p)
+    return to_host(dx.reshape(tuple(y.shape)), is_host(y), like=y)
 
 
 def softmax_forward(x: Any, scale: float = 1.0, mask: Any = None, bf16_bits: bool = False
