@@ -33,8 +33,9 @@ bfloat16 dtype, so a wrapper reads uint16 device arrays as bfloat16 patterns onl
 (``bf16_bits=True``); a uint16 array without that flag is refused (it could be integers).
 
 Numba's CUDA target converts float16 with ``cvt.f32.f16`` / ``cvt.rn.f16.f32`` and reinterprets
-bits with libdevice's ``int_as_float`` / ``float_as_int``; the simulator has no libdevice, so
-under it the bit casts go through NumPy views instead (the same bits).
+bits with libdevice's ``int_as_float`` / ``float_as_int``; under the simulator libdevice's
+functions are stubs (they return None), so there the bit casts go through NumPy views instead
+(the same bits; the GPU suite checks the libdevice ones).
 """
 
 from __future__ import annotations
