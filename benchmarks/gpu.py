@@ -3,6 +3,8 @@
     PYTHONPATH=. python benchmarks/gpu.py                   # everything, about 5 minutes
     PYTHONPATH=. python benchmarks/gpu.py --skip-bert       # the kernels only
     PYTHONPATH=. python benchmarks/gpu.py --cpu-steps 0     # the BERT step on the GPU only
+    PYTHONPATH=. python benchmarks/gpu.py --skip-bert --only softmax layernorm attention \
+        --precision float32 float16 bfloat16               # the kernels in half precision
 
 Needs an NVIDIA GPU, CuPy and numba.cuda (``pip install 'minigrad[gpu]'``), and PyTorch with
 CUDA for its columns. Without a GPU it prints "benchmarks/gpu.py: no GPU found: <why>" and
@@ -26,6 +28,14 @@ GPU's L2 cache:
   (CuPy's default; ``CUPY_TF32`` is set to 0 and PyTorch's ``allow_tf32`` to False);
 * attention: TFLOP/s (forward 4·B·A·S²·D, backward 8·B·A·S²·D, the recomputation of the
   scores not counted) and the time as a multiple of PyTorch's ``scaled_dot_product_attention``.
+
+**Half precision** (``--precision float16 bfloat16``, beside float32): the softmax and
+LayerNorm kernels (forward and backward) and the attention forward on float16 or bfloat16
+inputs of the same shapes (kernels/cuda/precision.py: float32 sums, outputs in the input
+dtype), against the CuPy composite in float16 (CuPy has no bfloat16) and PyTorch in the same
+dtype. The bytes counted are the half arrays', so GB/s compare directly with float32's; the
+report adds a table of each half kernel's time against its float32 time at the same shape. A
+memory-bound kernel should take about half the time.
 
 **BERT step.** One training step (forward, cross-entropy, backward, AdamW) of a bert-base
 sequence classifier (L=12, H=768, A=12, 2 labels, dropout 0.1) on batch 32 × 128 tokens, with
@@ -260,6 +270,7 @@ class Row:
     reps: int = 0  # timed repetitions (the median is taken over them)
     calls_per_rep: int = 0  # calls between one pair of events
     note: str = ""
+    precision: str = "float32"  # the inputs' dtype: float32, float16 or bfloat16
 
 
 @dataclass
@@ -271,6 +282,7 @@ class KernelBench:
     unit: str  # "GB/s" (work in bytes) or "TFLOP/s" (work in flops)
     work: float
     impls: dict[str, Callable[[], Any]] = field(default_factory=dict)
+    precision: str = "float32"
 
 
 def rate_of(work: float, unit: str, ms: float) -> float:
@@ -287,8 +299,15 @@ class Arrays:
         self.cp, self.torch, self.cuda = cp, torch, cuda
         self.rng = np.random.default_rng(0)
 
-    def randn(self, *shape: int) -> Any:
-        return self.cp.asarray(self.rng.standard_normal(shape, dtype=np.float32))
+    def randn(self, *shape: int, precision: str = "float32") -> Any:
+        """Random normal values of ``precision`` on the GPU: a bfloat16 array as its uint16
+        bit patterns (CuPy has no bfloat16; the kernels take them with ``bf16_bits=True``)."""
+        a = self.rng.standard_normal(shape, dtype=np.float32)
+        if precision == "bfloat16":
+            import ml_dtypes
+
+            return self.cp.asarray(a.astype(ml_dtypes.bfloat16).view(np.uint16))
+        return self.cp.asarray(a.astype(precision))
 
     def padding(self, batch: int, seq: int) -> Any:
         """A (B, S) bool keep-mask with real lengths from seq/2 to seq (no row all padding)."""
@@ -298,7 +317,12 @@ class Arrays:
     def nb(self, a: Any) -> Any:
         return self.cuda.as_cuda_array(a, sync=False)
 
-    def th(self, a: Any) -> Any:
+    def th(self, a: Any, precision: str = "float32") -> Any:
+        """A PyTorch view of a CuPy array; bfloat16 bit patterns through int16 (a dtype every
+        PyTorch takes over ``__cuda_array_interface__``), viewed as torch.bfloat16."""
+        if precision == "bfloat16":
+            return self.torch.as_tensor(a.view(self.cp.int16), device="cuda").view(
+                self.torch.bfloat16)
         return self.torch.as_tensor(a, device="cuda")
 
 
@@ -317,48 +341,64 @@ def sgemm_bench(arr: Arrays, kc: Any, m: int, n: int, k: int, quick: bool) -> li
     return [bench]
 
 
-def softmax_bench(arr: Arrays, kc: Any, batch: int) -> list[KernelBench]:
+def softmax_bench(arr: Arrays, kc: Any, batch: int, precision: str = "float32"
+                  ) -> list[KernelBench]:
     """Attention scores (B, A, S, S) with the key padding mask and scale 1/√D."""
     cp, torch = arr.cp, arr.torch
     shape, scale = (batch, HEADS, SEQ, SEQ), 1.0 / math.sqrt(HEAD_DIM)
-    x, dy, keep = arr.randn(*shape), arr.randn(*shape), arr.padding(batch, SEQ)
-    y = composite_softmax_forward(cp, x, keep, scale)
-    fwd = KernelBench("softmax forward", str(shape), "GB/s", 2.0 * x.nbytes)
-    bwd = KernelBench("softmax backward", str(shape), "GB/s", 3.0 * x.nbytes)
-    xn, yn, dyn, keepn = arr.nb(x), arr.nb(y), arr.nb(dy), arr.nb(keep.astype(cp.uint8))
-    fwd.impls["minigrad"] = lambda: kc.softmax_forward(xn, scale, keepn)
-    fwd.impls["minigrad naive"] = lambda: kc.softmax_forward_naive(xn, scale, keepn)
-    fwd.impls["CuPy composite"] = lambda: composite_softmax_forward(cp, x, keep, scale)
-    bwd.impls["minigrad"] = lambda: kc.softmax_backward(yn, dyn, scale, keepn)
-    bwd.impls["minigrad naive"] = lambda: kc.softmax_backward_naive(yn, dyn, scale, keepn)
-    bwd.impls["CuPy composite"] = lambda: composite_softmax_backward(cp, y, dy, keep, scale)
+    x, dy = (arr.randn(*shape, precision=precision) for _ in range(2))
+    keep = arr.padding(batch, SEQ)
+    flag = {"bf16_bits": True} if precision == "bfloat16" else {}
+    fwd = KernelBench("softmax forward", str(shape), "GB/s", 2.0 * x.nbytes, precision=precision)
+    bwd = KernelBench("softmax backward", str(shape), "GB/s", 3.0 * x.nbytes,
+                      precision=precision)
+    xn, dyn, keepn = arr.nb(x), arr.nb(dy), arr.nb(keep.astype(cp.uint8))
+    yn = kc.softmax_forward(xn, scale, keepn, **flag)
+    fwd.impls["minigrad"] = lambda: kc.softmax_forward(xn, scale, keepn, **flag)
+    fwd.impls["minigrad naive"] = lambda: kc.softmax_forward_naive(xn, scale, keepn, **flag)
+    bwd.impls["minigrad"] = lambda: kc.softmax_backward(yn, dyn, scale, keepn, **flag)
+    bwd.impls["minigrad naive"] = lambda: kc.softmax_backward_naive(yn, dyn, scale, keepn,
+                                                                    **flag)
+    if precision != "bfloat16":  # CuPy has no bfloat16
+        y = cp.asarray(yn)
+        fwd.impls["CuPy composite"] = lambda: composite_softmax_forward(cp, x, keep, scale)
+        bwd.impls["CuPy composite"] = lambda: composite_softmax_backward(cp, y, dy, keep, scale)
     if torch is not None:
-        xt, keept, dyt = arr.th(x).requires_grad_(True), arr.th(keep), arr.th(dy)
-        yt = torch_softmax(torch, xt, keept, scale)
+        xt, keept = arr.th(x, precision).requires_grad_(True), arr.th(keep)
+        yt, dyt = torch_softmax(torch, xt, keept, scale), arr.th(dy, precision)
         fwd.impls["PyTorch"] = lambda: torch_softmax(torch, xt.detach(), keept, scale)
         bwd.impls["PyTorch"] = lambda: torch.autograd.grad(yt, xt, dyt, retain_graph=True)
     return [fwd, bwd]
 
 
-def layernorm_bench(arr: Arrays, kc: Any, rows: int) -> list[KernelBench]:
-    """LayerNorm over BERT's hidden size, one row per token; eps 1e-12 as in BERT."""
+def layernorm_bench(arr: Arrays, kc: Any, rows: int, precision: str = "float32"
+                    ) -> list[KernelBench]:
+    """LayerNorm over BERT's hidden size, one row per token; eps 1e-12 as in BERT. x, dy, w, b
+    in ``precision``; mean and rstd float32 for the half precisions."""
     cp, torch = arr.cp, arr.torch
-    x, dy, w, b = arr.randn(rows, HIDDEN), arr.randn(rows, HIDDEN), arr.randn(HIDDEN), \
-        arr.randn(HIDDEN)
-    _, mean, rstd = composite_layernorm_forward(cp, x, w, b)
-    shape = f"({rows}, {HIDDEN})"
-    fwd = KernelBench("layernorm forward", shape, "GB/s", 2.0 * x.nbytes)
-    bwd = KernelBench("layernorm backward", shape, "GB/s", 3.0 * x.nbytes)
-    xn, dyn, wn, bn, mn, rn = (arr.nb(a) for a in (x, dy, w, b, mean, rstd))
-    fwd.impls["minigrad"] = lambda: kc.layernorm_forward(xn, wn, bn, 1e-12)
-    fwd.impls["minigrad naive"] = lambda: kc.layernorm_forward_naive(xn, wn, bn, 1e-12)
-    fwd.impls["CuPy composite"] = lambda: composite_layernorm_forward(cp, x, w, b)
-    bwd.impls["minigrad"] = lambda: kc.layernorm_backward(dyn, xn, wn, mn, rn)
-    bwd.impls["minigrad naive"] = lambda: kc.layernorm_backward_naive(dyn, xn, wn, mn, rn)
-    bwd.impls["CuPy composite"] = lambda: composite_layernorm_backward(cp, dy, x, w, mean, rstd)
+    x, dy = arr.randn(rows, HIDDEN, precision=precision), arr.randn(rows, HIDDEN,
+                                                                     precision=precision)
+    w, b = arr.randn(HIDDEN, precision=precision), arr.randn(HIDDEN, precision=precision)
+    flag = {"bf16_bits": True} if precision == "bfloat16" else {}
+    xn, dyn, wn, bn = (arr.nb(a) for a in (x, dy, w, b))
+    _, mn, rn = kc.layernorm_forward(xn, wn, bn, 1e-12, **flag)
+    shape = f"({rows}, {HIDDEN})"  # bytes: x and y (dy, x, dx), not mean and rstd (0.3%)
+    fwd = KernelBench("layernorm forward", shape, "GB/s", 2.0 * x.nbytes, precision=precision)
+    bwd = KernelBench("layernorm backward", shape, "GB/s", 3.0 * x.nbytes, precision=precision)
+    fwd.impls["minigrad"] = lambda: kc.layernorm_forward(xn, wn, bn, 1e-12, **flag)
+    fwd.impls["minigrad naive"] = lambda: kc.layernorm_forward_naive(xn, wn, bn, 1e-12, **flag)
+    bwd.impls["minigrad"] = lambda: kc.layernorm_backward(dyn, xn, wn, mn, rn, **flag)
+    bwd.impls["minigrad naive"] = lambda: kc.layernorm_backward_naive(dyn, xn, wn, mn, rn,
+                                                                      **flag)
+    if precision != "bfloat16":  # CuPy has no bfloat16
+        _, mean, rstd = composite_layernorm_forward(cp, x, w, b)
+        fwd.impls["CuPy composite"] = lambda: composite_layernorm_forward(cp, x, w, b)
+        bwd.impls["CuPy composite"] = lambda: composite_layernorm_backward(cp, dy, x, w, mean,
+                                                                           rstd)
     if torch is not None:
-        xt, wt, bt = (arr.th(a).requires_grad_(True) for a in (x, w, b))
-        yt, dyt = torch.nn.functional.layer_norm(xt, (HIDDEN,), wt, bt, 1e-12), arr.th(dy)
+        xt, wt, bt = (arr.th(a, precision).requires_grad_(True) for a in (x, w, b))
+        yt = torch.nn.functional.layer_norm(xt, (HIDDEN,), wt, bt, 1e-12)
+        dyt = arr.th(dy, precision)
         fwd.impls["PyTorch"] = lambda: torch.nn.functional.layer_norm(
             xt.detach(), (HIDDEN,), wt.detach(), bt.detach(), 1e-12)
         bwd.impls["PyTorch"] = (
@@ -366,21 +406,36 @@ def layernorm_bench(arr: Arrays, kc: Any, rows: int) -> list[KernelBench]:
     return [fwd, bwd]
 
 
-def attention_bench(arr: Arrays, kc: Any, batch: int, seq: int) -> list[KernelBench]:
-    """Attention (B, A, S, D) with key padding, scale 1/√D."""
+def attention_bench(arr: Arrays, kc: Any, batch: int, seq: int, precision: str = "float32"
+                    ) -> list[KernelBench]:
+    """Attention (B, A, S, D) with key padding, scale 1/√D. In half precision the forward only:
+    the backward kernels take float32 (the engine casts up for them)."""
     cp, torch = arr.cp, arr.torch
     shape, scale = (batch, HEADS, seq, HEAD_DIM), 1.0 / math.sqrt(HEAD_DIM)
-    q, k, v, dout = (arr.randn(*shape) for _ in range(4))
+    q, k, v = (arr.randn(*shape, precision=precision) for _ in range(3))
+    dout = arr.randn(*shape) if precision == "float32" else None
     keep = arr.padding(batch, seq)
+    flag = {"bf16_bits": True} if precision == "bfloat16" else {}
     flops = 4.0 * batch * HEADS * seq * seq * HEAD_DIM
-    fwd = KernelBench("attention forward", str(shape), "TFLOP/s", flops)
+    fwd = KernelBench("attention forward", str(shape), "TFLOP/s", flops, precision=precision)
+    qn, kn, vn, keepn = (arr.nb(a) for a in (q, k, v, keep.astype(cp.uint8)))
+    fwd.impls["minigrad"] = lambda: kc.attention_forward(qn, kn, vn, keepn, scale, **flag)
+    fwd.impls["minigrad naive"] = lambda: kc.attention_forward_naive(qn, kn, vn, keepn, scale,
+                                                                     **flag)
+    if precision != "bfloat16":  # CuPy has no bfloat16
+        fwd.impls["CuPy composite"] = lambda: composite_attention_forward(cp, q, k, v, keep,
+                                                                          scale)
+    if torch is not None:
+        qt, kt, vt = (arr.th(a, precision).requires_grad_(True) for a in (q, k, v))
+        keept = arr.th(keep)
+        fwd.impls["PyTorch"] = lambda: torch_attention(
+            torch, qt.detach(), kt.detach(), vt.detach(), keept, scale)
+    if precision != "float32":
+        return [fwd]
     bwd = KernelBench("attention backward", str(shape), "TFLOP/s", 2 * flops)
-    qn, kn, vn, dn, keepn = (arr.nb(a) for a in (q, k, v, dout, keep.astype(cp.uint8)))
+    dn = arr.nb(dout)
     out, row_max, row_sum = kc.attention_forward(qn, kn, vn, keepn, scale)
     _, p = composite_attention_forward(cp, q, k, v, keep, scale)
-    fwd.impls["minigrad"] = lambda: kc.attention_forward(qn, kn, vn, keepn, scale)
-    fwd.impls["minigrad naive"] = lambda: kc.attention_forward_naive(qn, kn, vn, keepn, scale)
-    fwd.impls["CuPy composite"] = lambda: composite_attention_forward(cp, q, k, v, keep, scale)
     bwd.impls["minigrad"] = (
         lambda: kc.attention_backward(dn, qn, kn, vn, out, row_max, row_sum, keepn, scale))
     bwd.impls["minigrad naive"] = (
@@ -389,11 +444,7 @@ def attention_bench(arr: Arrays, kc: Any, batch: int, seq: int) -> list[KernelBe
     bwd.impls["CuPy composite"] = (
         lambda: composite_attention_backward(cp, dout, q, k, v, p, keep, scale))
     if torch is not None:
-        qt, kt, vt = (arr.th(a).requires_grad_(True) for a in (q, k, v))
-        keept, dt = arr.th(keep), arr.th(dout)
-        ot = torch_attention(torch, qt, kt, vt, keept, scale)
-        fwd.impls["PyTorch"] = lambda: torch_attention(
-            torch, qt.detach(), kt.detach(), vt.detach(), keept, scale)
+        ot, dt = torch_attention(torch, qt, kt, vt, keept, scale), arr.th(dout)
         bwd.impls["PyTorch"] = lambda: torch.autograd.grad(ot, (qt, kt, vt), dt,
                                                            retain_graph=True)
     return [fwd, bwd]
@@ -419,25 +470,36 @@ def adamw_bench(arr: Arrays, kc: Any) -> list[KernelBench]:
     return [bench]
 
 
-def kernel_benches(cp: Any, kc: Any, torch: Any, quick: bool
+def kernel_benches(cp: Any, kc: Any, torch: Any, quick: bool,
+                   precisions: tuple[str, ...] = ("float32",)
                    ) -> list[tuple[str, Callable[[], list[KernelBench]]]]:
     """Every kernel at BERT-base shapes and (unless quick) at one larger than the L2 cache, as
-    (name, builder) pairs: each builder allocates its inputs when called, one at a time."""
+    (name, builder) pairs: each builder allocates its inputs when called, one at a time. SGEMM
+    and AdamW run in float32 only (and only when float32 is among ``precisions``); softmax,
+    LayerNorm and the attention forward in each precision."""
     arr = Arrays(cp, torch)
-    builds = [
-        ("sgemm 4096³", lambda: sgemm_bench(arr, kc, 4096, 4096, 4096, quick)),
-        ("sgemm FFN", lambda: sgemm_bench(arr, kc, BATCH * SEQ, FFN, HIDDEN, quick)),
-    ]
-    for scale_up in (1,) if quick else (1, 8):
+    builds = []
+    if "float32" in precisions:
         builds += [
-            (f"softmax ×{scale_up}", lambda s=scale_up: softmax_bench(arr, kc, BATCH * s)),
-            (f"layernorm ×{scale_up}",
-             lambda s=scale_up: layernorm_bench(arr, kc, BATCH * SEQ * s)),
+            ("sgemm 4096³", lambda: sgemm_bench(arr, kc, 4096, 4096, 4096, quick)),
+            ("sgemm FFN", lambda: sgemm_bench(arr, kc, BATCH * SEQ, FFN, HIDDEN, quick)),
         ]
-    builds.append(("attention S=128", lambda: attention_bench(arr, kc, BATCH, SEQ)))
-    if not quick:
-        builds.append(("attention S=512", lambda: attention_bench(arr, kc, 8, 512)))
-    builds.append(("adamw", lambda: adamw_bench(arr, kc)))
+    for p in precisions:
+        tag = "" if p == "float32" else f" {p}"
+        for scale_up in (1,) if quick else (1, 8):
+            builds += [
+                (f"softmax ×{scale_up}{tag}",
+                 lambda s=scale_up, p=p: softmax_bench(arr, kc, BATCH * s, p)),
+                (f"layernorm ×{scale_up}{tag}",
+                 lambda s=scale_up, p=p: layernorm_bench(arr, kc, BATCH * SEQ * s, p)),
+            ]
+        builds.append((f"attention S=128{tag}",
+                       lambda p=p: attention_bench(arr, kc, BATCH, SEQ, p)))
+        if not quick:
+            builds.append((f"attention S=512{tag}",
+                           lambda p=p: attention_bench(arr, kc, 8, 512, p)))
+    if "float32" in precisions:
+        builds.append(("adamw", lambda: adamw_bench(arr, kc)))
     return builds
 
 
@@ -453,7 +515,7 @@ def measure_bench(bench: KernelBench, timer: DeviceTimer, copy_gbps: float) -> l
     """One row per implementation, with its time, rate and comparison."""
     rows: dict[str, Row] = {}
     for impl, fn in bench.impls.items():
-        row = Row(bench.kernel, bench.shape, impl, unit=bench.unit)
+        row = Row(bench.kernel, bench.shape, impl, unit=bench.unit, precision=bench.precision)
         try:
             t = timer.measure(fn)
         except Exception as exc:  # report the failure, keep measuring the others
@@ -462,7 +524,7 @@ def measure_bench(bench: KernelBench, timer: DeviceTimer, copy_gbps: float) -> l
             row.ms, row.host_ms, row.reps, row.calls_per_rep = t.ms, t.host_ms, t.reps, t.calls
             row.rate = rate_of(bench.work, bench.unit, t.ms)
         rows[impl] = row
-        print(f"{bench.kernel:20} {bench.shape:22} {impl:16} "
+        print(f"{bench.kernel:20} {bench.precision:8} {bench.shape:22} {impl:16} "
               + (f"{row.ms:9.4f} ms {row.rate:8.1f} {bench.unit}" if row.ms else row.note),
               flush=True)
     cublas = rows.get("CuPy composite") if bench.kernel == "sgemm" else None
@@ -479,14 +541,14 @@ def measure_bench(bench: KernelBench, timer: DeviceTimer, copy_gbps: float) -> l
     return list(rows.values())
 
 
-def run_kernels(cp: Any, kc: Any, torch: Any, quick: bool, only: list[str] | None = None
-                ) -> tuple[list[Row], float]:
+def run_kernels(cp: Any, kc: Any, torch: Any, quick: bool, only: list[str] | None = None,
+                precisions: tuple[str, ...] = ("float32",)) -> tuple[list[Row], float]:
     """Every kernel bench (or those whose name starts with one of ``only``), measured."""
     timer = DeviceTimer(cp)
     copy_gbps = copy_bandwidth(cp, timer)
     print(f"device-to-device copy: {copy_gbps:.0f} GB/s (read + write)", flush=True)
     rows: list[Row] = []
-    for name, build in kernel_benches(cp, kc, torch, quick):
+    for name, build in kernel_benches(cp, kc, torch, quick, precisions):
         if only is not None and not name.startswith(tuple(only)):
             continue
         try:
@@ -610,6 +672,8 @@ def markdown(report: dict[str, Any]) -> str:
              "| kernel | shape | implementation | ms | host ms | rate | vs |",
              "|---|---|---|---:|---:|---:|---|"]
     for r in report["kernels"]:
+        if r.get("precision", "float32") != "float32":
+            r = {**r, "kernel": f"{r['kernel']} ({r['precision']})"}
         if r["ms"] is None:
             lines.append(f"| {r['kernel']} | {r['shape']} | {r['impl']} | | | | {r['note']} |")
             continue
@@ -619,6 +683,7 @@ def markdown(report: dict[str, Any]) -> str:
                   else f"{r['percent']:.0f}{r['percent_of']}")
         lines.append(f"| {r['kernel']} | {r['shape']} | {r['impl']} | {r['ms']:.4f} | "
                      f"{r['host_ms']:.3f} | {r['rate']:.1f} {r['unit']} | {vs} |")
+    lines += half_against_float32(report["kernels"])
     lines += ["", f"## BERT-base training step (batch {BATCH}, sequence {SEQ})", "",
               "| framework | device | ms per step | steps | note |", "|---|---|---:|---:|---|"]
     for s in report["bert_step"]:
@@ -626,6 +691,26 @@ def markdown(report: dict[str, Any]) -> str:
         framework = s["framework"] + (f" ({s['backend']} backend)" if s.get("backend") else "")
         lines.append(f"| {framework} | {s['device']} | {ms} | {s['steps']} | {s['note']} |")
     return "\n".join(lines) + "\n"
+
+
+def half_against_float32(kernels: list[dict[str, Any]]) -> list[str]:
+    """Markdown lines: each half-precision time against the same implementation's float32 time
+    at the same kernel and shape (none when no half precision was measured)."""
+    fp32 = {(r["kernel"], r["shape"], r["impl"]): r for r in kernels
+            if r.get("precision", "float32") == "float32" and r["ms"] is not None}
+    lines = []
+    for r in kernels:
+        base = fp32.get((r["kernel"], r["shape"], r["impl"]))
+        if r.get("precision", "float32") == "float32" or r["ms"] is None or base is None:
+            continue
+        lines.append(f"| {r['kernel']} | {r['shape']} | {r['impl']} | {r['precision']} | "
+                     f"{base['ms']:.4f} | {r['ms']:.4f} | {r['ms'] / base['ms']:.2f} | "
+                     f"{base['rate']:.1f} → {r['rate']:.1f} {r['unit']} |")
+    if not lines:
+        return []
+    return ["", "## Half precision against float32", "",
+            "| kernel | shape | implementation | precision | float32 ms | half ms | "
+            "half ÷ float32 time | rate |", "|---|---|---|---|---:|---:|---:|---|", *lines]
 
 
 def chart(report: dict[str, Any], path: Path) -> None:
@@ -639,7 +724,9 @@ def chart(report: dict[str, Any], path: Path) -> None:
     groups: dict[tuple[str, str], dict[str, float]] = {}
     for r in report["kernels"]:
         if r["ms"] is not None:
-            groups.setdefault((r["kernel"], r["shape"]), {})[r["impl"]] = r["ms"]
+            kernel = r["kernel"] + ("" if r.get("precision", "float32") == "float32"
+                                    else f" ({r['precision']})")
+            groups.setdefault((kernel, r["shape"]), {})[r["impl"]] = r["ms"]
     impls = sorted({impl for g in groups.values() for impl in g})
     width = 0.8 / max(1, len(impls))
     for i, impl in enumerate(impls):
@@ -698,6 +785,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--only", nargs="+", metavar="KERNEL", default=None,
                         help="time only these kernels (sgemm, softmax, layernorm, attention, "
                              "adamw)")
+    parser.add_argument("--precision", nargs="+", default=["float32"],
+                        choices=["float32", "float16", "bfloat16"],
+                        help="the kernels' input dtypes (softmax, LayerNorm and the attention "
+                             "forward take all three; SGEMM and AdamW float32 only)")
     parser.add_argument("--cpu-steps", type=int, default=3,
                         help="timed CPU training steps (0 skips the CPU)")
     parser.add_argument("--gpu-steps", type=int, default=10, help="timed GPU training steps")
@@ -737,7 +828,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     }
     print(f"{report['device']['name']}: {report['device']}", flush=True)
     if not args.skip_kernels:
-        rows, report["copy_gbps"] = run_kernels(cp, kc, torch, args.quick, args.only)
+        rows, report["copy_gbps"] = run_kernels(cp, kc, torch, args.quick, args.only,
+                                                tuple(args.precision))
         report["kernels"] = [asdict(r) for r in rows]
     if not args.skip_bert:
         warmup = 1 if args.quick else 3

@@ -5,8 +5,9 @@ in one place, for a faster implementation of itself: ``ctx.kernel = registry.ker
 x)``. The answer depends on the arrays' device ("cpu" or "cuda") and that device's kernel
 backend (:func:`minigrad.backend.set_backend`: "numpy" or "numba", "cupy" or "cuda"). When the
 table below has no entry for (op, device, backend), or the arrays are not float32 or float64
-(int8 for ``int8_matmul``) arrays of one dtype on one device, the answer is None and the op runs
-its reference. The backward follows the forward's choice: the op keeps the implementation it
+(int8 for ``int8_matmul``; float16 for the CUDA softmax, LayerNorm and attention: see
+:func:`kernel`) arrays of one dtype on one device, the answer is None and the op runs its
+reference. The backward follows the forward's choice: the op keeps the implementation it
 was given on ``ctx``.
 
 Every implementation of an op takes and returns the same things: arrays in, arrays out, pure
@@ -19,8 +20,9 @@ softmax        forward(x) -> y                       softmax over the last axis 
                backward(y, dy) -> dx                 y: the forward's output
 layer_norm     forward(x, w, b, eps) -> (y, mean, rstd)
                                                      over the last axis: x (..., H), w, b (H,),
-                                                     mean and rstd (...)
-               backward(dy, x, w, mean, rstd) -> (dx, dw, db)
+                                                     mean and rstd (...) (float32 for a
+                                                     float16 x; w, b then float16 or float32)
+               backward(dy, x, w, mean, rstd) -> (dx, dw, db)  (dw, db in w's dtype)
 gelu           forward(x, approximate) -> y          approximate: "none" (erf) or "tanh"
                backward(x, dy, approximate) -> dx    x: the forward's input
 bias_gelu      forward(x, b, approximate) -> y       y = GELU(x + b), x (..., F), b (F,)
@@ -31,6 +33,7 @@ attention      forward(q, k, v, masks, scale, dropout_mask, need_backward) -> (o
                    tuple of arrays this implementation's backward reads (it may be empty when
                    need_backward is false: inference)
                backward(dout, masks, scale, dropout_mask, saved) -> (dq, dk, dv)
+                   (float16 q, k, v on a GPU: out, dq, dk, dv float16, computed in float32)
 cross_entropy  forward(z, target, ignore_index, label_smoothing) -> (loss, row_max, log_sum)
                    z (M, C), integer target (M,); loss, row_max, log_sum (M,), loss 0 where
                    target == ignore_index
@@ -145,6 +148,11 @@ TABLE: dict[tuple[str, str, str], str] = {
 KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 # The ops whose kernels take other dtypes than KERNEL_DTYPES.
 OP_DTYPES = {"int8_matmul": (np.dtype(np.int8),)}
+# The ops whose CUDA kernels also take float16 arrays, summing in float32 (kernels/cuda/
+# precision.py; CuPy has no bfloat16, which the kernels take only as NumPy or uint16 arrays);
+# layer_norm's w and b may then be float32, mixed precision's master weights.
+HALF_OPS = ("softmax", "layer_norm", "attention")
+HALF = np.dtype(np.float16)
 
 
 def lookup(op: str, device: str, kernel_backend: str | None = None) -> Any:
@@ -169,7 +177,10 @@ def kernel(op: str, *arrays: Any) -> Any:
     The arrays (``None`` entries, such as an absent bias, are skipped) must be NumPy or CuPy
     arrays on one device, of one dtype, float32 or float64 (int8 for ``int8_matmul``:
     :data:`OP_DTYPES`), as every kernel takes them; the implementation is then the one
-    registered for (op, their device, its backend).
+    registered for (op, their device, its backend). On a GPU, the ops of :data:`HALF_OPS` also
+    take float16 arrays (with float32 w and b for ``layer_norm``): their kernels sum in float32
+    and return float16, with float32 statistics (LayerNorm's mean and rstd, attention's saved
+    row max and sum).
     """
     present = [a for a in arrays if a is not None]
     devices = {backend.device_of(a) for a in present}
@@ -178,7 +189,12 @@ def kernel(op: str, *arrays: Any) -> Any:
     (device,) = devices
     if device == "cpu" and not all(isinstance(a, np.ndarray) for a in present):
         return None  # a list or a NumPy scalar: no kernel takes those
-    dtypes = {np.dtype(a.dtype) for a in present}
-    if len(dtypes) != 1 or not dtypes <= set(OP_DTYPES.get(op, KERNEL_DTYPES)):
+    dtypes = [np.dtype(a.dtype) for a in present]
+    if device == "cuda" and op in HALF_OPS and dtypes[0] == HALF:
+        weights = np.dtype(np.float32) if op == "layer_norm" else HALF  # w and b: arrays[1:]
+        if all(d in (HALF, weights) for d in dtypes[1:]):
+            return lookup(op, device)
+        return None
+    if len(set(dtypes)) != 1 or dtypes[0] not in OP_DTYPES.get(op, KERNEL_DTYPES):
         return None
     return lookup(op, device)

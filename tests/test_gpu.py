@@ -165,6 +165,25 @@ def test_benchmark_writes_json_markdown_and_a_chart(tmp_path):
     assert paths[2].stat().st_size > 10_000
 
 
+def test_benchmark_report_sets_half_precision_times_against_float32(tmp_path):
+    """A half-precision row gets a line of the "half against float32" table beside the same
+    implementation's float32 row (placeholder numbers, not results)."""
+    bench = load_bench()
+    rows = [bench.Row("layernorm forward", "(4096, 768)", "minigrad", ms=ms, host_ms=0.05,
+                      rate=rate, unit="GB/s", precision=precision)
+            for precision, ms, rate in (("float32", 0.04, 630.0), ("float16", 0.025, 504.0),
+                                        ("bfloat16", None, None))]
+    rows.append(bench.Row("layernorm forward", "(4096, 768)", "CuPy composite", ms=0.08,
+                          host_ms=0.05, rate=315.0, unit="GB/s"))  # the chart's baseline
+    report = {"date": "2000-01-01", "command": "test", "device": {"name": "Placeholder GPU 2"},
+              "copy_gbps": 100.0, "kernels": [vars(r) for r in rows], "bert_step": []}
+    text = bench.write_reports(report, tmp_path)[1].read_text()
+    assert "| layernorm forward (float16) | (4096, 768) | minigrad | 0.0250 |" in text
+    assert ("| layernorm forward | (4096, 768) | minigrad | float16 | 0.0400 | 0.0250 | 0.62 | "
+            "630.0 → 504.0 GB/s |") in text
+    assert "| bfloat16 |" not in text  # not measured: no line
+
+
 def test_sgemm_sweep_parses_its_configurations_and_writes_a_table():
     """The sweep's parsers and its Markdown table, on made-up rows (placeholders, not
     results); importing it imports nothing heavy."""
@@ -340,6 +359,157 @@ def test_adamw_on_the_gpu(gpu, naive):
         theirs.grad = torch.from_numpy(g)
         optimizer.step()
     np.testing.assert_allclose(cp.asnumpy(pd), theirs.detach().numpy(), rtol=1e-5, atol=1e-6)
+
+
+# --- float16 and bfloat16 kernels (tests/test_kernels_cuda_half.py at real sizes) -------------
+HALF_CASES = ["float16", "bfloat16"]
+
+
+@pytest.fixture(scope="module")
+def half_refs() -> types.ModuleType:
+    """The references and tolerances of tests/test_kernels_cuda_half.py (no simulator)."""
+    import test_kernels_cuda_half
+
+    return test_kernels_cuda_half
+
+
+def half_inputs(gpu, half_refs, name: str, *arrays: np.ndarray) -> tuple[list, list, dict]:
+    """(host arrays in the half dtype, their device arrays, the wrappers' keyword): bfloat16
+    goes to the GPU as uint16 bit patterns with ``bf16_bits=True`` (CuPy has no bfloat16)."""
+    dtype = np.dtype(np.float16) if name == "float16" else half_refs.BF16
+    hosts = [a.astype(dtype) for a in arrays]
+    if name == "float16":
+        return hosts, [gpu.cp.asarray(a) for a in hosts], {}
+    return hosts, [gpu.cp.asarray(a.view(np.uint16)) for a in hosts], {"bf16_bits": True}
+
+
+def host_half(a: Any, like: np.ndarray) -> np.ndarray:
+    """A kernel's device result in the host dtype of ``like`` (bfloat16 from its bits)."""
+    return host(a).view(like.dtype)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("naive", [False, True], ids=["fast", "naive"])
+@pytest.mark.parametrize("name", HALF_CASES)
+@pytest.mark.parametrize("shape", [(32, 12, 128, 128), (3, 1025)], ids=str)
+def test_half_softmax_on_the_gpu(gpu, half_refs, naive, name, shape):
+    rng = np.random.default_rng(5)
+    (x, dy), (xd, dyd), flag = half_inputs(gpu, half_refs, name, rng.standard_normal(shape) * 3,
+                                           rng.standard_normal(shape))
+    mask = (rng.random((shape[0], shape[-1])) < 0.8).astype(np.int64)
+    mask[0] = 0
+    forward = gpu.kc.softmax_forward_naive if naive else gpu.kc.softmax_forward
+    backward = gpu.kc.softmax_backward_naive if naive else gpu.kc.softmax_backward
+    y = forward(xd, 0.125, gpu.cp.asarray(mask), **flag)
+    y_host = host_half(y, x)
+    half_refs.close(y_host, half_refs.softmax_ref(x, 0.125, mask), x.dtype, "y")
+    dx = backward(y, dyd, 0.125, gpu.cp.asarray(mask), **flag)
+    half_refs.close(host_half(dx, x), half_refs.softmax_backward_ref(y_host, dy, 0.125, mask),
+                    x.dtype, "dx")
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("naive", [False, True], ids=["fast", "naive"])
+@pytest.mark.parametrize("name", HALF_CASES)
+@pytest.mark.parametrize("weights", ["half", "float32"])
+@pytest.mark.parametrize("shape", [(4096, 768), (300, 3, 1025)], ids=str)
+def test_half_layernorm_on_the_gpu(gpu, refs, half_refs, naive, name, weights, shape):
+    rng = np.random.default_rng(6)
+    (x, dy), (xd, dyd), flag = half_inputs(gpu, half_refs, name,
+                                           rng.standard_normal(shape) * 2 + 1,
+                                           rng.standard_normal(shape))
+    w, b = rng.standard_normal(shape[-1]), rng.standard_normal(shape[-1])
+    if weights == "half":
+        (w, b), (wd, bd), _ = half_inputs(gpu, half_refs, name, w, b)
+    else:
+        w, b = w.astype(np.float32), b.astype(np.float32)
+        wd, bd = gpu.cp.asarray(w), gpu.cp.asarray(b)
+    forward = gpu.kc.layernorm_forward_naive if naive else gpu.kc.layernorm_forward
+    backward = gpu.kc.layernorm_backward_naive if naive else gpu.kc.layernorm_backward
+    y, mean, rstd = forward(xd, wd, bd, **flag)
+    expected = refs.layernorm_ref(x, w, b, dy)
+    f32 = np.dtype(np.float32)
+    half_refs.close(host_half(y, x), expected[0], x.dtype, "y")
+    half_refs.close(host(mean), expected[1], f32, "mean")
+    half_refs.close(host(rstd), expected[2], f32, "rstd")
+    dx, dw, db = backward(dyd, xd, wd, mean, rstd, **flag)
+    half_refs.close(host_half(dx, x), expected[3], x.dtype, "dx")
+    half_refs.close(host_half(dw, w), expected[4], w.dtype, "dw")
+    half_refs.close(host_half(db, w), expected[5], w.dtype, "db")
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("naive", [False, True], ids=["fast", "naive"])
+@pytest.mark.parametrize("name", HALF_CASES)
+@pytest.mark.parametrize("shape", [(8, 12, 128, 64), (2, 3, 200, 64)], ids=str)
+def test_half_attention_forward_on_the_gpu(gpu, half_refs, naive, name, shape):
+    rng = np.random.default_rng(7)
+    (q, k, v), devices, flag = half_inputs(gpu, half_refs, name,
+                                           *(rng.standard_normal(shape) for _ in range(3)))
+    mask = (rng.random(shape[:1] + shape[2:3]) < 0.8).astype(np.int64)
+    mask[:, 0], mask[-1] = 1, 0
+    forward = gpu.kc.attention_forward_naive if naive else gpu.kc.attention_forward
+    out, row_max, row_sum = forward(*devices, gpu.cp.asarray(mask), 0.125, **flag)
+    o_ref, m_ref, l_ref, delta = half_refs.attention_forward_ref(q, k, v, mask, 0.125)
+    f32 = np.dtype(np.float32)
+    half_refs.close(host_half(out, q), o_ref, q.dtype, "out",
+                    2 * delta[..., None] * float(np.abs(v.astype(np.float64)).max()))
+    half_refs.close(host(row_max), m_ref, f32, "row max")
+    half_refs.close(host(row_sum), l_ref, f32, "row sum", 2 * delta * l_ref)
+
+
+@pytest.mark.gpu
+def test_bf16_conversions_on_the_gpu_match_ml_dtypes(gpu):
+    """The device's bit casts (libdevice), where the simulator tests NumPy views: every
+    bfloat16 pattern to float32, and float32 → bfloat16 on every high half with the low halves
+    that decide the rounding."""
+    import ml_dtypes
+    from minigrad.kernels.cuda import precision
+
+    @gpu.cuda.jit
+    def convert(bits, wide, values, rounded):
+        i = gpu.cuda.grid(1)
+        if i < bits.shape[0]:
+            wide[i] = precision.bf16_to_float32(bits[i])
+        if i < values.shape[0]:
+            rounded[i] = precision.float32_to_bf16(values[i])
+
+    cp = gpu.cp
+    bits = np.arange(1 << 16, dtype=np.uint32).astype(np.uint16)
+    high = np.arange(1 << 16, dtype=np.uint32) << 16
+    low = np.array([0x0000, 0x7FFF, 0x8000, 0x8001, 0xFFFF], dtype=np.uint32)
+    values = (high[:, None] | low).ravel().view(np.float32)
+    wide, rounded = cp.empty(bits.size, cp.float32), cp.empty(values.size, cp.uint16)
+    convert[-(-values.size // 256), 256](cp.asarray(bits), wide, cp.asarray(values), rounded)
+    expected_wide = bits.view(ml_dtypes.bfloat16).astype(np.float32)
+    np.testing.assert_array_equal(host(wide).view(np.uint32), expected_wide.view(np.uint32))
+    with np.errstate(invalid="ignore"):
+        expected = values.astype(ml_dtypes.bfloat16).view(np.uint16)
+    np.testing.assert_array_equal(host(rounded), expected)
+
+
+@pytest.mark.gpu
+def test_float16_attention_through_the_registry_on_the_gpu(gpu, refs):
+    """The "cuda" backend's attention on float16 CuPy arrays: the flash forward in float16,
+    the backward through the float32 kernels (cast up, and the gradients back to float16)."""
+    from minigrad.kernels.cuda import engine
+    from minigrad.kernels.registry import AttentionMasks
+
+    rng = np.random.default_rng(8)
+    shape = (4, 12, 128, 64)
+    q, k, v, dout = (rng.standard_normal(shape).astype(np.float16) for _ in range(4))
+    keep = rng.random((4, 128)) < 0.8
+    keep[:, 0] = True
+    cp = gpu.cp
+    masks = AttentionMasks(keep=cp.asarray(keep))
+    out, saved = engine.ATTENTION.forward(*(cp.asarray(a) for a in (q, k, v)), masks, 0.125,
+                                          None, True)
+    grads = engine.ATTENTION.backward(cp.asarray(dout), masks, 0.125, None, saved)
+    o_ref, _, _, *grads_ref = refs.attention_ref(q, k, v, keep.astype(np.int64), 0.125, dout)
+    assert out.dtype == cp.float16 and [g.dtype for g in grads] == [cp.float16] * 3
+    assert relative_error(host(out).astype(np.float64), o_ref) < 2e-3
+    for got, want in zip(grads, grads_ref, strict=True):  # float32 sums over 128 keys, then
+        assert relative_error(host(got).astype(np.float64), want) < 2e-3  # one float16 rounding
 
 
 # --- the op battery on CuPy -----------------------------------------------------------------

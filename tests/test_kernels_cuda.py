@@ -262,7 +262,7 @@ def test_column_sum_over_more_partial_rows_than_one_pass_of_loads(kc):
     part = randn(2, 600, 3, dtype=np.float64)
     from numba import cuda
     out = cuda.device_array((2, 3), dtype=np.float64)
-    kc.layernorm._column_sum(np.dtype(np.float64))[(1, 2), (32, kc.layernorm.COLUMN_SPLIT)](
+    kc.layernorm._column_sum(kc.precision.FLOAT64)[(1, 2), (32, kc.layernorm.COLUMN_SPLIT)](
         cuda.to_device(part), out)
     close(out.copy_to_host(), part.sum(axis=1), np.float64, "column sums")
 

@@ -10,6 +10,9 @@ know nothing of Tensor or autograd; the kernel registry hands them to the ops (:
 * :mod:`.layernorm`: LayerNorm forward (saving mean and rstd) and backward (dx, dw, db);
 * :mod:`.attention`: flash-style attention with online softmax and torch's masks (key
   padding, bool, float, causal), forward (saving the rows' max and sum) and backward;
+* :mod:`.precision`: the dtypes a kernel stores and computes in; softmax, LayerNorm and the
+  attention forward also take float16 and bfloat16 (as uint16 bit patterns), summing in
+  float32;
 * :mod:`.adamw`: one fused AdamW step, in place (and the same step as one CuPy elementwise
   kernel, the ``"cupy"`` backend's);
 * :mod:`.engine`: the kernels in the kernel registry's signatures, on the engine's CuPy arrays

@@ -35,6 +35,12 @@ computing e^(s - m) while m is still -inf would give NaN and poison a row whose 
 -inf. So l = 0 at the end only when every score is -inf: o = acc·(1/0) is NaN, and so is the
 row's backward (e^(-inf - (-inf)) is NaN).
 
+**Half precision.** The forward kernels also take q, k, v (and F) in float16 or bfloat16
+(:mod:`.precision`): each element is converted to float32 as it is loaded (K and V tiles sit in
+shared memory as float32, so the tiles are float32's size), the scores, m, l and the output
+accumulator are float32, and o is rounded to q's dtype once; m and l are saved in float32. The
+backward kernels take float32 and float64 only.
+
 **Masks.** Which masks a kernel reads is fixed when it compiles (closure constants, like its
 dtype): a kernel without a bool mask or a bias has no code for them, and the causal test j ≤ i
 is one comparison, no array. The key keep-mask is staged in shared memory with each tile of
@@ -70,6 +76,7 @@ from .common import (
     to_device,
     to_host,
 )
+from .precision import BY_DTYPE, Precision, array_precision, converters, precision_of
 
 SMEM_BYTES = 48 * 1024  # static shared memory a block may use on every GPU since Kepler
 QUERY_ROWS = 64  # threads (query rows) per block of the forward and dq kernels
@@ -109,14 +116,16 @@ class Masks(NamedTuple):
 
 
 @functools.cache
-def _rule(dtype: np.dtype, masks: Masks) -> tuple[Any, Any]:
+def _rule(prec: Precision, masks: Masks) -> tuple[Any, Any]:
     """(kept, score): device functions of the masks compiled in.
 
     kept(keep_j, attend, b, h, i, j): whether query i attends to key j (keep_j: key j's
-    keep-mask byte); score(s, kept_ij, bias, b, h, i, j): s + F_ij where kept, else finfo.min.
+    keep-mask byte); score(s, kept_ij, bias, b, h, i, j): s + F_ij where kept, else finfo.min
+    (of the compute dtype; F stored in ``prec``).
     """
-    most_negative = dtype.type(np.finfo(dtype).min)
+    most_negative = prec.compute.type(np.finfo(prec.compute).min)
     use_attend, use_bias, causal = masks
+    load, _ = converters(prec)
 
     @cuda.jit(device=True)
     def kept(keep_j: Any, attend: Any, b: int, h: int, i: int, j: int) -> bool:
@@ -131,17 +140,18 @@ def _rule(dtype: np.dtype, masks: Masks) -> tuple[Any, Any]:
         if not kept_ij:
             return most_negative
         if use_bias:
-            return s + bias[b % bias.shape[0], h % bias.shape[1], i, j]
+            return s + load(bias[b % bias.shape[0], h % bias.shape[1], i, j])
         return s
 
     return kept, score
 
 
 @functools.cache
-def _forward_naive(dtype: np.dtype, D: int, masks: Masks) -> Any:  # noqa: N803
-    T = dtype.type  # noqa: N806
+def _forward_naive(prec: Precision, D: int, masks: Masks) -> Any:  # noqa: N803
+    T, dtype = prec.compute.type, prec.compute  # noqa: N806
     zero, one, minus_inf = T(0), T(1), T(-np.inf)
-    kept, score = _rule(dtype, masks)
+    kept, score = _rule(prec, masks)
+    load, store = converters(prec)
 
     @cuda.jit
     def attention_forward_naive_kernel(q: Any, k: Any, v: Any, keep: Any, attend: Any,
@@ -150,7 +160,8 @@ def _forward_naive(dtype: np.dtype, D: int, masks: Masks) -> Any:  # noqa: N803
         """Reference. Grid ⌈S/128⌉ × A × B, one query row per thread, three passes over keys.
 
         Every score is recomputed from global memory in each pass (max, sum, output): reads
-        3·S·D floats of K and S·D of V per query row, uncoalesced. No shared memory.
+        3·S·D floats of K and S·D of V per query row, uncoalesced. No shared memory; the
+        output row is summed in a local array of the compute dtype and stored once.
         """
         i, h, b = cuda.grid(1), cuda.blockIdx.y, cuda.blockIdx.z
         S = q.shape[2]  # noqa: N806
@@ -160,7 +171,7 @@ def _forward_naive(dtype: np.dtype, D: int, masks: Masks) -> Any:  # noqa: N803
         for j in range(S):
             s = zero
             for d in range(D):
-                s += q[b, h, i, d] * k[b, h, j, d]
+                s += load(q[b, h, i, d]) * load(k[b, h, j, d])
             s = score(scale * s, kept(keep[b, j], attend, b, h, i, j), bias, b, h, i, j)
             if s > m:
                 m = s
@@ -168,19 +179,22 @@ def _forward_naive(dtype: np.dtype, D: int, masks: Masks) -> Any:  # noqa: N803
         for j in range(S):
             s = zero
             for d in range(D):
-                s += q[b, h, i, d] * k[b, h, j, d]
+                s += load(q[b, h, i, d]) * load(k[b, h, j, d])
             s = score(scale * s, kept(keep[b, j], attend, b, h, i, j), bias, b, h, i, j)
             total += math.exp(s - m)
+        acc = cuda.local.array(D, dtype)  # o_i, summed in the compute dtype, stored once
         for d in range(D):
-            out[b, h, i, d] = zero
+            acc[d] = zero
         for j in range(S):
             s = zero
             for d in range(D):
-                s += q[b, h, i, d] * k[b, h, j, d]
+                s += load(q[b, h, i, d]) * load(k[b, h, j, d])
             s = score(scale * s, kept(keep[b, j], attend, b, h, i, j), bias, b, h, i, j)
             p = math.exp(s - m) * (one / total)
             for d in range(D):
-                out[b, h, i, d] += p * v[b, h, j, d]
+                acc[d] += p * load(v[b, h, j, d])
+        for d in range(D):
+            out[b, h, i, d] = store(acc[d])
         row_max[b, h, i] = m
         row_sum[b, h, i] = total
 
@@ -188,11 +202,12 @@ def _forward_naive(dtype: np.dtype, D: int, masks: Masks) -> Any:  # noqa: N803
 
 
 @functools.cache
-def _forward(dtype: np.dtype, D: int, BK: int, masks: Masks) -> Any:  # noqa: N803
-    T = dtype.type  # noqa: N806
+def _forward(prec: Precision, D: int, BK: int, masks: Masks) -> Any:  # noqa: N803
+    T, dtype = prec.compute.type, prec.compute  # noqa: N806
     zero, one, minus_inf = T(0), T(1), T(-np.inf)
     BQ = QUERY_ROWS  # noqa: N806
-    kept, score = _rule(dtype, masks)
+    kept, score = _rule(prec, masks)
+    load, store = converters(prec)
 
     @cuda.jit
     def attention_forward_kernel(q: Any, k: Any, v: Any, keep: Any, attend: Any, bias: Any,
@@ -220,15 +235,15 @@ def _forward(dtype: np.dtype, D: int, BK: int, masks: Masks) -> Any:  # noqa: N8
         S = q.shape[2]  # noqa: N806
         if i < S:
             for d in range(D):
-                q_row[d] = scale * q[b, h, i, d]
+                q_row[d] = scale * load(q[b, h, i, d])
                 acc[d] = zero
         m, l = minus_inf, zero  # noqa: E741 (FlashAttention's name for the running sum)
         for j0 in range(0, S, BK):
             n_keys = BK if S - j0 > BK else S - j0
             for e in range(t, n_keys * D, BQ):  # the tile is n_keys·D consecutive floats
                 r, d = e // D, e % D
-                k_tile[r, d] = k[b, h, j0 + r, d]
-                v_tile[r, d] = v[b, h, j0 + r, d]
+                k_tile[r, d] = load(k[b, h, j0 + r, d])
+                v_tile[r, d] = load(v[b, h, j0 + r, d])
             for e in range(t, n_keys, BQ):
                 keep_tile[e] = 1 if keep[b, j0 + e] != 0 else 0
             cuda.syncthreads()
@@ -253,7 +268,7 @@ def _forward(dtype: np.dtype, D: int, BK: int, masks: Masks) -> Any:  # noqa: N8
         if i < S:
             inv = one / l  # l = 0 only for a row of -inf scores: o = 0·∞ = NaN
             for d in range(D):
-                out[b, h, i, d] = acc[d] * inv
+                out[b, h, i, d] = store(acc[d] * inv)
             row_max[b, h, i] = m
             row_sum[b, h, i] = l
 
@@ -264,7 +279,7 @@ def _forward(dtype: np.dtype, D: int, BK: int, masks: Masks) -> Any:  # noqa: N8
 def _backward_dq_naive(dtype: np.dtype, D: int, masks: Masks) -> Any:  # noqa: N803
     T = dtype.type  # noqa: N806
     zero, one = T(0), T(1)
-    kept, score = _rule(dtype, masks)
+    kept, score = _rule(BY_DTYPE[dtype], masks)
 
     @cuda.jit
     def attention_backward_dq_naive_kernel(q: Any, k: Any, v: Any, keep: Any, attend: Any,
@@ -303,7 +318,7 @@ def _backward_dq_naive(dtype: np.dtype, D: int, masks: Masks) -> Any:  # noqa: N
 def _backward_dkdv_naive(dtype: np.dtype, D: int, masks: Masks) -> Any:  # noqa: N803
     T = dtype.type  # noqa: N806
     zero, one, most_negative = T(0), T(1), T(np.finfo(dtype).min)
-    kept, score = _rule(dtype, masks)
+    kept, score = _rule(BY_DTYPE[dtype], masks)
 
     @cuda.jit
     def attention_backward_dkdv_naive_kernel(q: Any, k: Any, v: Any, keep: Any, attend: Any,
@@ -342,7 +357,7 @@ def _backward_dq(dtype: np.dtype, D: int, BK: int, masks: Masks) -> Any:  # noqa
     T = dtype.type  # noqa: N806
     zero, one = T(0), T(1)
     BQ, DP = QUERY_ROWS, D + 1  # noqa: N806
-    kept, score = _rule(dtype, masks)
+    kept, score = _rule(BY_DTYPE[dtype], masks)
 
     @cuda.jit
     def attention_backward_dq_kernel(q: Any, k: Any, v: Any, keep: Any, attend: Any, bias: Any,
@@ -409,7 +424,7 @@ def _backward_dkdv(dtype: np.dtype, D: int, BQ: int, masks: Masks) -> Any:  # no
     T = dtype.type  # noqa: N806
     zero, one, most_negative = T(0), T(1), T(np.finfo(dtype).min)
     BKV, DP = KEY_ROWS, D + 1  # noqa: N806
-    kept, score = _rule(dtype, masks)
+    kept, score = _rule(BY_DTYPE[dtype], masks)
 
     @cuda.jit
     def attention_backward_dkdv_kernel(q: Any, k: Any, v: Any, keep: Any, attend: Any,
@@ -491,30 +506,32 @@ def _placeholder(dtype: np.dtype) -> Any:
     return cuda.to_device(np.zeros((1, 1, 1, 1), dtype))
 
 
-def _block_mask(name: str, what: str, x: Any, shape: tuple[int, ...], dtype: np.dtype) -> Any:
-    """attn_mask (as bytes) or attn_bias on the device, checked to be (B|1, A|1, S, S)."""
+def _block_mask(name: str, what: str, x: Any, shape: tuple[int, ...], prec: Precision | None,
+                bf16_bits: bool = False) -> Any:
+    """attn_mask (as bytes; ``prec`` None) or attn_bias (of precision ``prec``) on the device,
+    checked to be (B|1, A|1, S, S)."""
     if x is None:
-        return _placeholder(dtype)
+        return _placeholder(np.dtype(np.uint8) if prec is None else prec.storage)
     B, A, S = shape[:3]  # noqa: N806
     found = tuple(x.shape)
     if len(found) != 4 or found[0] not in (1, B) or found[1] not in (1, A) or found[2:] != (S, S):
         raise ValueError(f"{name}: {what} has shape {found}, expected (B|1, A|1, S, S) with "
                          f"(B, A, S) = {(B, A, S)}")
-    if dtype == np.uint8:  # a bool mask: NumPy's is copied as bytes, a device one viewed as is
+    if prec is None:  # a bool mask: NumPy's is copied as bytes, a device one viewed as is
         return cuda.to_device((np.asarray(x) != 0).astype(np.uint8)) if is_host(x) \
             else to_device(x, name)
-    if np.dtype(x.dtype) != dtype:
-        raise TypeError(f"{name}: {what} has dtype {np.dtype(x.dtype)}, expected {dtype}")
+    if array_precision(x, bf16_bits) != prec:
+        raise TypeError(f"{name}: {what} has dtype {np.dtype(x.dtype)}, expected {prec.name}")
     device = to_device(x, name)
     check_contiguous(name, what, device)
     return device
 
 
-def _inputs(name: str, q: Any, k: Any, v: Any, mask: Any, scale: float | None, attn_mask: Any,
-            attn_bias: Any, **more: Any) -> tuple[Any, ...]:
-    """Check shapes and dtypes; (dtype, B, A, S, D, scale, device q, k, v, keep-mask, bool
-    mask, bias)."""
-    dtype = check_float(name, q=q, k=k, v=v, **more)
+def _inputs(name: str, prec: Precision, q: Any, k: Any, v: Any, mask: Any,
+            scale: float | None, attn_mask: Any, attn_bias: Any, bf16_bits: bool = False
+            ) -> tuple[Any, ...]:
+    """Check shapes (``prec``: the dtypes' precision, checked); (B, A, S, D, scale, device
+    q, k, v, keep-mask, bool mask, bias)."""
     if len(q.shape) != 4:
         raise ValueError(f"{name}: expected q, k, v of shape (B, A, S, D), got q {tuple(q.shape)}")
     check_shape(name, "k", k, tuple(q.shape))
@@ -528,37 +545,47 @@ def _inputs(name: str, q: Any, k: Any, v: Any, mask: Any, scale: float | None, a
         check_contiguous(name, what, d)
         arrays.append(d)
     c = 1.0 / math.sqrt(D) if scale is None else scale
-    attend = _block_mask(name, "attn_mask", attn_mask, tuple(q.shape), np.dtype(np.uint8))
-    bias = _block_mask(name, "attn_bias", attn_bias, tuple(q.shape), dtype)
-    return (dtype, B, A, S, D, dtype.type(c), *arrays, key_mask(name, mask, B, S), attend, bias)
+    attend = _block_mask(name, "attn_mask", attn_mask, tuple(q.shape), None)
+    bias = _block_mask(name, "attn_bias", attn_bias, tuple(q.shape), prec, bf16_bits)
+    return (B, A, S, D, prec.compute.type(c), *arrays, key_mask(name, mask, B, S), attend, bias)
 
 
 def _forward_launch(naive: bool, q: Any, k: Any, v: Any, mask: Any, scale: float | None,
-                    attn_mask: Any, attn_bias: Any, is_causal: bool) -> tuple[Any, Any, Any]:
+                    attn_mask: Any, attn_bias: Any, is_causal: bool, bf16_bits: bool
+                    ) -> tuple[Any, Any, Any]:
     name = "attention_forward_naive" if naive else "attention_forward"
-    dtype, B, A, S, D, c, q_d, k_d, v_d, keep, attend, bias = _inputs(  # noqa: N806
-        name, q, k, v, mask, scale, attn_mask, attn_bias)
+    prec = precision_of(name, bf16_bits, q=q, k=k, v=v)
+    B, A, S, D, c, q_d, k_d, v_d, keep, attend, bias = _inputs(  # noqa: N806
+        name, prec, q, k, v, mask, scale, attn_mask, attn_bias, bf16_bits)
     masks = Masks(attn_mask is not None, attn_bias is not None, bool(is_causal))
-    out, row_max, row_sum = empty((B, A, S, D), dtype), empty((B, A, S), dtype), \
-        empty((B, A, S), dtype)
+    stats = prec.compute  # the rows' max and sum: float32 for the half precisions
+    out, row_max, row_sum = empty((B, A, S, D), prec.storage), empty((B, A, S), stats), \
+        empty((B, A, S), stats)
     if naive:
-        _forward_naive(dtype, D, masks)[(cdiv(S, NAIVE_THREADS), A, B), NAIVE_THREADS](
+        _forward_naive(prec, D, masks)[(cdiv(S, NAIVE_THREADS), A, B), NAIVE_THREADS](
             q_d, k_d, v_d, keep, attend, bias, c, out, row_max, row_sum)
     else:
-        key_tile, _, _ = _tiles(D, dtype)
-        _forward(dtype, D, key_tile, masks)[(cdiv(S, QUERY_ROWS), A, B), QUERY_ROWS](
+        key_tile, _, _ = _tiles(D, stats)
+        _forward(prec, D, key_tile, masks)[(cdiv(S, QUERY_ROWS), A, B), QUERY_ROWS](
             q_d, k_d, v_d, keep, attend, bias, c, out, row_max, row_sum)
     host = is_host(q)
-    return to_host(out, host), to_host(row_max, host), to_host(row_sum, host)
+    return to_host(out, host, like=q), to_host(row_max, host), to_host(row_sum, host)
 
 
 def _backward_launch(naive: bool, dout: Any, q: Any, k: Any, v: Any, out: Any, row_max: Any,
                      row_sum: Any, mask: Any, scale: float | None, attn_mask: Any,
                      attn_bias: Any, is_causal: bool) -> tuple[Any, Any, Any]:
     name = "attention_backward_naive" if naive else "attention_backward"
-    dtype, B, A, S, D, c, q_d, k_d, v_d, keep, attend, bias = _inputs(  # noqa: N806
-        name, q, k, v, mask, scale, attn_mask, attn_bias, dout=dout, out=out, row_max=row_max,
-        row_sum=row_sum)
+    half = [what for what, a in (("q", q), ("k", k), ("v", v), ("dout", dout), ("out", out))
+            if np.dtype(a.dtype) == np.float16 or np.dtype(a.dtype).name == "bfloat16"]
+    if half:
+        raise TypeError(f"{name}: {', '.join(half)} in half precision: the backward kernels run "
+                        f"in float32 or float64 only; cast q, k, v, out and dout to float32 "
+                        f"(the engine's attention does)")
+    dtype = check_float(name, q=q, k=k, v=v, dout=dout, out=out, row_max=row_max,
+                        row_sum=row_sum)
+    B, A, S, D, c, q_d, k_d, v_d, keep, attend, bias = _inputs(  # noqa: N806
+        name, BY_DTYPE[dtype], q, k, v, mask, scale, attn_mask, attn_bias)
     masks = Masks(attn_mask is not None, attn_bias is not None, bool(is_causal))
     check_shape(name, "dout", dout, tuple(q.shape))
     check_shape(name, "out", out, tuple(q.shape))
@@ -585,22 +612,30 @@ def _backward_launch(naive: bool, dout: Any, q: Any, k: Any, v: Any, out: Any, r
 
 
 def attention_forward(q: Any, k: Any, v: Any, mask: Any = None, scale: float | None = None,
-                      attn_mask: Any = None, attn_bias: Any = None,
-                      is_causal: bool = False) -> tuple[Any, Any, Any]:
+                      attn_mask: Any = None, attn_bias: Any = None, is_causal: bool = False,
+                      bf16_bits: bool = False) -> tuple[Any, Any, Any]:
     """(o, m, l): o = softmax(where(kept, c·q·kᵀ + F, finfo.min))·v per head, and the rows'
     max m and sum l (B, A, S) that :func:`attention_backward` needs. q, k, v (B, A, S, D); mask
     (B, S) of 1 = keep / 0 = pad, or None; attn_mask (bool or bytes, 1 = attend) and attn_bias
     F (q's dtype) (B|1, A|1, S, S), or None; ``is_causal``: query i attends to keys j ≤ i;
-    scale c defaults to 1/√D."""
-    return _forward_launch(False, q, k, v, mask, scale, attn_mask, attn_bias, is_causal)
+    scale c defaults to 1/√D.
+
+    q, k, v (and F) are float64, float32, float16 or bfloat16 (an ``ml_dtypes`` NumPy array,
+    or uint16 bit patterns with ``bf16_bits=True``: :mod:`.precision`). The half precisions are
+    computed in float32 (scores, max, sum and the output's sum) and o is stored in q's dtype;
+    m and l stay float32, and a masked score is float32's finfo.min. The backward takes
+    float32 or float64 only: cast the half arrays up for it."""
+    return _forward_launch(False, q, k, v, mask, scale, attn_mask, attn_bias, is_causal,
+                           bf16_bits)
 
 
 def attention_forward_naive(q: Any, k: Any, v: Any, mask: Any = None,
                             scale: float | None = None, attn_mask: Any = None,
-                            attn_bias: Any = None, is_causal: bool = False
-                            ) -> tuple[Any, Any, Any]:
+                            attn_bias: Any = None, is_causal: bool = False,
+                            bf16_bits: bool = False) -> tuple[Any, Any, Any]:
     """:func:`attention_forward` by the one-thread-per-query reference kernel."""
-    return _forward_launch(True, q, k, v, mask, scale, attn_mask, attn_bias, is_causal)
+    return _forward_launch(True, q, k, v, mask, scale, attn_mask, attn_bias, is_causal,
+                           bf16_bits)
 
 
 def attention_backward(dout: Any, q: Any, k: Any, v: Any, out: Any, row_max: Any, row_sum: Any,

@@ -17,12 +17,14 @@ benchmark use.
 by either runs in order. A CuPy array that says it lives on that stream (or on none) is used
 without synchronising; one from another stream makes numba wait for that stream first.
 
-**Dtypes.** Every kernel runs in float32 (the fast one) and float64 (the checking one). A kernel
-that allocates shared memory needs its dtype when it compiles, so it is built by a factory
-(``functools.cache``, one kernel per dtype and tile shape) whose arguments are closure constants:
-Numba freezes them into the machine code, like C++ template parameters. Scalars are passed as
-``dtype.type(value)``: a Python float would be typed float64 and drag float32 arithmetic into
-float64.
+**Dtypes.** Every kernel runs in float32 (the fast one) and float64 (the checking one); softmax,
+LayerNorm and the attention forward also in float16 and bfloat16, stored in 16 bits and computed
+in float32 (:mod:`.precision`, whose ``Precision`` their factories take instead of a dtype). A
+kernel that allocates shared memory needs its dtype when it compiles, so it is built by a
+factory (``functools.cache``, one kernel per dtype and tile shape) whose arguments are closure
+constants: Numba freezes them into the machine code, like C++ template parameters. Scalars are
+passed as ``dtype.type(value)``: a Python float would be typed float64 and drag float32
+arithmetic into float64.
 
 **The simulator.** With ``NUMBA_ENABLE_CUDASIM=1`` (set before numba.cuda is first imported),
 numba.cuda runs every kernel on the CPU, one Python thread per CUDA thread, shared memory and
@@ -77,9 +79,11 @@ def is_host(a: Any) -> bool:
 
 
 def to_device(a: Any, name: str) -> Any:
-    """``a`` as a numba device array: NumPy copied in, device arrays (numba, CuPy) as they are."""
+    """``a`` as a numba device array: NumPy copied in (an ``ml_dtypes.bfloat16`` array as its
+    uint16 bit patterns: :mod:`.precision`), device arrays (numba, CuPy) as they are."""
     if is_host(a):
-        return cuda.to_device(np.ascontiguousarray(a))
+        a = np.ascontiguousarray(a)
+        return cuda.to_device(a.view(np.uint16) if a.dtype.name == "bfloat16" else a)
     if getattr(a, "__cuda_ndarray__", False):  # a numba device array (or the simulator's)
         return a
     if hasattr(a, "__cuda_array_interface__"):  # CuPy, PyTorch CUDA...: a view, no copy
@@ -89,9 +93,14 @@ def to_device(a: Any, name: str) -> Any:
                     f"(__cuda_array_interface__), got {type(a).__name__}")
 
 
-def to_host(a: Any, host: bool) -> Any:
-    """The result as a NumPy array when the inputs came from the host, else the device array."""
-    return a.copy_to_host() if host else a
+def to_host(a: Any, host: bool, like: Any = None) -> Any:
+    """The result as a NumPy array when the inputs came from the host, else the device array.
+    The bit patterns of a bfloat16 input ``like`` (an ``ml_dtypes.bfloat16`` array, sent as
+    uint16) come back in its dtype."""
+    if not host:
+        return a
+    out = a.copy_to_host()
+    return out.view(like.dtype) if like is not None and like.dtype.name == "bfloat16" else out
 
 
 def empty(shape: tuple[int, ...], dtype: Any) -> Any:

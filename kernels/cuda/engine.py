@@ -18,6 +18,13 @@ Attention has two paths, and its backward follows its forward's:
   which the dropout mask multiplies.
 
 The kernels read the keep-mask as bytes (1 = attend): a bool array's view, no copy.
+
+**float16** (the registry hands these kernels float16 arrays too: CuPy has no bfloat16). Softmax
+and LayerNorm run in float16 storage with float32 sums (LayerNorm's w and b float16 or float32,
+its mean and rstd float32); flash attention's forward likewise, saving its rows' max and sum in
+float32. Its backward kernels take float32 only, so a float16 backward casts q, k, v, the output,
+dout (and a bias) up, and the gradients back down: three (B, A, S, D) float32 copies more for
+the time of the call.
 """
 
 from __future__ import annotations
@@ -83,10 +90,11 @@ def attention_backward(dout: Any, masks: AttentionMasks, scale: float, dropout_m
                        saved: tuple[Any, ...]) -> tuple[Any, Any, Any]:
     if dropout_mask is None:
         q, k, v, out, row_max, row_sum = saved
-        grads = attention.attention_backward(cp.ascontiguousarray(dout), q, k, v, out, row_max,
-                                             row_sum, _bytes(masks.keep), scale,
-                                             _bytes(masks.attend), masks.bias, masks.causal)
-        return tuple(map(cp.asarray, grads))
+        grads = attention.attention_backward(
+            _up(cp.ascontiguousarray(dout)), _up(q), _up(k), _up(v), _up(out), row_max,
+            row_sum, _bytes(masks.keep), scale, _bytes(masks.attend), _up(masks.bias),
+            masks.causal)
+        return tuple(cp.asarray(g).astype(q.dtype, copy=False) for g in grads)
     q, k, v, probs = saved
     gp = (dout @ v.swapaxes(-1, -2)) * dropout_mask  # (B, A, S, S)
     gs = cp.asarray(softmax.softmax_backward(probs, gp, scale, _bytes(masks.keep)))
@@ -94,6 +102,11 @@ def attention_backward(dout: Any, masks: AttentionMasks, scale: float, dropout_m
     if square is not None:
         gs = cp.where(square, gs, 0)
     return gs @ k, gs.swapaxes(-1, -2) @ q, (probs * dropout_mask).swapaxes(-1, -2) @ dout
+
+
+def _up(a: Any) -> Any:
+    """A float16 array as float32 (for the float32-only attention backward); others as they are."""
+    return a.astype(cp.float32) if a is not None and a.dtype == cp.float16 else a
 
 
 def _square(masks: AttentionMasks, seq: int) -> Any:

@@ -11,6 +11,11 @@ Math, for a row x (H,) with weight w (H,) and bias b (H,):
 Shapes: x (..., H) seen as R rows (R, H); w and b (H,); mean and rstd (R,), returned with shape
 x.shape[:-1]. The same functions and conventions as :mod:`minigrad.kernels.cpu.layernorm`.
 
+Half precision: x, dy, y and dx may be float16 or bfloat16 (:mod:`.precision`), with w and b
+(and dw, db) in the same dtype or float32, the master weights of mixed precision. Every
+statistic and sum is float32 (μ, r, ⟨ĝ⟩, ⟨ĝ·x̂⟩, the partial rows of dw and db); mean and rstd
+are returned in float32, and each output is rounded to its dtype once.
+
 Three kernels for each direction, slowest first:
 
 * **naive** (the reference): a row (dx) or a column (dw, db) per thread, looping serially.
@@ -51,7 +56,6 @@ from .common import (
     block_sum,
     cdiv,
     check_contiguous,
-    check_float,
     check_shape,
     cols_per_lane,
     empty,
@@ -61,6 +65,7 @@ from .common import (
     to_host,
     warp_sum,
 )
+from .precision import FLOAT32, Precision, converters, precision_of
 
 NAIVE_THREADS = 128  # rows (or columns) per block for the one-thread-per-row kernels
 BACKWARD_BLOCKS = 256  # blocks of the block-per-row backward: each sums dw, db over R/256 rows
@@ -74,9 +79,10 @@ ROW_THREADS = 256  # at most, per row block: a BERT row (H = 768) is 3 elements 
 
 
 @functools.cache
-def _forward_naive(dtype: np.dtype) -> Any:
-    T = dtype.type  # noqa: N806 (np.float32 or np.float64: every constant in x's precision)
+def _forward_naive(px: Precision, pw: Precision) -> Any:
+    T = px.compute.type  # noqa: N806 (np.float32 or np.float64: every constant in that precision)
     zero, one = T(0), T(1)
+    (load, store), (load_w, _) = converters(px), converters(pw)
 
     @cuda.jit
     def layernorm_forward_naive_kernel(x: Any, w: Any, b: Any, eps: Any, y: Any, mean: Any,
@@ -93,14 +99,14 @@ def _forward_naive(dtype: np.dtype) -> Any:
         inv_h = one / T(H)  # a float: dividing by the int64 H would promote to float64
         total = zero
         for j in range(H):
-            total += x[i, j]
+            total += load(x[i, j])
         mu = total * inv_h
         total = zero
         for j in range(H):
-            total += (x[i, j] - mu) * (x[i, j] - mu)
+            total += (load(x[i, j]) - mu) * (load(x[i, j]) - mu)
         r = one / math.sqrt(total * inv_h + eps)
         for j in range(H):
-            y[i, j] = (x[i, j] - mu) * r * w[j] + b[j]
+            y[i, j] = store((load(x[i, j]) - mu) * r * load_w(w[j]) + load_w(b[j]))
         mean[i] = mu
         rstd[i] = r
 
@@ -108,9 +114,10 @@ def _forward_naive(dtype: np.dtype) -> Any:
 
 
 @functools.cache
-def _forward_block(dtype: np.dtype) -> Any:
-    T = dtype.type  # noqa: N806 (np.float32 or np.float64: every constant in x's precision)
+def _forward_block(px: Precision, pw: Precision) -> Any:
+    T, dtype = px.compute.type, px.compute  # noqa: N806
     zero, one = T(0), T(1)
+    (load, store), (load_w, _) = converters(px), converters(pw)
 
     @cuda.jit
     def layernorm_forward_block_kernel(x: Any, w: Any, b: Any, eps: Any, y: Any, mean: Any,
@@ -129,14 +136,14 @@ def _forward_block(dtype: np.dtype) -> Any:
         inv_h = one / T(H)  # a float: dividing by the int64 H would promote to float64
         partial = zero
         for j in range(t, H, threads):
-            partial += x[i, j]
+            partial += load(x[i, j])
         mu = block_sum(buf, partial) * inv_h
         partial = zero
         for j in range(t, H, threads):
-            partial += (x[i, j] - mu) * (x[i, j] - mu)
+            partial += (load(x[i, j]) - mu) * (load(x[i, j]) - mu)
         r = one / math.sqrt(block_sum(buf, partial) * inv_h + eps)
         for j in range(t, H, threads):
-            y[i, j] = (x[i, j] - mu) * r * w[j] + b[j]
+            y[i, j] = store((load(x[i, j]) - mu) * r * load_w(w[j]) + load_w(b[j]))
         if t == 0:
             mean[i] = mu
             rstd[i] = r
@@ -145,9 +152,10 @@ def _forward_block(dtype: np.dtype) -> Any:
 
 
 @functools.cache
-def _forward_warp(dtype: np.dtype, cols: int) -> Any:
-    T = dtype.type  # noqa: N806
+def _forward_warp(px: Precision, pw: Precision, cols: int) -> Any:
+    T, dtype = px.compute.type, px.compute  # noqa: N806
     zero, one = T(0), T(1)
+    (load, store), (load_w, _) = converters(px), converters(pw)
     u = np.uint64  # indices: see the module docstring
     LANES, ROWS = u(WARP), u(WARPS_PER_BLOCK)  # noqa: N806
 
@@ -173,7 +181,7 @@ def _forward_warp(dtype: np.dtype, cols: int) -> Any:
         total = zero
         for c in range(cols):
             j = lane + u(c) * LANES
-            v[c] = x[i, j] if valid and j < H else zero
+            v[c] = load(x[i, j]) if valid and j < H else zero
             total += v[c]
         mu = warp_sum(buf, total) * inv_h
         total = zero
@@ -184,7 +192,7 @@ def _forward_warp(dtype: np.dtype, cols: int) -> Any:
         for c in range(cols):
             j = lane + u(c) * LANES
             if valid and j < H:
-                y[i, j] = (v[c] - mu) * r * w[j] + b[j]
+                y[i, j] = store((v[c] - mu) * r * load_w(w[j]) + load_w(b[j]))
         if valid and lane == 0:
             mean[i] = mu
             rstd[i] = r
@@ -193,9 +201,10 @@ def _forward_warp(dtype: np.dtype, cols: int) -> Any:
 
 
 @functools.cache
-def _backward_dx_naive(dtype: np.dtype) -> Any:
-    T = dtype.type  # noqa: N806
+def _backward_dx_naive(px: Precision, pw: Precision) -> Any:
+    T = px.compute.type  # noqa: N806
     zero, one = T(0), T(1)
+    (load, store), (load_w, _) = converters(px), converters(pw)
 
     @cuda.jit
     def layernorm_backward_dx_naive_kernel(dy: Any, x: Any, w: Any, mean: Any, rstd: Any,
@@ -212,19 +221,21 @@ def _backward_dx_naive(dtype: np.dtype) -> Any:
         mu, r = mean[i], rstd[i]
         g_sum, gx_sum = zero, zero
         for j in range(H):
-            g = dy[i, j] * w[j]
+            g = load(dy[i, j]) * load_w(w[j])
             g_sum += g
-            gx_sum += g * (x[i, j] - mu) * r
+            gx_sum += g * (load(x[i, j]) - mu) * r
         g_mean, gx_mean = g_sum * inv_h, gx_sum * inv_h
         for j in range(H):
-            dx[i, j] = r * (dy[i, j] * w[j] - g_mean - (x[i, j] - mu) * r * gx_mean)
+            dx[i, j] = store(r * (load(dy[i, j]) * load_w(w[j]) - g_mean
+                                  - (load(x[i, j]) - mu) * r * gx_mean))
 
     return layernorm_backward_dx_naive_kernel
 
 
 @functools.cache
-def _backward_dwdb_naive(dtype: np.dtype) -> Any:
-    zero = dtype.type(0)
+def _backward_dwdb_naive(px: Precision, pw: Precision) -> Any:
+    zero = px.compute.type(0)
+    (load, _), (_, store_w) = converters(px), converters(pw)
 
     @cuda.jit
     def layernorm_backward_dwdb_naive_kernel(dy: Any, x: Any, mean: Any, rstd: Any, dw: Any,
@@ -239,18 +250,19 @@ def _backward_dwdb_naive(dtype: np.dtype) -> Any:
             return
         dw_j, db_j = zero, zero
         for i in range(x.shape[0]):
-            dw_j += dy[i, j] * (x[i, j] - mean[i]) * rstd[i]
-            db_j += dy[i, j]
-        dw[j] = dw_j
-        db[j] = db_j
+            dw_j += load(dy[i, j]) * (load(x[i, j]) - mean[i]) * rstd[i]
+            db_j += load(dy[i, j])
+        dw[j] = store_w(dw_j)
+        db[j] = store_w(db_j)
 
     return layernorm_backward_dwdb_naive_kernel
 
 
 @functools.cache
-def _backward_block(dtype: np.dtype) -> Any:
-    T = dtype.type  # noqa: N806
+def _backward_block(px: Precision, pw: Precision) -> Any:
+    T, dtype = px.compute.type, px.compute  # noqa: N806
     zero, one = T(0), T(1)
+    (load, store), (load_w, _) = converters(px), converters(pw)
 
     @cuda.jit
     def layernorm_backward_block_kernel(dy: Any, x: Any, w: Any, mean: Any, rstd: Any, dx: Any,
@@ -276,24 +288,25 @@ def _backward_block(dtype: np.dtype) -> Any:
             mu, r = mean[i], rstd[i]
             g_sum, gx_sum = zero, zero
             for j in range(t, H, threads):
-                g = dy[i, j] * w[j]
+                g = load(dy[i, j]) * load_w(w[j])
                 g_sum += g
-                gx_sum += g * (x[i, j] - mu) * r
+                gx_sum += g * (load(x[i, j]) - mu) * r
             g_mean = block_sum(buf, g_sum) * inv_h
             gx_mean = block_sum(buf, gx_sum) * inv_h
             for j in range(t, H, threads):
-                xhat = (x[i, j] - mu) * r
-                dx[i, j] = r * (dy[i, j] * w[j] - g_mean - xhat * gx_mean)
-                dw_part[p, j] += dy[i, j] * xhat
-                db_part[p, j] += dy[i, j]
+                xhat, dy_ij = (load(x[i, j]) - mu) * r, load(dy[i, j])
+                dx[i, j] = store(r * (dy_ij * load_w(w[j]) - g_mean - xhat * gx_mean))
+                dw_part[p, j] += dy_ij * xhat
+                db_part[p, j] += dy_ij
 
     return layernorm_backward_block_kernel
 
 
 @functools.cache
-def _backward_warp(dtype: np.dtype, cols: int) -> Any:
-    T = dtype.type  # noqa: N806
+def _backward_warp(px: Precision, pw: Precision, cols: int) -> Any:
+    T, dtype = px.compute.type, px.compute  # noqa: N806
     zero, one = T(0), T(1)
+    (load, store), (load_w, _) = converters(px), converters(pw)
     u = np.uint64  # indices: see the module docstring
     LANES, ROWS, THREADS = u(WARP), u(WARPS_PER_BLOCK), u(WARP_ROWS_THREADS)  # noqa: N806
     span = cols * WARP  # a warp's columns, the row's length rounded up to 32
@@ -328,7 +341,7 @@ def _backward_warp(dtype: np.dtype, cols: int) -> Any:
         inv_h = one / T(H)  # a float: dividing by the integer H would promote to float64
         for c in range(cols):
             j = lane + u(c) * LANES
-            w_reg[c] = w[j] if j < H else zero
+            w_reg[c] = load_w(w[j]) if j < H else zero
             dw_acc[c], db_acc[c] = zero, zero
         for first in range(u(cuda.blockIdx.x) * ROWS, R, u(cuda.gridDim.x) * ROWS):
             i = first + warp
@@ -337,8 +350,8 @@ def _backward_warp(dtype: np.dtype, cols: int) -> Any:
             r = rstd[i] if valid else zero
             for c in range(cols):  # every load first, none waiting on another: 2·cols in flight
                 j = lane + u(c) * LANES
-                dy_reg[c] = dy[i, j] if valid and j < H else zero
-                xhat[c] = x[i, j] if valid and j < H else zero
+                dy_reg[c] = load(dy[i, j]) if valid and j < H else zero
+                xhat[c] = load(x[i, j]) if valid and j < H else zero
             g_sum, gx_sum = zero, zero
             for c in range(cols):
                 xhat[c] = (xhat[c] - mu) * r  # past the row's end it meets dy = 0 only
@@ -350,7 +363,7 @@ def _backward_warp(dtype: np.dtype, cols: int) -> Any:
             for c in range(cols):
                 j = lane + u(c) * LANES
                 if valid and j < H:
-                    dx[i, j] = r * (dy_reg[c] * w_reg[c] - g_mean - xhat[c] * gx_mean)
+                    dx[i, j] = store(r * (dy_reg[c] * w_reg[c] - g_mean - xhat[c] * gx_mean))
                 dw_acc[c] += dy_reg[c] * xhat[c]  # dy = 0 past the row's end and for spare warps
                 db_acc[c] += dy_reg[c]
         g = u(cuda.blockIdx.x)
@@ -376,8 +389,9 @@ def _backward_warp(dtype: np.dtype, cols: int) -> Any:
 
 
 @functools.cache
-def _column_sum(dtype: np.dtype) -> Any:
-    zero = dtype.type(0)
+def _column_sum(pw: Precision) -> Any:
+    zero, dtype = pw.compute.type(0), pw.compute
+    _, store = converters(pw)
     split, unroll = COLUMN_SPLIT, COLUMN_UNROLL
 
     @cuda.jit
@@ -414,7 +428,7 @@ def _column_sum(dtype: np.dtype) -> Any:
             cuda.syncthreads()
             stride //= 2
         if ty == 0 and j < H:
-            out[q, j] = sums[0, tx]
+            out[q, j] = store(sums[0, tx])
 
     return column_sum_kernel
 
@@ -435,31 +449,52 @@ def _rows(name: str, what: str, a: Any, H: int) -> Any:  # noqa: N803
     return d.reshape(d.size // H, H)
 
 
-def _forward_launch(naive: bool, x: Any, w: Any, b: Any, eps: float) -> tuple[Any, Any, Any]:
+def _precisions(name: str, bf16_bits: bool, x: Any, w: Any, b: Any = None
+                 ) -> tuple[Precision, Precision]:
+    """(x's precision, w's and b's): one precision, or a half x with float32 w and b (the
+    float32 master weights of mixed precision)."""
+    px = precision_of(name, bf16_bits, x=x)
+    pw = precision_of(name, bf16_bits, w=w) if b is None else precision_of(name, bf16_bits,
+                                                                           w=w, b=b)
+    if pw != px and not (px.half and pw == FLOAT32):
+        raise TypeError(f"{name}: w and b must be of x's dtype ({px.name}), or float32 with a "
+                        f"float16 or bfloat16 x; got x {px.name} and w {pw.name}")
+    return px, pw
+
+
+def _forward_launch(naive: bool, x: Any, w: Any, b: Any, eps: float, bf16_bits: bool
+                    ) -> tuple[Any, Any, Any]:
     name = "layernorm_forward_naive" if naive else "layernorm_forward"
-    dtype = check_float(name, x=x, w=w, b=b)
+    px, pw = _precisions(name, bf16_bits, x, w, b)
     H = _check(name, x, w)  # noqa: N806
     check_shape(name, "b", b, tuple(w.shape))
     x2 = _rows(name, "x", x, H)
     R = x2.shape[0]  # noqa: N806
-    y, mean, rstd = empty((R, H), dtype), empty((R,), dtype), empty((R,), dtype)
-    args = (x2, to_device(w, name), to_device(b, name), dtype.type(eps), y, mean, rstd)
+    stats = px.compute  # mean and rstd: float32 for the half precisions
+    y, mean, rstd = empty((R, H), px.storage), empty((R,), stats), empty((R,), stats)
+    args = (x2, to_device(w, name), to_device(b, name), stats.type(eps), y, mean, rstd)
     if naive:
-        _forward_naive(dtype)[cdiv(R, NAIVE_THREADS), NAIVE_THREADS](*args)
+        _forward_naive(px, pw)[cdiv(R, NAIVE_THREADS), NAIVE_THREADS](*args)
     elif cols_per_lane(H) <= MAX_COLS_PER_LANE:
-        _forward_warp(dtype, cols_per_lane(H))[cdiv(R, WARPS_PER_BLOCK),
-                                               WARP_ROWS_THREADS](*args)
+        _forward_warp(px, pw, cols_per_lane(H))[cdiv(R, WARPS_PER_BLOCK),
+                                                WARP_ROWS_THREADS](*args)
     else:
-        _forward_block(dtype)[R, min(row_threads(H), ROW_THREADS)](*args)
+        _forward_block(px, pw)[R, min(row_threads(H), ROW_THREADS)](*args)
     host, rows = is_host(x), tuple(x.shape)[:-1]
-    return (to_host(y.reshape(tuple(x.shape)), host), to_host(mean.reshape(rows), host),
+    return (to_host(y.reshape(tuple(x.shape)), host, like=x), to_host(mean.reshape(rows), host),
             to_host(rstd.reshape(rows), host))
 
 
-def _backward_launch(naive: bool, dy: Any, x: Any, w: Any, mean: Any, rstd: Any
-                     ) -> tuple[Any, Any, Any]:
+def _backward_launch(naive: bool, dy: Any, x: Any, w: Any, mean: Any, rstd: Any,
+                     bf16_bits: bool) -> tuple[Any, Any, Any]:
     name = "layernorm_backward_naive" if naive else "layernorm_backward"
-    dtype = check_float(name, dy=dy, x=x, w=w, mean=mean, rstd=rstd)
+    px, pw = _precisions(name, bf16_bits, x, w)
+    precision_of(name, bf16_bits, dy=dy, x=x)  # dy in x's dtype, or a TypeError
+    stats = px.compute
+    for what, a in (("mean", mean), ("rstd", rstd)):
+        if np.dtype(a.dtype) != stats:
+            raise TypeError(f"{name}: {what} has dtype {np.dtype(a.dtype)}, expected {stats} "
+                            f"(what the forward returned for {px.name} x)")
     H = _check(name, x, w)  # noqa: N806
     check_shape(name, "dy", dy, tuple(x.shape))
     check_shape(name, "mean", mean, tuple(x.shape)[:-1])
@@ -469,52 +504,60 @@ def _backward_launch(naive: bool, dy: Any, x: Any, w: Any, mean: Any, rstd: Any
     w_d = to_device(w, name)
     mean_d = _rows(name, "mean", mean, R).reshape(R)
     rstd_d = _rows(name, "rstd", rstd, R).reshape(R)
-    dx = empty((R, H), dtype)
+    dx = empty((R, H), px.storage)
     if naive:
-        dw, db = empty((H,), dtype), empty((H,), dtype)
-        _backward_dx_naive(dtype)[cdiv(R, NAIVE_THREADS), NAIVE_THREADS](
+        dw, db = empty((H,), pw.storage), empty((H,), pw.storage)
+        _backward_dx_naive(px, pw)[cdiv(R, NAIVE_THREADS), NAIVE_THREADS](
             dy2, x2, w_d, mean_d, rstd_d, dx)
-        _backward_dwdb_naive(dtype)[cdiv(H, NAIVE_THREADS), NAIVE_THREADS](
+        _backward_dwdb_naive(px, pw)[cdiv(H, NAIVE_THREADS), NAIVE_THREADS](
             dy2, x2, mean_d, rstd_d, dw, db)
     else:
         args = (dy2, x2, w_d, mean_d, rstd_d, dx)
         if cols_per_lane(H) <= MAX_COLS_PER_LANE:
             blocks = cdiv(min(cdiv(R, ROWS_PER_WARP), BACKWARD_WARPS), WARPS_PER_BLOCK)
-            part = empty((2, blocks, H), dtype)  # dw's and db's partial rows, one per block
-            _backward_warp(dtype, cols_per_lane(H))[blocks, WARP_ROWS_THREADS](
+            part = empty((2, blocks, H), stats)  # dw's and db's partial rows, one per block
+            _backward_warp(px, pw, cols_per_lane(H))[blocks, WARP_ROWS_THREADS](
                 *args, part[0], part[1])
         else:
             blocks = min(R, BACKWARD_BLOCKS)
-            part = empty((2, blocks, H), dtype)
-            _backward_block(dtype)[blocks, min(row_threads(H), ROW_THREADS)](
+            part = empty((2, blocks, H), stats)
+            _backward_block(px, pw)[blocks, min(row_threads(H), ROW_THREADS)](
                 *args, part[0], part[1])
-        sums = empty((2, H), dtype)
-        _column_sum(dtype)[(cdiv(H, WARP), 2), (WARP, COLUMN_SPLIT)](part, sums)
+        sums = empty((2, H), pw.storage)
+        _column_sum(pw)[(cdiv(H, WARP), 2), (WARP, COLUMN_SPLIT)](part, sums)
         dw, db = sums[0], sums[1]
     host = is_host(x)
-    return to_host(dx.reshape(tuple(x.shape)), host), to_host(dw, host), to_host(db, host)
+    return (to_host(dx.reshape(tuple(x.shape)), host, like=x), to_host(dw, host, like=w),
+            to_host(db, host, like=w))
 
 
-def layernorm_forward(x: Any, w: Any, b: Any, eps: float = 1e-5) -> tuple[Any, Any, Any]:
+def layernorm_forward(x: Any, w: Any, b: Any, eps: float = 1e-5, bf16_bits: bool = False
+                      ) -> tuple[Any, Any, Any]:
     """y = (x - μ)·r·w + b over the last axis; returns (y, mean, rstd), mean/rstd x.shape[:-1].
 
-    x (..., H) C-contiguous, w and b (H,), one float dtype. mean and rstd are what
-    :func:`layernorm_backward` needs.
+    x (..., H) C-contiguous, w and b (H,), one float dtype: float64, float32, float16 or
+    bfloat16 (an ``ml_dtypes`` NumPy array, or uint16 bit patterns with ``bf16_bits=True``:
+    :mod:`.precision`); with a half x, w and b may also be float32. Half precisions are summed
+    in float32; y has x's dtype, and mean and rstd (what :func:`layernorm_backward` needs) are
+    float32 for a half x.
     """
-    return _forward_launch(False, x, w, b, eps)
+    return _forward_launch(False, x, w, b, eps, bf16_bits)
 
 
-def layernorm_forward_naive(x: Any, w: Any, b: Any, eps: float = 1e-5) -> tuple[Any, Any, Any]:
+def layernorm_forward_naive(x: Any, w: Any, b: Any, eps: float = 1e-5, bf16_bits: bool = False
+                            ) -> tuple[Any, Any, Any]:
     """:func:`layernorm_forward` by the one-thread-per-row reference kernel."""
-    return _forward_launch(True, x, w, b, eps)
+    return _forward_launch(True, x, w, b, eps, bf16_bits)
 
 
-def layernorm_backward(dy: Any, x: Any, w: Any, mean: Any, rstd: Any) -> tuple[Any, Any, Any]:
-    """(dx, dw, db) for the upstream gradient dy (..., H) and the forward's saved mean, rstd."""
-    return _backward_launch(False, dy, x, w, mean, rstd)
+def layernorm_backward(dy: Any, x: Any, w: Any, mean: Any, rstd: Any, bf16_bits: bool = False
+                       ) -> tuple[Any, Any, Any]:
+    """(dx, dw, db) for the upstream gradient dy (..., H) and the forward's saved mean, rstd.
+    dy and dx have x's dtype, dw and db w's (float32 sums for the half precisions)."""
+    return _backward_launch(False, dy, x, w, mean, rstd, bf16_bits)
 
 
-def layernorm_backward_naive(dy: Any, x: Any, w: Any, mean: Any, rstd: Any
-                             ) -> tuple[Any, Any, Any]:
+def layernorm_backward_naive(dy: Any, x: Any, w: Any, mean: Any, rstd: Any,
+                             bf16_bits: bool = False) -> tuple[Any, Any, Any]:
     """:func:`layernorm_backward` by the one-thread-per-row/column reference kernels."""
-    return _backward_launch(True, dy, x, w, mean, rstd)
+    return _backward_launch(True, dy, x, w, mean, rstd, bf16_bits)

@@ -1,6 +1,7 @@
 """Compile every kernel for a real GPU without one, and show what the compiler made of it.
 
     python -m minigrad.kernels.cuda.ptx [--arch 90] [--dtype float32 float64] [--json]
+    python -m minigrad.kernels.cuda.ptx --dtype float16 bfloat16     # the half kernels
 
 The simulator proves that the kernels compute the right numbers, but it runs them as Python: it
 would accept code that Numba cannot compile for a GPU, and it cannot show registers or spills.
@@ -8,8 +9,9 @@ This tool runs each host wrapper on small NumPy inputs with numba.cuda's launche
 each launch compiles its kernel, for the argument types it was given, to PTX (NVIDIA's virtual
 ISA) with libNVVM, and ``ptxas -v`` assembles that for the architecture (sm_90 = H100) and
 reports registers per thread, spilled bytes and shared memory per block. It also counts float64
-instructions in the float32 kernels: one means a constant or scalar slipped in as a Python float
-and dragged the arithmetic into float64, which runs 2 to 64 times slower on a GPU.
+instructions in the float32 kernels (and the float16 and bfloat16 ones, which compute in
+float32): one means a constant or scalar slipped in as a Python float and dragged the arithmetic
+into float64, which runs 2 to 64 times slower on a GPU.
 
 Needs the CUDA toolkit's libNVVM and libdevice (and ptxas for the resource report): a CUDA
 install such as /usr/local/cuda, or ``CUDA_HOME``. It needs neither a GPU nor a driver, and it
@@ -169,6 +171,39 @@ def _exercise(dtype: np.dtype) -> None:
         step(w.copy(), w, np.zeros_like(w), np.zeros_like(w), 1e-3, 0.9, 0.999, 1e-8, 0.01, 1)
 
 
+def _exercise_half(dtype: np.dtype) -> None:
+    """Call every wrapper that takes float16 or bfloat16 (:mod:`.precision`) once, so that
+    every kernel compiles: softmax and LayerNorm forward and backward (a warp per row, a block
+    per row, naive; LayerNorm with half and with float32 weights), and the attention forward
+    without masks and with all of them."""
+    from minigrad.kernels import cuda as K
+
+    rng = np.random.default_rng(0)
+
+    def rand(*shape: int, of: Any = dtype) -> np.ndarray:
+        return rng.standard_normal(shape).astype(of)
+
+    for length in (128, 1040):
+        rows, keep = rand(2, 1, length), np.ones((2, length), dtype=np.int64)
+        for forward, backward in ((K.softmax_forward, K.softmax_backward),
+                                  (K.softmax_forward_naive, K.softmax_backward_naive)):
+            backward(forward(rows, 0.5, keep), rows, 0.5, keep)
+    for hidden, weights in ((768, dtype), (1040, np.float32)):
+        rows, w = rand(3, hidden), rand(hidden, of=weights)
+        for forward, backward in ((K.layernorm_forward, K.layernorm_backward),
+                                  (K.layernorm_forward_naive, K.layernorm_backward_naive)):
+            _, mean, rstd = forward(rows, w, w)
+            backward(rows, rows, w, mean, rstd)
+    q, mask = rand(2, 2, 4, 64), np.ones((2, 4), dtype=np.int64)
+    attend, bias = np.ones((1, 2, 4, 4), dtype=np.bool_), rand(2, 1, 4, 4)
+    for extra in ({}, {"attn_mask": attend, "attn_bias": bias, "is_causal": True}):
+        for forward in (K.attention_forward, K.attention_forward_naive):
+            forward(q, q, q, mask, **extra)
+
+
+HALF = ("float16", "bfloat16")
+
+
 def compile_all(cc: tuple[int, int] = (9, 0),
                 dtypes: tuple[str, ...] = ("float32", "float64")) -> list[KernelReport]:
     """Every kernel compiled for compute capability ``cc``, one report per (kernel, signature)."""
@@ -178,7 +213,12 @@ def compile_all(cc: tuple[int, int] = (9, 0),
     reports: dict[tuple, KernelReport] = {}
     for name in dtypes:
         with _intercepted_launches(cc, name, reports):
-            _exercise(np.dtype(name))
+            if name in HALF:
+                import ml_dtypes  # NumPy's bfloat16
+
+                _exercise_half(np.dtype(ml_dtypes.bfloat16 if name == "bfloat16" else name))
+            else:
+                _exercise(np.dtype(name))
     return list(reports.values())
 
 

@@ -14,6 +14,10 @@ uniform, y_j = 1/S, as ``masked_fill(finfo.min)`` gives in the model: never NaN.
 softmax of the block kernel skips a -inf score (it adds e^-inf = 0) rather than computing
 e^(-inf - m) while its running max m is still -inf, which would be NaN.
 
+Half precision: x (and y, dy, dx) may be float16 or bfloat16 (:mod:`.precision`): each element
+is converted to float32 when loaded, the max, the sums and e^(s - m) are float32, and each
+output is rounded to the input's dtype once. A masked score is then float32's finfo.min.
+
 Shapes: x (N, ..., S), mask (N, S) or None: every row of x[n] uses mask[n]. For attention scores
 x is (B, A, S, S) and the mask the (B, S) key padding mask. The kernels see x as R rows (R, S).
 
@@ -50,7 +54,6 @@ from .common import (
     block_sum,
     cdiv,
     check_contiguous,
-    check_float,
     check_shape,
     cols_per_lane,
     empty,
@@ -62,15 +65,17 @@ from .common import (
     warp_max,
     warp_sum,
 )
+from .precision import Precision, converters, precision_of
 
 NAIVE_THREADS = 128  # rows per block for the one-thread-per-row kernels
 
 
 @functools.cache
-def _forward_naive(dtype: np.dtype) -> Any:
-    T = dtype.type  # noqa: N806 (np.float32 or np.float64: every constant in x's precision)
-    zero, one, most_negative = T(0), T(1), T(np.finfo(dtype).min)
+def _forward_naive(p: Precision) -> Any:
+    T = p.compute.type  # noqa: N806 (np.float32 or np.float64: every constant in that precision)
+    zero, one, most_negative = T(0), T(1), T(np.finfo(p.compute).min)
     minus_inf = T(-np.inf)
+    load, store = converters(p)
 
     @cuda.jit
     def softmax_forward_naive_kernel(x: Any, keep: Any, rows_per_mask: int, scale: Any,
@@ -86,25 +91,26 @@ def _forward_naive(dtype: np.dtype) -> Any:
         n, S = r // rows_per_mask, x.shape[1]  # noqa: N806
         m = minus_inf  # m = max_j s_j: -inf for a row of -inf, whose softmax is then NaN
         for j in range(S):
-            s = scale * x[r, j] if keep[n, j] != 0 else most_negative
+            s = scale * load(x[r, j]) if keep[n, j] != 0 else most_negative
             if s > m:
                 m = s
         total = zero
         for j in range(S):
-            s = scale * x[r, j] if keep[n, j] != 0 else most_negative
+            s = scale * load(x[r, j]) if keep[n, j] != 0 else most_negative
             total += math.exp(s - m)
         for j in range(S):
-            s = scale * x[r, j] if keep[n, j] != 0 else most_negative
-            y[r, j] = math.exp(s - m) * (one / total)
+            s = scale * load(x[r, j]) if keep[n, j] != 0 else most_negative
+            y[r, j] = store(math.exp(s - m) * (one / total))
 
     return softmax_forward_naive_kernel
 
 
 @functools.cache
-def _forward_block(dtype: np.dtype) -> Any:
-    T = dtype.type  # noqa: N806
+def _forward_block(p: Precision) -> Any:
+    T, dtype = p.compute.type, p.compute  # noqa: N806
     zero, one, most_negative = T(0), T(1), T(np.finfo(dtype).min)
     minus_inf = T(-np.inf)
+    load, store = converters(p)
 
     @cuda.jit
     def softmax_forward_block_kernel(x: Any, keep: Any, rows_per_mask: int, scale: Any,
@@ -127,7 +133,7 @@ def _forward_block(dtype: np.dtype) -> Any:
         n, S = r // rows_per_mask, x.shape[1]  # noqa: N806
         m, l = minus_inf, zero  # noqa: E741 (FlashAttention's name for the running sum)
         for j in range(t, S, threads):
-            s = scale * x[r, j] if keep[n, j] != 0 else most_negative
+            s = scale * load(x[r, j]) if keep[n, j] != 0 else most_negative
             if s > m:
                 l = l * math.exp(m - s) + one  # noqa: E741
                 m = s
@@ -137,17 +143,18 @@ def _forward_block(dtype: np.dtype) -> Any:
         row_sum = block_sum(buf, l * math.exp(m - row_max))  # a thread with no column adds 0
         inv = one / row_sum
         for j in range(t, S, threads):
-            s = scale * x[r, j] if keep[n, j] != 0 else most_negative
-            y[r, j] = math.exp(s - row_max) * inv
+            s = scale * load(x[r, j]) if keep[n, j] != 0 else most_negative
+            y[r, j] = store(math.exp(s - row_max) * inv)
 
     return softmax_forward_block_kernel
 
 
 @functools.cache
-def _forward_warp(dtype: np.dtype, cols: int) -> Any:
-    T = dtype.type  # noqa: N806
+def _forward_warp(p: Precision, cols: int) -> Any:
+    T, dtype = p.compute.type, p.compute  # noqa: N806
     zero, one, most_negative = T(0), T(1), T(np.finfo(dtype).min)
     minus_inf = T(-np.inf)
+    load, store = converters(p)
     u = np.uint64  # unsigned indices: see .layernorm's module docstring
     LANES, ROWS = u(WARP), u(WARPS_PER_BLOCK)  # noqa: N806
 
@@ -174,7 +181,7 @@ def _forward_warp(dtype: np.dtype, cols: int) -> Any:
         n = r // u(rows_per_mask)
         for c in range(cols):  # every load first, none waiting on another: 2·cols in flight
             j = lane + u(c) * LANES
-            s[c] = x[r, j] if valid and j < S else zero
+            s[c] = load(x[r, j]) if valid and j < S else zero
             kept[c] = keep[n, j] if valid and j < S else 0
         pad = minus_inf if valid else zero
         m = pad
@@ -194,14 +201,15 @@ def _forward_warp(dtype: np.dtype, cols: int) -> Any:
         for c in range(cols):
             j = lane + u(c) * LANES
             if valid and j < S:
-                y[r, j] = s[c] * inv
+                y[r, j] = store(s[c] * inv)
 
     return softmax_forward_warp_kernel
 
 
 @functools.cache
-def _backward_naive(dtype: np.dtype) -> Any:
-    zero = dtype.type(0)
+def _backward_naive(p: Precision) -> Any:
+    zero = p.compute.type(0)
+    load, store = converters(p)
 
     @cuda.jit
     def softmax_backward_naive_kernel(y: Any, dy: Any, keep: Any, rows_per_mask: int,
@@ -216,16 +224,18 @@ def _backward_naive(dtype: np.dtype) -> Any:
         n, S = r // rows_per_mask, y.shape[1]  # noqa: N806
         dot = zero
         for j in range(S):
-            dot += dy[r, j] * y[r, j]
+            dot += load(dy[r, j]) * load(y[r, j])
         for j in range(S):
-            dx[r, j] = scale * y[r, j] * (dy[r, j] - dot) if keep[n, j] != 0 else zero
+            dx[r, j] = store(scale * load(y[r, j]) * (load(dy[r, j]) - dot)
+                             if keep[n, j] != 0 else zero)
 
     return softmax_backward_naive_kernel
 
 
 @functools.cache
-def _backward_block(dtype: np.dtype) -> Any:
-    zero = dtype.type(0)
+def _backward_block(p: Precision) -> Any:
+    zero, dtype = p.compute.type(0), p.compute
+    load, store = converters(p)
 
     @cuda.jit
     def softmax_backward_block_kernel(y: Any, dy: Any, keep: Any, rows_per_mask: int, scale: Any,
@@ -240,17 +250,19 @@ def _backward_block(dtype: np.dtype) -> Any:
         n, S = r // rows_per_mask, y.shape[1]  # noqa: N806
         partial = zero
         for j in range(t, S, threads):
-            partial += dy[r, j] * y[r, j]
+            partial += load(dy[r, j]) * load(y[r, j])
         dot = block_sum(buf, partial)
         for j in range(t, S, threads):
-            dx[r, j] = scale * y[r, j] * (dy[r, j] - dot) if keep[n, j] != 0 else zero
+            dx[r, j] = store(scale * load(y[r, j]) * (load(dy[r, j]) - dot)
+                             if keep[n, j] != 0 else zero)
 
     return softmax_backward_block_kernel
 
 
 @functools.cache
-def _backward_warp(dtype: np.dtype, cols: int) -> Any:
-    zero = dtype.type(0)
+def _backward_warp(p: Precision, cols: int) -> Any:
+    zero, dtype = p.compute.type(0), p.compute
+    load, store = converters(p)
     u = np.uint64  # unsigned indices: see .layernorm's module docstring
     LANES, ROWS = u(WARP), u(WARPS_PER_BLOCK)  # noqa: N806
 
@@ -274,15 +286,16 @@ def _backward_warp(dtype: np.dtype, cols: int) -> Any:
         partial = zero
         for c in range(cols):
             j = lane + u(c) * LANES
-            y_reg[c] = y[r, j] if valid and j < S else zero
-            dy_reg[c] = dy[r, j] if valid and j < S else zero
+            y_reg[c] = load(y[r, j]) if valid and j < S else zero
+            dy_reg[c] = load(dy[r, j]) if valid and j < S else zero
         for c in range(cols):
             partial += y_reg[c] * dy_reg[c]
         dot = warp_sum(buf, partial)
         for c in range(cols):
             j = lane + u(c) * LANES
             if valid and j < S:
-                dx[r, j] = scale * y_reg[c] * (dy_reg[c] - dot) if keep[n, j] != 0 else zero
+                dx[r, j] = store(scale * y_reg[c] * (dy_reg[c] - dot) if keep[n, j] != 0
+                                     else zero)
 
     return softmax_backward_warp_kernel
 
@@ -307,62 +320,69 @@ def _rows(name: str, x: Any, mask: Any) -> tuple[Any, Any, int]:
     return xd.reshape(R, S), keep, R // N
 
 
-def _forward_launch(naive: bool, x: Any, scale: float, mask: Any) -> Any:
+def _forward_launch(naive: bool, x: Any, scale: float, mask: Any, bf16_bits: bool) -> Any:
     name = "softmax_forward_naive" if naive else "softmax_forward"
-    dtype = check_float(name, x=x)
+    p = precision_of(name, bf16_bits, x=x)
     x2, keep, rows_per_mask = _rows(name, x, mask)
     R, S = x2.shape  # noqa: N806
-    y = empty((R, S), dtype)
-    args = (x2, keep, rows_per_mask, dtype.type(scale), y)
+    y = empty((R, S), p.storage)
+    args = (x2, keep, rows_per_mask, p.compute.type(scale), y)
     if naive:
-        _forward_naive(dtype)[cdiv(R, NAIVE_THREADS), NAIVE_THREADS](*args)
+        _forward_naive(p)[cdiv(R, NAIVE_THREADS), NAIVE_THREADS](*args)
     elif cols_per_lane(S) <= MAX_COLS_PER_LANE:
-        _forward_warp(dtype, cols_per_lane(S))[cdiv(R, WARPS_PER_BLOCK),
-                                               WARP_ROWS_THREADS](*args)
+        _forward_warp(p, cols_per_lane(S))[cdiv(R, WARPS_PER_BLOCK), WARP_ROWS_THREADS](*args)
     else:
-        _forward_block(dtype)[R, row_threads(S)](*args)
-    return to_host(y.reshape(tuple(x.shape)), is_host(x))
+        _forward_block(p)[R, row_threads(S)](*args)
+    return to_host(y.reshape(tuple(x.shape)), is_host(x), like=x)
 
 
-def _backward_launch(naive: bool, y: Any, dy: Any, scale: float, mask: Any) -> Any:
+def _backward_launch(naive: bool, y: Any, dy: Any, scale: float, mask: Any,
+                     bf16_bits: bool) -> Any:
     name = "softmax_backward_naive" if naive else "softmax_backward"
-    dtype = check_float(name, y=y, dy=dy)
+    p = precision_of(name, bf16_bits, y=y, dy=dy)
     check_shape(name, "dy", dy, tuple(y.shape))
     y2, keep, rows_per_mask = _rows(name, y, mask)
     dy_d = to_device(dy, name)
     check_contiguous(name, "dy", dy_d)
     R, S = y2.shape  # noqa: N806
-    dx = empty((R, S), dtype)
-    args = (y2, dy_d.reshape(R, S), keep, rows_per_mask, dtype.type(scale), dx)
+    dx = empty((R, S), p.storage)
+    args = (y2, dy_d.reshape(R, S), keep, rows_per_mask, p.compute.type(scale), dx)
     if naive:
-        _backward_naive(dtype)[cdiv(R, NAIVE_THREADS), NAIVE_THREADS](*args)
+        _backward_naive(p)[cdiv(R, NAIVE_THREADS), NAIVE_THREADS](*args)
     elif cols_per_lane(S) <= MAX_COLS_PER_LANE:
-        _backward_warp(dtype, cols_per_lane(S))[cdiv(R, WARPS_PER_BLOCK),
-                                                WARP_ROWS_THREADS](*args)
+        _backward_warp(p, cols_per_lane(S))[cdiv(R, WARPS_PER_BLOCK), WARP_ROWS_THREADS](*args)
     else:
-        _backward_block(dtype)[R, row_threads(S)](*args)
-    return to_host(dx.reshape(tuple(y.shape)), is_host(y))
+        _backward_block(p)[R, row_threads(S)](*args)
+    return to_host(dx.reshape(tuple(y.shape)), is_host(y), like=y)
 
 
-def softmax_forward(x: Any, scale: float = 1.0, mask: Any = None) -> Any:
+def softmax_forward(x: Any, scale: float = 1.0, mask: Any = None, bf16_bits: bool = False
+                    ) -> Any:
     """y = softmax(masked_fill(scale·x, mask == 0, finfo.min)) over the last axis.
 
-    x (N, ..., S) float32/float64, C-contiguous; mask (N, S) of 1 = keep / 0 = pad, or None.
-    Returns y with x's shape and dtype (NumPy for NumPy input, else a device array).
+    x (N, ..., S), C-contiguous, float64, float32, float16 or bfloat16 (an ``ml_dtypes``
+    NumPy array, or uint16 bit patterns with ``bf16_bits=True``: :mod:`.precision`); the half
+    precisions are summed in float32, and a masked score is float32's finfo.min. mask (N, S) of
+    1 = keep / 0 = pad, or None. Returns y with x's shape and dtype (NumPy for NumPy input,
+    else a device array).
     """
-    return _forward_launch(False, x, scale, mask)
+    return _forward_launch(False, x, scale, mask, bf16_bits)
 
 
-def softmax_forward_naive(x: Any, scale: float = 1.0, mask: Any = None) -> Any:
+def softmax_forward_naive(x: Any, scale: float = 1.0, mask: Any = None,
+                          bf16_bits: bool = False) -> Any:
     """:func:`softmax_forward` by the one-thread-per-row reference kernel."""
-    return _forward_launch(True, x, scale, mask)
+    return _forward_launch(True, x, scale, mask, bf16_bits)
 
 
-def softmax_backward(y: Any, dy: Any, scale: float = 1.0, mask: Any = None) -> Any:
-    """dx = scale·y·(dy - Σ_j dy_j·y_j) per row, 0 at masked keys; y is the forward output."""
-    return _backward_launch(False, y, dy, scale, mask)
+def softmax_backward(y: Any, dy: Any, scale: float = 1.0, mask: Any = None,
+                     bf16_bits: bool = False) -> Any:
+    """dx = scale·y·(dy - Σ_j dy_j·y_j) per row, 0 at masked keys; y is the forward output.
+    y, dy and dx share one dtype, as the forward's x (float32 sums for the half precisions)."""
+    return _backward_launch(False, y, dy, scale, mask, bf16_bits)
 
 
-def softmax_backward_naive(y: Any, dy: Any, scale: float = 1.0, mask: Any = None) -> Any:
+def softmax_backward_naive(y: Any, dy: Any, scale: float = 1.0, mask: Any = None,
+                           bf16_bits: bool = False) -> Any:
     """:func:`softmax_backward` by the one-thread-per-row reference kernel."""
-    return _backward_launch(True, y, dy, scale, mask)
+    return _backward_launch(True, y, dy, scale, mask, bf16_bits)
