@@ -51,6 +51,7 @@ class Browser:
     def __init__(self, user_data_dir: Path) -> None:
         self.process = subprocess.Popen(
             [CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
+             "--disable-dev-shm-usage",   # a container's small /dev/shm would crash it
              "--disable-extensions", "--remote-debugging-port=0", "--window-size=1280,900",
              f"--user-data-dir={user_data_dir}", "about:blank"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
