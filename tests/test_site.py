@@ -203,9 +203,11 @@ def pages(server: str, site: Path) -> dict[str, dict]:
     return found
 
 
-def test_the_site_has_every_tutorial_the_api_the_benchmarks_and_the_derive_table(pages):
+def test_the_site_has_every_tutorial_the_api_the_benchmarks_and_the_derive_table(pages, site):
+    index = (site / "index.html").read_text()
     for script in TUTORIALS:
         assert f"tutorials/{script.stem}.html" in pages, script.name
+        assert f'href="tutorials/{script.stem}.html"' in index, f"{script.name}: not in the index"
     assert "index.html" in pages and "api.html" in pages
     assert "_generated/benchmarks.html" in pages and "_generated/derive.html" in pages
     assert any(name.startswith("generated/minigrad.ops") for name in pages)
