@@ -15,6 +15,7 @@ import base64
 import functools
 import http.server
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -224,9 +225,12 @@ def test_no_page_loads_anything_from_outside_the_site(pages, server):
 
 
 def test_every_tutorial_page_shows_its_figures(pages):
+    """As many images as the figures the tutorial names (figures/NN_*.png), each loaded."""
     for script in TUTORIALS:
         page = pages[f"tutorials/{script.stem}.html"]
-        assert page["images"], f"{script.name}: no figure on its page"
+        figures = set(re.findall(rf"{script.name[:2]}_[a-z0-9_]+\.png", script.read_text()))
+        assert len(page["images"]) >= max(1, len(figures)), f"{script.name}: shows " \
+            f"{len(page['images'])} images for its figures {sorted(figures)}"
         broken = [i["src"] for i in page["images"] if not (i["complete"] and i["width"] > 0)]
         assert broken == [], f"{script.name}: figures that did not load: {broken}"
 
