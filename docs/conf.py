@@ -114,9 +114,10 @@ def _tutorial_rows() -> list[tuple[str, str, str]]:
     yet listed there, the first paragraph of its introduction."""
     readme_rows = {}
     for line in (TUTORIALS / "README.md").read_text().splitlines():
-        match = re.match(r"\|\s*\d+\s*\|\s*\[[^\]]*\]\((\d\d_[^)]+\.py)\)\s*\|\s*(.*?)\s*\|", line)
+        match = re.match(r"\|\s*\d+\s*\|\s*\[[^\]]*\]\((\d\d_[^)]+\.py)\)\s*\|\s*"
+                         r"((?:\\\||[^|])*?)\s*\|", line)     # the cell may hold \| (a bar)
         if match:
-            readme_rows[match.group(1)] = match.group(2)
+            readme_rows[match.group(1)] = match.group(2).replace(r"\|", "|")
     rows = []
     for script in sorted(TUTORIALS.glob(TUTORIAL_GLOB)):
         lines = script.read_text().splitlines()
