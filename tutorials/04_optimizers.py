@@ -24,7 +24,7 @@
 # it as a notebook (`make notebooks`).
 
 # %%
-import importlib.util
+import sys
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -32,6 +32,7 @@ import numpy as np
 
 import minigrad
 from minigrad import optim
+from minigrad.data import datasets
 from minigrad.data.datasets import train_test_split
 
 HERE = Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd()
@@ -377,8 +378,10 @@ print("saved", figure_path)
 # gradient descent on 292 cars; 100 are held out.
 
 # %%
-spec = importlib.util.find_spec("mlxtend")
-AUTO_MPG = Path(next(iter(spec.submodule_search_locations))) / "data" / "data" / "autompg.csv.gz"
+try:
+    AUTO_MPG = datasets.auto_mpg_path()
+except FileNotFoundError as missing:     # one line saying what to install, no traceback
+    sys.exit(f"{missing}")
 table = np.genfromtxt(AUTO_MPG, delimiter=",", usecols=[0, 1, 2, 3, 4, 5, 6, 8])
 cylinders, displacement, horsepower, weight, acceleration, year, origin, mpg = table.T
 features = np.column_stack([cylinders, displacement, horsepower, weight, acceleration, year,

