@@ -139,12 +139,14 @@ class GradScaler:
         self._growth_interval = int(growth_interval)
         self._growth_tracker = 0  # good steps in a row since the last change of scale
         self._per_optimizer: dict[int, dict[str, Any]] = {}
+        self._scaled = False  # scale() was called since the last update()
 
     # --- the four calls of an iteration ------------------------------------------------------
     def scale(self, outputs: Any) -> Any:
         """S·outputs: a Tensor, or a list/tuple/dict of them (each multiplied)."""
         if not self._enabled:
             return outputs
+        self._scaled = True
         if isinstance(outputs, Tensor):
             return outputs * float(self._scale)
         if isinstance(outputs, list | tuple):
@@ -165,6 +167,11 @@ class GradScaler:
                                "last update(): the gradients would be divided by the scale twice")
         if state["stage"] == _STEPPED:
             raise RuntimeError("unscale_() is being called after step(); call update() first")
+        if not self._scaled:
+            raise RuntimeError(f"GradScaler: unscale_() or step() without scale(loss) since the "
+                               f"last update(): the gradients were not multiplied by the scale "
+                               f"({float(self._scale):g}), so dividing them by it would shrink "
+                               f"them; call scaler.scale(loss).backward()")
         inv_scale = np.float32(1.0) / self._scale  # float32, as torch's reciprocal
         found_inf = False
         with autograd.no_grad():
@@ -217,6 +224,7 @@ class GradScaler:
                         self._scale = grown
                     self._growth_tracker = 0
         self._per_optimizer.clear()
+        self._scaled = False
 
     # --- inspection and checkpoints ------------------------------------------------------------
     def get_scale(self) -> float:

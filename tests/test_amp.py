@@ -24,6 +24,7 @@ def run_minigrad(growth_interval: int, unscale_first: bool) -> tuple[list, list,
     scaler = GradScaler(init_scale=8.0, growth_interval=growth_interval)
     scales, weights, grads = [], [], []
     for row in SCRIPT:
+        scaler.scale(mg.zeros(()))  # the loss is scaled (the scaler refuses to unscale unscaled)
         w.grad = np.array(row, np.float32) * np.float32(scaler.get_scale())
         if unscale_first:
             scaler.unscale_(optimizer)
@@ -94,6 +95,7 @@ def test_calls_out_of_order_are_refused_as_torch_refuses_them():
     optimizer = mg.optim.SGD([w], lr=0.1)
     scaler = GradScaler()
     w.grad = np.ones(2, np.float32)
+    scaler.scale((w * w).sum())
     scaler.unscale_(optimizer)
     with pytest.raises(RuntimeError, match="unscale_\\(\\) has already been called"):
         scaler.unscale_(optimizer)  # the gradients would be divided twice
@@ -111,6 +113,22 @@ def test_calls_out_of_order_are_refused_as_torch_refuses_them():
                 {"init_scale": float("inf")}):
         with pytest.raises(ValueError):
             GradScaler(**bad)
+
+
+def test_a_scaler_used_without_scaling_the_loss_is_refused():
+    w = mg.tensor(np.ones(2, np.float32), requires_grad=True)
+    optimizer = mg.optim.SGD([w], lr=0.1)
+    scaler = GradScaler()
+    (w * w).sum().backward()  # the loss was not scaled
+    for call in (lambda: scaler.unscale_(optimizer), lambda: scaler.step(optimizer)):
+        with pytest.raises(RuntimeError, match=r"without scale\(loss\) since the last update"):
+            call()
+    np.testing.assert_array_equal(w.grad, [2.0, 2.0])  # left as it was
+    scaler.scale((w * w).sum()).backward()
+    scaler.step(optimizer)
+    scaler.update()
+    with pytest.raises(RuntimeError, match="without scale"):  # each iteration scales again
+        scaler.step(optimizer)
 
 
 def test_a_disabled_scaler_passes_everything_through():
