@@ -96,7 +96,7 @@ import safetensors
 import safetensors.numpy
 
 import minigrad
-from minigrad import backend
+from minigrad import backend, dtypes
 
 MODEL_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
@@ -214,6 +214,33 @@ def save_safetensors(path: str | Path, tensors: dict[str, Any]) -> str:
     return hashlib.sha256(blob).hexdigest()
 
 
+# safetensors' dtype names -> NumPy; BF16 is ml_dtypes' bfloat16 (safetensors.numpy has no BF16)
+_SAFETENSORS_DTYPES = {"F64": np.float64, "F32": np.float32, "F16": np.float16, "I64": np.int64,
+                       "U64": np.uint64, "I32": np.int32, "U32": np.uint32, "I16": np.int16,
+                       "U16": np.uint16, "I8": np.int8, "U8": np.uint8, "BOOL": np.bool_}
+
+
+def _arrays(views: list, path: Path) -> dict[str, np.ndarray]:
+    """``{name: array}`` from ``safetensors.deserialize``'s (name, {dtype, shape, data}) list;
+    a BF16 tensor becomes a bfloat16 array with the file's bits."""
+    arrays = {}
+    for name, view in views:
+        code = view["dtype"]
+        if code == "BF16":
+            if dtypes.bfloat16 is None:
+                raise CheckpointError(f"{path}: tensor {name!r} is BF16, and reading bfloat16 "
+                                      "needs the ml_dtypes package: pip install ml_dtypes")
+            dtype = dtypes.bfloat16
+        elif code in _SAFETENSORS_DTYPES:
+            dtype = np.dtype(_SAFETENSORS_DTYPES[code])
+        else:
+            raise CheckpointError(f"{path}: tensor {name!r} has dtype {code}, which minigrad "
+                                  f"does not read (expected one of BF16, "
+                                  f"{', '.join(_SAFETENSORS_DTYPES)})")
+        arrays[name] = np.frombuffer(view["data"], dtype=dtype).reshape(view["shape"])
+    return arrays
+
+
 def load_safetensors(path: str | Path, expected_sha256: str | None = None,
                      ) -> dict[str, np.ndarray]:
     """Read a safetensors file into ``{name: numpy array}``, refusing a damaged one.
@@ -228,7 +255,7 @@ def load_safetensors(path: str | Path, expected_sha256: str | None = None,
         raise CheckpointError(f"{path} does not exist")
     blob = path.read_bytes()
     try:
-        tensors = safetensors.numpy.load(blob)
+        tensors = _arrays(safetensors.deserialize(blob), path)
     except safetensors.SafetensorError as exc:
         raise CheckpointError(f"{path} is not a complete safetensors file ({len(blob)} bytes; "
                               f"truncated or corrupted?): {exc}") from exc
@@ -699,11 +726,13 @@ def _set_rng_states(states: dict) -> None:
 
 def save_training_state(directory: str | Path, model: Any, optimizer: Any, scheduler: Any = None,
                         *, step: int, epoch: int, history: Any = None,
-                        extra: dict | None = None) -> None:
+                        extra: dict | None = None, scaler: Any = None) -> None:
     """Save everything needed to resume training exactly.
 
     ``history`` and ``extra`` must be JSON-serializable (dicts, lists, numbers, strings).
-    ``step`` counts optimizer steps taken and ``epoch`` the epochs completed.
+    ``step`` counts optimizer steps taken and ``epoch`` the epochs completed. ``scaler``, an
+    enabled :class:`minigrad.amp.GradScaler` (float16 training), keeps its scale and count of
+    good steps.
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -721,6 +750,8 @@ def save_training_state(directory: str | Path, model: Any, optimizer: Any, sched
         "scheduler": None if scheduler is None else {"class": type(scheduler).__name__,
                                                      "state": scheduler.state_dict()},
         "rng": _rng_states(),
+        "grad_scaler": (scaler.state_dict() if scaler is not None and scaler.is_enabled()
+                        else None),
         "history": history,
         "extra": extra or {},
     }
@@ -728,7 +759,7 @@ def save_training_state(directory: str | Path, model: Any, optimizer: Any, sched
 
 
 def load_training_state(directory: str | Path, model: Any, optimizer: Any, scheduler: Any = None,
-                        *, restore_rng: bool = True) -> TrainingState:
+                        *, restore_rng: bool = True, scaler: Any = None) -> TrainingState:
     """Restore a :func:`save_training_state` checkpoint into fresh objects, in place.
 
     ``model``, ``optimizer`` and ``scheduler`` must be built as they were when saved (same
@@ -749,6 +780,11 @@ def load_training_state(directory: str | Path, model: Any, optimizer: Any, sched
         if saved_class != own_class:
             raise CheckpointError(f"{where} holds a {kind} of class {saved_class}, but "
                                   f"{own_class} was given to load it into")
+    scaling = scaler is not None and scaler.is_enabled()
+    if scaling != (state.get("grad_scaler") is not None):
+        raise CheckpointError(f"{where} was saved {'without' if scaling else 'with'} a "
+                              f"GradScaler (float16 loss scaling); resume it with the precision "
+                              f"it was trained in")
 
     optimizer_arrays = load_safetensors(directory / OPTIMIZER_FILE,
                                         state["files"][OPTIMIZER_FILE]["sha256"])
@@ -759,6 +795,8 @@ def load_training_state(directory: str | Path, model: Any, optimizer: Any, sched
         optimizer.load_state_dict(optimizer_state)
         if scheduler is not None:
             scheduler.load_state_dict(state["scheduler"]["state"])
+        if scaling:
+            scaler.load_state_dict(state["grad_scaler"])
     except (KeyError, ValueError, TypeError) as exc:
         raise CheckpointError(f"{directory}: the saved optimizer or scheduler state does not "
                               f"fit: {exc}") from exc
