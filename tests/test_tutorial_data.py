@@ -63,8 +63,13 @@ def test_every_data_package_a_tutorial_reads_is_in_the_tutorials_extra():
 
 def test_the_site_and_test_installs_include_the_tutorials_extra():
     makefile = (ROOT / "Makefile").read_text()
-    assert '-e ".[tutorials]"' in makefile
-    assert '-e ".[test,docs,tutorials]"' in makefile
+    extras = {}  # make target -> the extras its recipe installs
+    for target, recipe in re.findall(r"^\$\(VENV\)/(\S+):.*\n((?:\t.*\n)*)", makefile, re.M):
+        for found in re.findall(r'-e "\.\[([\w,]+)\]"', recipe):
+            extras.setdefault(target, set()).update(found.split(","))
+    assert "tutorials" in extras[".installed-tutorials"]
+    assert {"test", "docs", "tutorials"} <= extras[".installed"]
+    assert {"docs", "tutorials"} <= extras[".installed-site"]
 
 
 def test_tutorial_4_without_mlxtend_stops_with_one_line():
