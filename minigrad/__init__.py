@@ -10,6 +10,7 @@ importing CuPy, Numba, matplotlib or the training loop: those load on first use.
 
 import minigrad._kernels  # noqa: F401  (first: minigrad.kernels in an uninstalled source tree)
 from minigrad import amp, data, models, nn, optim  # as torch.amp, torch.nn, torch.optim
+from minigrad.amp import autocast
 from minigrad.autograd import detect_anomaly, enable_grad, is_grad_enabled, no_grad
 from minigrad.backend import (
     DeviceError,
@@ -92,8 +93,10 @@ from minigrad.ops import (
 from minigrad.tensor import (
     Tensor,
     arange,
+    bfloat16,
     bool_,
     eye,
+    float16,
     float32,
     float64,
     full,
@@ -113,9 +116,11 @@ __version__ = "0.1.0"
 
 __all__ = [
     "DeviceError", "GradcheckError", "Tensor", "abs", "all", "amax", "amin", "amp", "any", "arange",
-    "argmin", "argsort", "bitwise_and", "bitwise_not", "bitwise_or", "bitwise_xor", "bool_", "cat",
+    "argmin", "argsort", "autocast", "bfloat16", "bitwise_and", "bitwise_not", "bitwise_or",
+    "bitwise_xor", "bool_", "cat",
     "ceil", "chunk", "clip", "cos", "cumprod", "cumsum", "data", "detect_anomaly", "einsum",
-    "enable_grad", "erf", "exp", "expm1", "eye", "flip", "float32", "float64", "floor", "full",
+    "enable_grad", "erf", "exp", "expm1", "eye", "flip", "float16", "float32", "float64", "floor",
+    "full",
     "gather", "get_backend", "get_rng_state", "gradcheck", "index_select", "int32", "int64",
     "is_grad_enabled", "isfinite", "isinf", "isnan", "lerp", "log", "log1p", "logical_and",
     "logical_not", "logical_or", "logical_xor", "logsumexp", "manual_seed", "masked_fill",

@@ -1,4 +1,19 @@
-"""Dynamic loss scaling for half-precision training: ``GradScaler``, as ``torch.amp.GradScaler``.
+"""Mixed precision: ``autocast`` (as ``torch.autocast``) and dynamic loss scaling
+(``GradScaler``, as ``torch.amp.GradScaler``).
+
+autocast
+--------
+Inside ``with mg.autocast(dtype=mg.bfloat16):`` (or ``mg.float16``) the ops that gain most from
+half precision take half-precision inputs: matmul, linear, einsum and attention cast their
+float32 arguments to the autocast dtype (on the CPU they then compute in float32 and round the
+result back, :class:`minigrad.autograd.Function`), while softmax, log_softmax, LayerNorm, the
+losses and the reductions cast half inputs up to float32 (the policy of each op:
+:func:`minigrad.ops.autocast_to`). Parameters stay float32 masters: each cast is an op in the
+graph, so their gradients arrive in float32; a parameter's half copy is made once per region.
+What the half ops save for backward is half precision: the memory saving.
+
+GradScaler
+----------
 
 Why: float16's smallest normal number is 2⁻¹⁴ ≈ 6.1e-5 (subnormals reach 2⁻²⁴ ≈ 6e-8), and many
 gradient elements of a real training step are smaller than that: in float16 they *underflow* to
@@ -27,12 +42,71 @@ The order of calls per iteration is torch's::
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from minigrad import autograd
-from minigrad.tensor import Tensor
+from minigrad import autograd, backend, dtypes
+from minigrad.tensor import Tensor, as_dtype
+
+_DEFAULT_DTYPE = {"cpu": "bfloat16", "cuda": "float16"}  # torch's defaults per device type
+_depth = 0  # autocast regions entered and not left (enabled or not): the cache lives till 0
+
+
+class autocast:  # noqa: N801 (torch's name)
+    """Run the ops inside in mixed precision (module docstring), as ``torch.autocast``: a
+    context manager or a decorator; regions nest, and ``autocast(enabled=False)`` turns it off
+    inside one.
+
+    ``device_type`` ("cpu" or "cuda") names the device whose tensors are cast, as in torch;
+    ``dtype`` is float16 or bfloat16 (default: bfloat16 on the CPU, float16 on cuda, whose
+    CuPy arrays have no bfloat16). ``cache_enabled``: reuse a parameter's half copy within the
+    region (torch's default, True).
+    """
+
+    def __init__(self, device_type: str = "cpu", dtype: Any = None, enabled: bool = True,
+                 cache_enabled: bool = True):
+        if device_type not in _DEFAULT_DTYPE:
+            raise ValueError(f"autocast: device_type must be 'cpu' or 'cuda', got "
+                             f"{device_type!r}")
+        dtype = as_dtype(_DEFAULT_DTYPE[device_type] if dtype is None else dtype)
+        if not dtypes.is_half(dtype):
+            raise TypeError(f"autocast: dtype must be a half-precision floating-point dtype "
+                            f"(mg.float16 or mg.bfloat16), got {dtype}")
+        if enabled:
+            backend.check_dtype_on(dtype, device_type)
+        self.device_type, self.dtype = device_type, dtype
+        self.enabled, self.cache_enabled = bool(enabled), bool(cache_enabled)
+        self._previous: list[Any] = []
+
+    def __enter__(self) -> autocast:
+        global _depth
+        _depth += 1
+        state = (self.device_type, self.dtype, self.cache_enabled) if self.enabled else None
+        self._previous.append(autograd.set_autocast_state(state))
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        global _depth
+        autograd.set_autocast_state(self._previous.pop())
+        _depth -= 1
+        if _depth == 0:  # the outermost region: its parameters' copies go, as in torch
+            autograd.autocast_cache.clear()
+
+    def __call__(self, func: Callable) -> Callable:
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with autocast(self.device_type, self.dtype, self.enabled, self.cache_enabled):
+                return func(*args, **kwargs)
+
+        return wrapper
+
+
+def is_autocast_enabled() -> bool:
+    """Whether the ops now run inside an enabled autocast region."""
+    return autograd.autocast_state() is not None
 
 _READY, _UNSCALED, _STEPPED = "ready", "unscaled", "stepped"
 
@@ -65,12 +139,14 @@ class GradScaler:
         self._growth_interval = int(growth_interval)
         self._growth_tracker = 0  # good steps in a row since the last change of scale
         self._per_optimizer: dict[int, dict[str, Any]] = {}
+        self._scaled = False  # scale() was called since the last update()
 
     # --- the four calls of an iteration ------------------------------------------------------
     def scale(self, outputs: Any) -> Any:
         """S·outputs: a Tensor, or a list/tuple/dict of them (each multiplied)."""
         if not self._enabled:
             return outputs
+        self._scaled = True
         if isinstance(outputs, Tensor):
             return outputs * float(self._scale)
         if isinstance(outputs, list | tuple):
@@ -91,6 +167,11 @@ class GradScaler:
                                "last update(): the gradients would be divided by the scale twice")
         if state["stage"] == _STEPPED:
             raise RuntimeError("unscale_() is being called after step(); call update() first")
+        if not self._scaled:
+            raise RuntimeError(f"GradScaler: unscale_() or step() without scale(loss) since the "
+                               f"last update(): the gradients were not multiplied by the scale "
+                               f"({float(self._scale):g}), so dividing them by it would shrink "
+                               f"them; call scaler.scale(loss).backward()")
         inv_scale = np.float32(1.0) / self._scale  # float32, as torch's reciprocal
         found_inf = False
         with autograd.no_grad():
@@ -143,6 +224,7 @@ class GradScaler:
                         self._scale = grown
                     self._growth_tracker = 0
         self._per_optimizer.clear()
+        self._scaled = False
 
     # --- inspection and checkpoints ------------------------------------------------------------
     def get_scale(self) -> float:

@@ -33,16 +33,35 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from minigrad import backend
+from minigrad.dtypes import is_floating, is_half
 
 if TYPE_CHECKING:
     from minigrad.tensor import Tensor
 
 _grad_enabled = True
 _anomaly_enabled = False
+# (device, half dtype, cache_enabled) while a minigrad.amp.autocast region is on, else None;
+# and its cache of half copies of parameters: id(parameter) -> (parameter, version, dtype, copy)
+_autocast: tuple[str, np.dtype, bool] | None = None
+autocast_cache: dict[int, tuple[Any, int, np.dtype, Any]] = {}
 
 
 def is_grad_enabled() -> bool:
     return _grad_enabled
+
+
+def autocast_state() -> tuple[str, np.dtype, bool] | None:
+    """(device, dtype, cache_enabled) of the autocast region the ops run in, or None
+    (see :mod:`minigrad.amp`)."""
+    return _autocast
+
+
+def set_autocast_state(state: tuple[str, np.dtype, bool] | None
+                       ) -> tuple[str, np.dtype, bool] | None:
+    """Enter (or leave, with None) an autocast region; returns the state it replaces."""
+    global _autocast
+    previous, _autocast = _autocast, state
+    return previous
 
 
 @contextlib.contextmanager
@@ -128,6 +147,7 @@ class Context:
         # that tensor) for each saved array that is a tensor's memory
         self.saved_versions: tuple = ()
         self.checksums: tuple | None = None  # CRC-32 of each saved array, under detect_anomaly
+        self.half: np.dtype | None = None  # set when the op computed half inputs in float32
 
     def save_for_backward(self, *arrays: Any) -> None:
         self.saved = arrays
@@ -140,7 +160,17 @@ class Context:
 
 
 class Function:
-    """Base class of every differentiable op (see the module docstring for the protocol)."""
+    """Base class of every differentiable op (see the module docstring for the protocol).
+
+    ``half_in_float32``: set on the ops that compute through BLAS or a Numba kernel (matmul,
+    linear, attention, softmax, LayerNorm, GELU, cross-entropy, einsum). Given float16 or
+    bfloat16 inputs on the CPU, such an op computes in float32 and rounds its output back to the
+    inputs' half dtype, as PyTorch and JAX do on the CPU (NumPy has no half-precision BLAS, and
+    Numba no half types): see :func:`_forward_in_float32`. Elementwise ops compute in the half
+    dtype itself (NumPy's float16, ml_dtypes' bfloat16 ufuncs).
+    """
+
+    half_in_float32: bool = False
 
     @staticmethod
     def forward(ctx: Context, *args: Any, **attrs: Any) -> Any:
@@ -184,14 +214,18 @@ class Function:
                 wrapped.append(None)
 
         ctx = Context(cls, tuple(wrapped))
-        out = cls.forward(ctx, *arrays, **attrs)
+        half = _half_on_cpu(arrays) if cls.half_in_float32 else None
+        if half is None:
+            out = cls.forward(ctx, *arrays, **attrs)
+        else:
+            out = _forward_in_float32(ctx, arrays, attrs, half)
         if isinstance(out, np.generic):  # NumPy's 0-d results are scalars: make them arrays
             out = np.asarray(out)
         if _anomaly_enabled:
             _check_finite(out, f"the output of {cls.__name__}.forward",
                           ", ".join(str(t.shape) for t in tensors))
         # only floating-point outputs join the graph (an integer or bool result has no gradient)
-        requires_grad = ctx.requires_grad and out.dtype.kind == "f"
+        requires_grad = ctx.requires_grad and is_floating(out.dtype)
         result = tensor_cls._make(out, requires_grad, ctx if requires_grad else None)
         ctx.output_meta = result.shape, result.dtype
         # a view of an input (or the input itself) shares its version counter; a fresh array,
@@ -207,6 +241,55 @@ class Function:
         return result
 
 
+# --- half precision on the CPU: compute in float32, keep half -----------------------------------
+def _half_on_cpu(arrays: list[Any]) -> np.dtype | None:
+    """The half dtype of an op's floating-point NumPy arrays if they all share one, else None."""
+    floating = {a.dtype for a in arrays if isinstance(a, np.ndarray) and is_floating(a.dtype)}
+    if len(floating) == 1:
+        (dtype,) = floating
+        return dtype if is_half(dtype) else None
+    return None
+
+
+def _forward_in_float32(ctx: Context, arrays: list[Any], attrs: dict, half: np.dtype) -> Any:
+    """Run ``ctx.fn.forward`` on half-precision arrays by casting them up to float32 (so the
+    float32 path runs: SGEMM, the Numba kernel) and rounding the output back to ``half``.
+
+    What forward saved for backward is kept in ``half`` too (that is the memory saving of half
+    precision): an input's float32 copy, or a reshape of it, is replaced by the input itself
+    (so its version counter still guards it), anything else computed in float32 is rounded.
+    :func:`run_backward` casts them up again (``ctx.half``) before the op's backward.
+    """
+    wide = [a.astype(np.float32, order="C") if isinstance(a, np.ndarray) and a.dtype == half
+            else a for a in arrays]
+    copies = [(w, a) for w, a in zip(wide, arrays, strict=True) if w is not a]
+    out = ctx.fn.forward(ctx, *wide, **attrs)
+    ctx.half = half
+
+    def narrow(s: Any) -> Any:
+        if not (isinstance(s, np.ndarray) and s.dtype == np.float32):
+            return s
+        for w, a in copies:
+            if s is w or (s.base is w and s.flags.c_contiguous and s.size == w.size):
+                return a.reshape(s.shape)
+        return s.astype(half)
+
+    ctx.saved = tuple(narrow(s) for s in ctx.saved)
+    return out.astype(half) if out.dtype == np.float32 else out
+
+
+def _backward_in_float32(ctx: Context, g: Any) -> Any:
+    """The backward of an op that ran :func:`_forward_in_float32`: saved arrays and the incoming
+    gradient cast up to float32; run_backward rounds the input gradients to the inputs' dtypes."""
+    saved = ctx.saved
+    ctx.saved = tuple(s.astype(np.float32) if isinstance(s, np.ndarray) and s.dtype == ctx.half
+                      else s for s in saved)
+    try:
+        return ctx.fn.backward(ctx, g.astype(np.float32))
+    finally:
+        ctx.saved = saved
+
+
 def _constant(x: Any, ref: Tensor, xp: Any) -> Any:
     """A Python number or array operand, as an array beside the tensor ``ref``.
 
@@ -218,9 +301,9 @@ def _constant(x: Any, ref: Tensor, xp: Any) -> Any:
     if isinstance(x, bool):
         dtype = np.bool_
     elif isinstance(x, (int, np.integer)):
-        dtype = ref.dtype if ref.dtype.kind in "iuf" else np.int64
+        dtype = ref.dtype if ref.dtype.kind in "iu" or is_floating(ref.dtype) else np.int64
     elif isinstance(x, (float, np.floating)):
-        dtype = ref.dtype if ref.dtype.kind == "f" else np.float32
+        dtype = ref.dtype if is_floating(ref.dtype) else np.float32
     elif getattr(x, "ndim", 0) > 0 and backend.device_of(x) != ref.device:
         raise backend.DeviceError(
             f"expected a {ref.device} array beside a {ref.device} tensor of shape {ref.shape}, "
@@ -296,7 +379,7 @@ def _check_saved(ctx: Context) -> None:
 
 def _check_finite(a: Any, what: str, shapes: Any) -> None:
     xp = backend.array_module(a)
-    if a.dtype.kind == "f" and not bool(xp.isfinite(a).all()):
+    if is_floating(a.dtype) and not bool(xp.isfinite(a).all()):
         kind = "NaN" if bool(xp.isnan(a).any()) else "Inf"
         raise FloatingPointError(f"anomaly: {what} holds {kind} (input shapes {shapes})")
 
@@ -356,7 +439,8 @@ def run_backward(root: Tensor, grad: Any, retain_graph: bool = False) -> None:
             continue
         ctx = v
         _check_saved(ctx)
-        input_grads = ctx.fn.backward(ctx, g)
+        input_grads = (ctx.fn.backward(ctx, g) if ctx.half is None
+                       else _backward_in_float32(ctx, g))
         del g
         if not isinstance(input_grads, tuple):
             input_grads = (input_grads,)

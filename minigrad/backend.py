@@ -33,6 +33,8 @@ from typing import Any
 import numpy as np
 import scipy.special
 
+from minigrad import dtypes
+
 Array = Any  # a numpy.ndarray or a cupy.ndarray
 
 _cupy: types.ModuleType | None = None
@@ -105,6 +107,8 @@ def to_device(a: Array, device: str) -> Array:
     (:mod:`minigrad.kernels.cuda.checks`)."""
     if device_of(a) == device:
         return a
+    if hasattr(a, "dtype"):
+        check_dtype_on(a.dtype, device)
     if device == "cpu":
         from minigrad.kernels.cuda import checks
 
@@ -112,13 +116,23 @@ def to_device(a: Array, device: str) -> Array:
     return cupy().asarray(a)
 
 
+def check_dtype_on(dtype: Any, device: str) -> None:
+    """Refuse bfloat16 on the GPU in one clear line: CuPy has no bfloat16 dtype."""
+    if device == "cuda" and dtypes.bfloat16 is not None and np.dtype(dtype) == dtypes.bfloat16:
+        raise DeviceError("bfloat16 tensors cannot live on 'cuda': CuPy has no bfloat16 dtype; "
+                          "use float16 on the GPU (mg.autocast(dtype=mg.float16))")
+
+
 def erf(x: Array) -> Array:
-    """The error function, elementwise, on either device."""
+    """The error function, elementwise, on either device, in x's dtype (SciPy computes a
+    half-precision x in float32 or float64)."""
     if device_of(x) == "cuda":
         import cupyx.scipy.special
 
-        return cupyx.scipy.special.erf(x)
-    return scipy.special.erf(x)
+        y = cupyx.scipy.special.erf(x)
+    else:
+        y = scipy.special.erf(x)
+    return y if y.dtype == x.dtype else y.astype(x.dtype)
 
 
 def scatter_add(target: Array, index: Any, values: Array) -> None:
@@ -160,16 +174,22 @@ def manual_seed(seed: int) -> None:
 
 def random_normal(shape: tuple[int, ...], dtype: Any, device: str) -> Array:
     """Standard normal draws from minigrad's generator, on ``device``."""
-    if device == "cuda":
-        return cupy().random.standard_normal(shape, dtype=dtype)
+    if device == "cuda":  # CuPy draws float32 or float64; a float16 draw is a float32 one cast
+        wide = np.float64 if np.dtype(dtype) == np.float64 else np.float32
+        return cupy().random.standard_normal(shape, dtype=wide).astype(dtype, copy=False)
     return _rng.standard_normal(shape).astype(dtype, copy=False)
 
 
 def random_uniform(shape: tuple[int, ...], dtype: Any, device: str) -> Array:
     """Uniform draws in [0, 1) from minigrad's generator, on ``device``."""
+    dtype = np.dtype(dtype)
+    if dtypes.is_half(dtype):  # drawn as float32, rounded, and kept below 1 (rounding may reach it)
+        below_one = np.float32(1.0 - float(dtypes.finfo(dtype).epsneg))
+        wide = random_uniform(shape, np.float32, device)
+        return array_module(wide).minimum(wide, below_one).astype(dtype)
     if device == "cuda":
         return cupy().random.random(shape, dtype=dtype)
-    if np.dtype(dtype) == np.float32:  # drawn as float32: faster than float64 and a cast
+    if dtype == np.float32:  # drawn as float32: faster than float64 and a cast
         return _rng.random(shape, dtype=np.float32)
     return _rng.random(shape, dtype=np.float64).astype(dtype, copy=False)
 

@@ -96,7 +96,7 @@ import safetensors
 import safetensors.numpy
 
 import minigrad
-from minigrad import backend
+from minigrad import backend, dtypes
 
 MODEL_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
@@ -214,6 +214,33 @@ def save_safetensors(path: str | Path, tensors: dict[str, Any]) -> str:
     return hashlib.sha256(blob).hexdigest()
 
 
+# safetensors' dtype names -> NumPy; BF16 is ml_dtypes' bfloat16 (safetensors.numpy has no BF16)
+_SAFETENSORS_DTYPES = {"F64": np.float64, "F32": np.float32, "F16": np.float16, "I64": np.int64,
+                       "U64": np.uint64, "I32": np.int32, "U32": np.uint32, "I16": np.int16,
+                       "U16": np.uint16, "I8": np.int8, "U8": np.uint8, "BOOL": np.bool_}
+
+
+def _arrays(views: list, path: Path) -> dict[str, np.ndarray]:
+    """``{name: array}`` from ``safetensors.deserialize``'s (name, {dtype, shape, data}) list;
+    a BF16 tensor becomes a bfloat16 array with the file's bits."""
+    arrays = {}
+    for name, view in views:
+        code = view["dtype"]
+        if code == "BF16":
+            if dtypes.bfloat16 is None:
+                raise CheckpointError(f"{path}: tensor {name!r} is BF16, and reading bfloat16 "
+                                      "needs the ml_dtypes package: pip install ml_dtypes")
+            dtype = dtypes.bfloat16
+        elif code in _SAFETENSORS_DTYPES:
+            dtype = np.dtype(_SAFETENSORS_DTYPES[code])
+        else:
+            raise CheckpointError(f"{path}: tensor {name!r} has dtype {code}, which minigrad "
+                                  f"does not read (expected one of BF16, "
+                                  f"{', '.join(_SAFETENSORS_DTYPES)})")
+        arrays[name] = np.frombuffer(view["data"], dtype=dtype).reshape(view["shape"])
+    return arrays
+
+
 def load_safetensors(path: str | Path, expected_sha256: str | None = None,
                      ) -> dict[str, np.ndarray]:
     """Read a safetensors file into ``{name: numpy array}``, refusing a damaged one.
@@ -228,7 +255,7 @@ def load_safetensors(path: str | Path, expected_sha256: str | None = None,
         raise CheckpointError(f"{path} does not exist")
     blob = path.read_bytes()
     try:
-        tensors = safetensors.numpy.load(blob)
+        tensors = _arrays(safetensors.deserialize(blob), path)
     except safetensors.SafetensorError as exc:
         raise CheckpointError(f"{path} is not a complete safetensors file ({len(blob)} bytes; "
                               f"truncated or corrupted?): {exc}") from exc

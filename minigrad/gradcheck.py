@@ -23,6 +23,7 @@ import numpy as np
 
 from minigrad import autograd
 from minigrad import ops as O
+from minigrad.dtypes import is_floating, is_half
 from minigrad.nn import functional as F
 from minigrad.tensor import Tensor, float64
 
@@ -32,16 +33,74 @@ class GradcheckError(AssertionError):
 
 
 def gradcheck(fn: Callable[..., Tensor], inputs: Sequence[Tensor], eps: float = 1e-6,
-              atol: float = 1e-5, rtol: float = 1e-3) -> bool:
+              atol: float = 1e-5, rtol: float = 1e-3) -> bool | HalfPrecisionReport:
     """Check ``fn``'s gradients w.r.t. every input that requires grad; True or GradcheckError.
 
-    An element passes when |analytic - numeric| ≤ atol + rtol·|numeric|. The inputs must be
-    float64 (in float32, rounding swamps a difference quotient with ε = 1e-6). Their ``.grad``
-    is left as it was.
+    An element passes when |analytic - numeric| ≤ atol + rtol·|numeric|. The check always runs
+    in float64 (in float32, rounding swamps a difference quotient with ε = 1e-6; float32 inputs
+    are refused). Half-precision inputs (float16, bfloat16) are checked through float64 copies,
+    and the answer is then a :class:`HalfPrecisionReport` (true, as True is): how far ``fn``'s
+    forward and backward in the half dtype fall from the float64 ones, a report rather than a
+    pass/fail. The inputs' ``.grad`` is left as it was.
     """
-    check_tolerance(getattr(fn, "__name__", "fn"), inputs,
-                    compare_gradients(fn, inputs, eps), atol, rtol)
+    name = getattr(fn, "__name__", "fn")
+    half = [t for t in inputs if is_half(t.dtype)]
+    if half:
+        wide = [Tensor(t.data.astype(np.float64), requires_grad=t.requires_grad)
+                if is_half(t.dtype) else t for t in inputs]
+        check_tolerance(name, wide, compare_gradients(fn, wide, eps), atol, rtol)
+        return half_precision_report(fn, wide, half[0].dtype)
+    check_tolerance(name, inputs, compare_gradients(fn, inputs, eps), atol, rtol)
     return True
+
+
+@dataclass(frozen=True)
+class HalfPrecisionReport:
+    """How far an op computed in a half dtype falls from float64: the largest absolute error,
+    and that error relative to the largest |value| of the float64 result (so one tiny reference
+    element does not make a huge relative error), for the output and each input's gradient."""
+
+    dtype: str
+    output_abs: float
+    output_rel: float
+    grads_abs: tuple[float, ...]
+    grads_rel: tuple[float, ...]
+
+    def __str__(self) -> str:
+        grads = ", ".join(f"{a:.3g} ({r:.3g})" for a, r in zip(self.grads_abs, self.grads_rel,
+                                                                 strict=True))
+        return (f"{self.dtype}: output max abs error {self.output_abs:.3g} (relative "
+                f"{self.output_rel:.3g}); gradients {grads}")
+
+
+def half_precision_report(fn: Callable[..., Tensor], inputs: Sequence[Tensor],
+                          dtype: Any) -> HalfPrecisionReport:
+    """Run ``fn`` forward and backward on float64 ``inputs`` and on their copies in ``dtype``
+    (float16 or bfloat16; non-float inputs stay as they are), with the same output weights,
+    and compare (:class:`HalfPrecisionReport`)."""
+    dtype = np.dtype(dtype)
+
+    def run(cast: Any) -> tuple[np.ndarray, list[np.ndarray]]:
+        ts = [Tensor(t.data.astype(cast), requires_grad=t.requires_grad) if is_floating(t.dtype)
+              else t for t in inputs]
+        out = fn(*ts)
+        weights = np.random.default_rng(0).standard_normal(out.shape).astype(out.dtype)
+        (out * Tensor(weights)).sum().backward()
+        grads = [np.zeros(t.shape) if t.grad is None else _host(t.grad).astype(np.float64)
+                 for t in ts if t.requires_grad]
+        return _host(out.data).astype(np.float64), grads
+
+    ref_out, ref_grads = run(np.float64)
+    out, grads = run(dtype)
+
+    def errors(a: np.ndarray, ref: np.ndarray) -> tuple[float, float]:
+        err = float(np.abs(a - ref).max(initial=0.0))
+        return err, err / max(float(np.abs(ref).max(initial=0.0)), np.finfo(np.float64).tiny)
+
+    out_abs, out_rel = errors(out, ref_out)
+    pairs = [errors(g, r) for g, r in zip(grads, ref_grads, strict=True)]
+    return HalfPrecisionReport(str(dtype), out_abs, out_rel, tuple(a for a, _ in pairs),
+                               tuple(r for _, r in pairs))
 
 
 def check_tolerance(name: str, inputs: Sequence[Tensor],
@@ -70,7 +129,7 @@ def compare_gradients(fn: Callable[..., Tensor], inputs: Sequence[Tensor],
             raise TypeError(f"gradcheck: input {i} (shape {inputs[i].shape}) has dtype "
                             f"{inputs[i].dtype}; finite differences need float64")
     out = fn(*inputs)
-    if not isinstance(out, Tensor) or out.dtype.kind != "f":
+    if not isinstance(out, Tensor) or not is_floating(out.dtype):
         raise TypeError(f"gradcheck: {getattr(fn, '__name__', 'fn')} must return a "
                         "floating-point Tensor")
     xp = out.xp

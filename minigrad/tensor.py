@@ -17,8 +17,11 @@ from typing import Any
 
 import numpy as np
 
-from minigrad import autograd, backend, ops
+from minigrad import autograd, backend, dtypes, ops
+from minigrad.dtypes import is_floating
 
+float16 = dtypes.float16
+bfloat16 = dtypes.bfloat16  # None where ml_dtypes is missing
 float32 = np.dtype(np.float32)
 float64 = np.dtype(np.float64)
 int64 = np.dtype(np.int64)
@@ -26,15 +29,21 @@ int32 = np.dtype(np.int32)
 bool_ = np.dtype(np.bool_)
 
 _DTYPE_NAMES = {"float32": float32, "float": float32, "float64": float64, "double": float64,
+                "float16": float16, "half": float16, "bfloat16": bfloat16,
                 "int64": int64, "long": int64, "int32": int32, "int": int32, "bool": bool_}
 
 
 def as_dtype(dtype: Any) -> np.dtype:
-    """A NumPy dtype from a dtype, a NumPy type or a name such as ``"float32"``."""
+    """A NumPy dtype from a dtype, a NumPy type or a name such as ``"float32"`` or ``"half"``."""
     if isinstance(dtype, str):
         if dtype not in _DTYPE_NAMES:
             raise TypeError(f"unknown dtype {dtype!r}; expected one of {sorted(_DTYPE_NAMES)}")
+        if dtype == "bfloat16":
+            return dtypes.need_bfloat16("dtype 'bfloat16'")
         return _DTYPE_NAMES[dtype]
+    if dtype is None:
+        raise TypeError("dtype None: expected a dtype such as mg.float32 (mg.bfloat16 is None "
+                        "where ml_dtypes is missing: pip install ml_dtypes)")
     return np.dtype(dtype)
 
 
@@ -63,9 +72,11 @@ class Tensor:
             data = data.data
         source = backend.device_of(data)  # "cpu" for lists and numbers
         target = backend.normalize_device(device) if device is not None else source
+        dtype = as_dtype(dtype) if dtype is not None else _default_dtype(data)
+        if dtype is not None:
+            backend.check_dtype_on(dtype, target)
         if target != source:
             data = backend.to_device(data, target)
-        dtype = as_dtype(dtype) if dtype is not None else _default_dtype(data)
         self.data = backend.xp_for(target).asarray(data, dtype=dtype)
         self.grad: Any = None
         self._ctx: autograd.Context | None = None
@@ -153,7 +164,7 @@ class Tensor:
 
     # --- gradients --------------------------------------------------------------------------
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
-        if requires_grad and self.dtype.kind != "f":
+        if requires_grad and not is_floating(self.dtype):
             raise TypeError(
                 f"only floating-point tensors can require grad; this tensor has dtype "
                 f"{self.dtype} and shape {self.shape}"
@@ -244,6 +255,12 @@ class Tensor:
 
     def double(self) -> Tensor:
         return ops.cast(self, float64)
+
+    def half(self) -> Tensor:
+        return ops.cast(self, float16)
+
+    def bfloat16(self) -> Tensor:
+        return ops.cast(self, dtypes.need_bfloat16("Tensor.bfloat16()"))
 
     def long(self) -> Tensor:
         return ops.cast(self, int64)
@@ -639,6 +656,7 @@ def tensor(data: Any, requires_grad: bool = False, dtype: Any = None,
 def _new(make: Any, size: tuple, dtype: Any, device: str | None, requires_grad: bool) -> Tensor:
     dev = backend.normalize_device(device)
     dt = as_dtype(dtype) if dtype is not None else float32
+    backend.check_dtype_on(dt, dev)
     return Tensor._make(make(backend.xp_for(dev), _shape_args(size), dt, dev), False,
                         None).requires_grad_(requires_grad)
 

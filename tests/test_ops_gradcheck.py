@@ -315,7 +315,7 @@ def test_functional_dropout_backward_uses_its_forward_mask() -> None:
     np.testing.assert_allclose(x.grad, g * y.data, rtol=1e-12)
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float16])
+@pytest.mark.parametrize("dtype", [np.float32])  # half inputs: a report (tests/test_dtypes_half.py)
 def test_gradcheck_refuses_inputs_that_are_not_float64(dtype: type) -> None:
     a = Tensor(np.ones((2, 3)), requires_grad=True, dtype=float64)
     b = Tensor(np.ones((2, 3)), requires_grad=True, dtype=dtype)

@@ -69,6 +69,7 @@ import numpy as np
 
 from minigrad import autograd, backend, nn
 from minigrad.checkpoint import CONFIG_FILE, MODEL_FILE, CheckpointError, load_config
+from minigrad.dtypes import is_floating
 from minigrad.kernels import registry
 from minigrad.models.pretrained import TASKS, read_config, read_tensors
 from minigrad.tensor import Tensor
@@ -172,7 +173,7 @@ class QuantizedLinear(nn.Module):
                                "requires grad: run it under minigrad.no_grad(), and fine-tune "
                                "the float model before quantize_dynamic")
         data = x.data  # (..., in)
-        if data.shape[-1:] != (self.in_features,) or data.dtype.kind != "f":
+        if data.shape[-1:] != (self.in_features,) or not is_floating(data.dtype):
             raise ValueError(f"QuantizedLinear({self.in_features}, {self.out_features}): "
                              f"expected a float input (..., {self.in_features}), got "
                              f"{data.dtype} {tuple(data.shape)}")

@@ -71,6 +71,7 @@ from minigrad.checkpoint import (
 )
 from minigrad.data.tokenizer import BertTokenizer
 from minigrad.data.tokenizer_files import read_json
+from minigrad.dtypes import is_floating
 from minigrad.models.bert import (
     BertConfig,
     BertForMaskedLM,
@@ -305,7 +306,7 @@ def map_checkpoint(tensors: dict[str, np.ndarray], model: nn.Module,
         if _shape(array) != _shape(expected):
             errors.append(f"tensor {name!r} has shape {_shape(array)} in the checkpoint, but "
                           f"the model (from {CONFIG_FILE}) expects {_shape(expected)}")
-        elif array.dtype.kind != "f" and not (name.endswith("." + MASK)
+        elif not is_floating(array.dtype) and not (name.endswith("." + MASK)
                                               and array.dtype == np.bool_):
             errors.append(f"tensor {name!r} holds {array.dtype}, not floating-point weights")
         else:

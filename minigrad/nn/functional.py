@@ -11,6 +11,7 @@ import numbers
 from typing import Any
 
 from minigrad import backend
+from minigrad.dtypes import is_floating
 from minigrad.ops import (
     bias_gelu,
     binary_cross_entropy,
@@ -106,7 +107,7 @@ def distillation_loss(student_logits: Tensor, teacher_logits: Any, target: Any,
         raise ValueError(f"{op}: alpha, the weight of the soft targets, must be in [0, 1], got "
                          f"{alpha!r}")
     s = student_logits
-    if s.dtype.kind != "f" or s.ndim == 0:
+    if not is_floating(s.dtype) or s.ndim == 0:
         raise TypeError(f"{op}: student_logits must be floating-point logits with a class dim, "
                         f"got dtype {s.dtype} of shape {s.shape}")
     teacher = teacher_logits.data if isinstance(teacher_logits, Tensor) else teacher_logits

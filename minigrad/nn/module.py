@@ -22,6 +22,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from minigrad import autograd, backend
+from minigrad.dtypes import is_floating
 from minigrad.tensor import Tensor, as_dtype
 
 
@@ -334,11 +335,14 @@ class Module:
                 return backend.to_device(a, device)
         else:
             dtype = as_dtype(target)
-            if dtype.kind != "f":
+            if not is_floating(dtype):
                 raise TypeError(f"Module.to: parameters must stay floating point, got {dtype}")
 
             def convert(a: Any) -> Any:  # floating point only: an integer buffer stays one
-                return a.astype(dtype, copy=False) if a.dtype.kind == "f" else a
+                if not is_floating(a.dtype):
+                    return a
+                backend.check_dtype_on(dtype, backend.device_of(a))
+                return a.astype(dtype, copy=False)
         for p in self.parameters():
             p.data = convert(p.data)
             if p.grad is not None:
@@ -359,6 +363,12 @@ class Module:
 
     def double(self) -> Module:
         return self.to("float64")
+
+    def half(self) -> Module:
+        return self.to("float16")
+
+    def bfloat16(self) -> Module:
+        return self.to("bfloat16")
 
     # --- printing ---------------------------------------------------------------------------
     def extra_repr(self) -> str:

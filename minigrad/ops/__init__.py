@@ -35,6 +35,7 @@ tensor's own array, with a version bump (see :func:`_write_inplace`).
 from __future__ import annotations
 
 import builtins
+import functools
 import math
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -43,6 +44,7 @@ import numpy as np
 
 from minigrad import autograd, backend
 from minigrad import tensor as _tensor_module  # circular: tensor.py imports this package
+from minigrad.dtypes import is_floating, is_half
 from minigrad.ops import einsum as EIN
 from minigrad.ops import elementwise as E
 from minigrad.ops import indexing as IX
@@ -70,6 +72,65 @@ def _is_tensor(x: Any) -> bool:
     return isinstance(x, _tensor_module.Tensor)
 
 
+# --- autocast (minigrad.amp.autocast): which ops compute in half precision, which in float32 --
+def autocast_to(policy: str) -> Callable[[Callable], Callable]:
+    """Decorate an op with its autocast policy, as torch's lists name them. Inside an autocast
+    region of dtype D for device d, every floating-point Tensor argument on d (float64 aside,
+    as in torch) is cast before the op runs:
+
+    * ``"half"`` (matmul, linear, einsum, scaled_dot_product_attention, and bias_gelu, whose
+      bias is a linear layer's, which torch's linear casts too): to D. A parameter's
+      copy (a float32 leaf that requires grad) is made once per region and reused (torch's
+      cache), unless the parameter was written in place since;
+    * ``"float32"`` (softmax, log_softmax, layer_norm, rms_norm, the losses and the reductions
+      sum, mean, var, std, prod, logsumexp, cumsum, cumprod): half inputs to float32, torch's
+      CUDA list (on the CPU torch runs these in the input's dtype).
+
+    Each cast is a differentiable op, so gradients flow back to the float32 tensors in float32.
+    """
+    def decorate(op: Callable) -> Callable:
+        @functools.wraps(op)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            state = autograd.autocast_state()
+            if state is None:
+                return op(*args, **kwargs)
+            device, dtype, cache = state
+            target = dtype if policy == "half" else _tensor_module.float32
+
+            def convert(x: Any) -> Any:
+                if not (_is_tensor(x) and x.device == device and is_floating(x.dtype)
+                        and x.dtype != np.float64 and x.dtype != target):
+                    return x
+                if policy == "float32" and not is_half(x.dtype):
+                    return x
+                cached = policy == "half" and cache
+                return _autocast_cached(x, target) if cached else cast(x, target)
+
+            args = tuple(convert(a) for a in args)
+            kwargs = {k: convert(v) for k, v in kwargs.items()}
+            return op(*args, **kwargs)
+
+        return wrapper
+    return decorate
+
+
+def _autocast_cached(x: Tensor, dtype: np.dtype) -> Tensor:
+    """x cast to ``dtype``; a parameter's copy is cached for the autocast region (see
+    :func:`autocast_to`). Only while recording a graph: a copy made under no_grad has no
+    edge back to the parameter and must not serve a later forward that needs one."""
+    if not (x.requires_grad and x.is_leaf and x._base is None and x.dtype == np.float32
+            and autograd.is_grad_enabled()):
+        return cast(x, dtype)
+    cache = autograd.autocast_cache
+    hit = cache.get(id(x))
+    if (hit is not None and hit[0] is x and hit[1] == x._version and hit[2] == dtype
+            and not hit[3]._ctx.freed):
+        return hit[3]
+    copy = cast(x, dtype)
+    cache[id(x)] = (x, x._version, dtype, copy)
+    return copy
+
+
 def _tensor(x: Any) -> Tensor:
     return x if _is_tensor(x) else _tensor_module.Tensor(x)
 
@@ -94,7 +155,7 @@ def _promoted(*operands: Any, floating: bool = False) -> list[Any]:
     ``floating``: at least float32, as true division). Tensors are cast (differentiably), arrays
     converted; numbers stay numbers and take that dtype in ``Function.apply``."""
     dtype = result_type(*operands)
-    if floating and dtype.kind != "f":
+    if floating and not is_floating(dtype):
         dtype = _tensor_module.float32
     out = []
     for x in operands:
@@ -213,6 +274,7 @@ def compare(a: Tensor, b: Any, name: str) -> Tensor:
 def cast(x: Tensor, dtype: Any) -> Tensor:
     if dtype == x.dtype:
         return x
+    backend.check_dtype_on(dtype, x.device)
     return E.Cast.apply(x, dtype=dtype)
 
 
@@ -224,6 +286,7 @@ def to_device(x: Tensor, device: str) -> Tensor:
 
 
 # --- reductions ----------------------------------------------------------------------------
+@autocast_to("float32")
 def sum(x: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = False, *,
         dtype: Any = None) -> Tensor:
     """Σ over ``dim``. ``dtype`` casts x first, as torch (``sum(dtype=float64)`` of a float32
@@ -233,6 +296,7 @@ def sum(x: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = False
     return R.Sum.apply(x, axes=normalize_dims(dim, x.ndim, "sum", x.shape), keepdim=keepdim)
 
 
+@autocast_to("float32")
 def mean(x: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
     return R.Mean.apply(x, axes=normalize_dims(dim, x.ndim, "mean", x.shape), keepdim=keepdim)
 
@@ -274,6 +338,7 @@ def _extreme(x: Tensor, dim: int | None, keepdim: bool, mode: str) -> Tensor | V
     return ValuesIndices(values, _tensor_module.Tensor._make(indices, False, None))
 
 
+@autocast_to("float32")
 def var(x: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = False,
         correction: int = 1) -> Tensor:
     axes = normalize_dims(dim, x.ndim, "var", x.shape)
@@ -437,6 +502,7 @@ def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
 
 
 # --- matmul --------------------------------------------------------------------------------
+@autocast_to("half")
 def matmul(a: Any, b: Any) -> Tensor:
     """``a @ b`` as NumPy defines it: 1-D operands are promoted to a row/column and the added
     dim is removed from the result; more than two dims are batch dims that broadcast."""
@@ -465,6 +531,7 @@ def matmul(a: Any, b: Any) -> Tensor:
 
 
 # --- neural-network ops --------------------------------------------------------------------
+@autocast_to("float32")
 def softmax(x: Tensor, dim: int = -1) -> Tensor:
     d = normalize_dim(dim, x.ndim, "softmax", x.shape)
     if x.ndim == 0:  # a 0-d tensor is a row of one: softmax 1 (NaN for ±inf/NaN), as torch
@@ -472,6 +539,7 @@ def softmax(x: Tensor, dim: int = -1) -> Tensor:
     return N.Softmax.apply(x, dim=d)
 
 
+@autocast_to("float32")
 def log_softmax(x: Tensor, dim: int = -1) -> Tensor:
     d = normalize_dim(dim, x.ndim, "log_softmax", x.shape)
     if x.ndim == 0:
@@ -485,6 +553,7 @@ def gelu(x: Tensor, approximate: str = "none") -> Tensor:
     return N.Gelu.apply(x, approximate=approximate)
 
 
+@autocast_to("half")
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """y = x Wᵀ + b, with W of shape (out_features, in_features) as in PyTorch."""
     if weight.ndim != 2 or x.ndim < 1 or x.shape[-1:] != weight.shape[1:]:
@@ -496,6 +565,7 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     return N.Linear.apply(_tensor(x), weight, bias)
 
 
+@autocast_to("half")  # the bias of a linear layer, which torch's linear casts too
 def bias_gelu(x: Tensor, bias: Tensor, approximate: str = "none") -> Tensor:
     """GELU(x + bias) for x (..., F) and bias (F,), in one op (one pass with the Numba kernel)."""
     if approximate not in ("none", "tanh"):
@@ -506,6 +576,7 @@ def bias_gelu(x: Tensor, bias: Tensor, approximate: str = "none") -> Tensor:
     return N.BiasGelu.apply(x, bias, approximate=approximate)
 
 
+@autocast_to("float32")
 def layer_norm(x: Tensor, normalized_shape: int | Sequence[int], weight: Tensor | None = None,
                bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
     shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
@@ -520,6 +591,7 @@ def layer_norm(x: Tensor, normalized_shape: int | Sequence[int], weight: Tensor 
     return N.LayerNorm.apply(x, weight, bias, k=k, eps=eps)
 
 
+@autocast_to("half")
 def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn_mask: Any = None,
                                  dropout_p: float = 0.0, is_causal: bool = False,
                                  scale: float | None = None, *, key_padding_mask: Any = None,
@@ -550,7 +622,7 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn
         if t.dtype != query.dtype:
             raise TypeError(f"scaled_dot_product_attention: {name} has dtype {t.dtype} but "
                             f"query has dtype {query.dtype}")
-    if query.dtype.kind != "f":
+    if not is_floating(query.dtype):
         raise TypeError(f"scaled_dot_product_attention: expected floating-point tensors, got "
                         f"dtype {query.dtype}")
     if not 0.0 <= dropout_p <= 1.0:
@@ -671,6 +743,7 @@ def _check_target(op: str, x: Tensor, target: Any) -> Tensor:
     return cast(t, x.dtype)
 
 
+@autocast_to("float32")
 def mse_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
     """mean (or sum) of (input - target)²;  d/dinput = 2(input - target)/n = -d/dtarget."""
     _check_reduction("mse_loss", reduction)
@@ -678,6 +751,7 @@ def mse_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
     return _reduce(diff * diff, reduction)
 
 
+@autocast_to("float32")
 def binary_cross_entropy(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
     _check_reduction("binary_cross_entropy", reduction)
     y = _check_target("binary_cross_entropy", input, target)
@@ -689,6 +763,7 @@ def binary_cross_entropy(input: Tensor, target: Any, reduction: str = "mean") ->
     return _reduce(L.BinaryCrossEntropy.apply(input, y), reduction)
 
 
+@autocast_to("float32")
 def binary_cross_entropy_with_logits(input: Tensor, target: Any, reduction: str = "mean",
                                      pos_weight: Any = None) -> Tensor:
     """BCE of σ(input) against ``target`` from the logits (stable); ``pos_weight``, a constant
@@ -704,6 +779,7 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Any, reduction: str 
     return _reduce(L.BinaryCrossEntropyWithLogits.apply(input, y, pos_weight=p), reduction)
 
 
+@autocast_to("float32")
 def cross_entropy(input: Tensor, target: Any, ignore_index: int = -100,
                   reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
     """Softmax cross-entropy of logits ``input`` against integer class ids ``target``, or
@@ -1075,12 +1151,14 @@ def _scan(op: str, fn: type[autograd.Function], input: Tensor, dim: int) -> Tens
     return fn.apply(input, dim=d)
 
 
+@autocast_to("float32")
 def cumsum(input: Tensor, dim: int) -> Tensor:
     """Running sums along ``dim``, torch.cumsum: out_i = Σ_{k≤i} input_k, same shape; integer
     and bool inputs give int64."""
     return _scan("cumsum", SC.Cumsum, input, dim)
 
 
+@autocast_to("float32")
 def cumprod(input: Tensor, dim: int) -> Tensor:
     """Running products along ``dim``, torch.cumprod: out_i = Π_{k≤i} input_k, same shape; its
     gradient is exact where the input holds zeros (:class:`~minigrad.ops.scan.Cumprod`)."""
@@ -1370,6 +1448,7 @@ def movedim(input: Tensor, source: int | Sequence[int],
     return permute(x, tuple(placed[i] if i in placed else next(rest) for i in range(x.ndim)))
 
 
+@autocast_to("half")
 def einsum(equation: str, *operands: Tensor | Sequence[Tensor]) -> Tensor:
     """Sums of products over named subscripts (see :mod:`minigrad.ops.einsum`); the operands
     may also come as one list, as in torch. They must share one dtype (torch promotes none)."""
@@ -1388,15 +1467,17 @@ def einsum(equation: str, *operands: Tensor | Sequence[Tensor]) -> Tensor:
     return EIN.Einsum.apply(*operands, spec=spec)
 
 
+@autocast_to("float32")
 def std(x: Tensor, dim: int | Sequence[int] | None = None, *, correction: int = 1,
         keepdim: bool = False) -> Tensor:
     """√var: the standard deviation over ``dim`` with ``correction`` (1: unbiased)."""
-    if x.dtype.kind != "f":
+    if not is_floating(x.dtype):
         raise TypeError(f"std: only floating-point tensors have a standard deviation, got dtype "
                         f"{x.dtype} (shape {x.shape})")
     return sqrt(var(x, dim, keepdim, correction))
 
 
+@autocast_to("float32")
 def prod(x: Tensor, dim: int | None = None, keepdim: bool = False, *,
          dtype: Any = None) -> Tensor:
     """Π over one ``dim``, or over every element (a 0-d tensor); integers and bools multiply to
@@ -1415,10 +1496,11 @@ def prod(x: Tensor, dim: int | None = None, keepdim: bool = False, *,
     return R.Prod.apply(x, dim=d, keepdim=keepdim)
 
 
+@autocast_to("float32")
 def logsumexp(x: Tensor, dim: int | Sequence[int], keepdim: bool = False) -> Tensor:
     """log Σ exp(x) over ``dim``, without overflow (see ``LogSumExp``); integers give
     float32, as in torch."""
-    if x.dtype.kind != "f":
+    if not is_floating(x.dtype):
         x = cast(x, _tensor_module.float32)
     axes = normalize_dims(dim, x.ndim, "logsumexp", x.shape)
     return R.LogSumExp.apply(x, axes=axes, keepdim=keepdim)
@@ -1471,11 +1553,11 @@ class ValuesIndices(NamedTuple):
 def _floating(x: Tensor) -> Tensor:
     """``x``, or an integer or bool ``x`` as float32: torch's unary float functions (sin, erf,
     ...) take any tensor and give floating point."""
-    return x if x.dtype.kind == "f" else cast(x, _tensor_module.float32)
+    return x if is_floating(x.dtype) else cast(x, _tensor_module.float32)
 
 
 def _check_floating(op: str, x: Tensor) -> None:
-    if x.dtype.kind != "f":
+    if not is_floating(x.dtype):
         raise TypeError(f"{op}: expected a floating-point tensor, got dtype {x.dtype} (shape "
                         f"{x.shape}); convert it with .float()")
 
@@ -1515,7 +1597,7 @@ def expm1(x: Tensor) -> Tensor:
 def _flags(x: Tensor, test: str) -> Tensor:
     """A bool tensor, outside the graph: ``xp.<test>`` of a float tensor; an integer or bool
     tensor holds no NaN or infinity."""
-    if x.dtype.kind == "f":
+    if is_floating(x.dtype):
         flags = getattr(x.xp, test)(x.data)
     else:
         flags = x.xp.full(x.shape, test == "isfinite", dtype=bool)
@@ -1595,7 +1677,7 @@ def _piecewise_constant(x: Tensor, kind: str, decimals: int = 0) -> Tensor:
     """sign, floor, ceil, round: zero gradient (:class:`~.elementwise.PiecewiseConstant`). An
     integer tensor is its own floor, ceil and round, and a bool its own sign (a copy, as
     torch's)."""
-    if x.dtype.kind != "f":
+    if not is_floating(x.dtype):
         if kind == "round" and decimals != 0:
             raise TypeError(f"round: decimals={decimals} needs a floating-point tensor, got "
                             f"dtype {x.dtype} (torch refuses it too)")
@@ -1684,6 +1766,7 @@ def elu(input: Tensor, alpha: float = 1.0) -> Tensor:
     return E.Elu.apply(input, alpha=alpha)
 
 
+@autocast_to("float32")
 def rms_norm(input: Tensor, normalized_shape: int | Sequence[int], weight: Tensor | None = None,
              eps: float | None = None) -> Tensor:
     """x/√(mean(x²) + eps)·weight over the last dims (``normalized_shape``); ``eps=None`` is the
@@ -1751,7 +1834,7 @@ def _soft_cross_entropy(input: Tensor, target: Any, ignore_index: int, reduction
     dim 1, or dim 0 of a 1-D input), differentiable in both; ``mean`` averages over the
     N·d1·... positions. As torch's, ``ignore_index`` has no meaning here and is refused."""
     dtype = np.dtype(target.dtype if hasattr(target, "dtype") else np.asarray(target).dtype)
-    if dtype.kind != "f":
+    if not is_floating(dtype):
         raise TypeError(f"cross_entropy: a target of the input's shape {input.shape} holds class "
                         f"probabilities and must be floating point, got dtype {dtype}")
     if ignore_index != -100:
@@ -1764,6 +1847,7 @@ def _soft_cross_entropy(input: Tensor, target: Any, ignore_index: int, reduction
                    reduction)
 
 
+@autocast_to("float32")
 def nll_loss(input: Tensor, target: Any, weight: Any = None, ignore_index: int = -100,
              reduction: str = "mean") -> Tensor:
     """Negative log-likelihood of log-probabilities ``input`` at integer class ids ``target``
@@ -1788,6 +1872,7 @@ def nll_loss(input: Tensor, target: Any, weight: Any = None, ignore_index: int =
     return _reduce(per_row, reduction, count)
 
 
+@autocast_to("float32")
 def kl_div(input: Tensor, target: Any, reduction: str = "mean", log_target: bool = False) -> Tensor:
     """KL divergence Σ t·(log t - input) of log-probabilities ``input`` from ``target`` (given as
     log t with ``log_target``), differentiable in both. ``batchmean`` divides the sum by the
@@ -1802,6 +1887,7 @@ def kl_div(input: Tensor, target: Any, reduction: str = "mean", log_target: bool
     return _reduce(loss, "mean", input.shape[0] if input.ndim else 1)
 
 
+@autocast_to("float32")
 def smooth_l1_loss(input: Tensor, target: Any, reduction: str = "mean",
                    beta: float = 1.0) -> Tensor:
     """½d²/β where |d| < β, else |d| - ½β, for d = input - target (β = 0: |d|)."""
@@ -1813,6 +1899,7 @@ def smooth_l1_loss(input: Tensor, target: Any, reduction: str = "mean",
     return _reduce(L.SmoothL1.apply(input, y, beta=beta), reduction)
 
 
+@autocast_to("float32")
 def huber_loss(input: Tensor, target: Any, reduction: str = "mean", delta: float = 1.0) -> Tensor:
     """½d² where |d| < δ, else δ(|d| - ½δ), for d = input - target: δ·smooth_l1 with β = δ."""
     _check_reduction("huber_loss", reduction)

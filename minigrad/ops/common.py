@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from minigrad import backend
+from minigrad.dtypes import is_floating, is_half
 from minigrad.kernels import registry
 
 
@@ -66,17 +67,31 @@ def broadcast_shape(op: str, *shapes: tuple[int, ...]) -> tuple[int, ...]:
 
 
 # --- PyTorch's type promotion --------------------------------------------------------------
-_CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2}  # bool < integer < floating point
 _DEFAULT = {0: np.dtype(np.bool_), 1: np.dtype(np.int64), 2: np.dtype(np.float32)}
+
+
+def category(dtype: np.dtype) -> int:
+    """0 for bool, 1 for integers, 2 for floating point (bfloat16 included, whose NumPy kind
+    is "V": see :mod:`minigrad.dtypes`)."""
+    if is_floating(dtype):
+        return 2
+    if dtype.kind in "iu":
+        return 1
+    if dtype.kind == "b":
+        return 0
+    raise TypeError(f"minigrad has no tensors of dtype {dtype}")
 
 
 def promote_types(a: np.dtype, b: np.dtype) -> np.dtype:
     """The dtype two tensors meet in, as ``torch.promote_types``: across categories the higher
     category's dtype wins whatever its size (int64 with float16 is float16, where NumPy says
-    float64); within a category the larger type, as NumPy's ``promote_types``."""
-    ca, cb = _CATEGORY[a.kind], _CATEGORY[b.kind]
+    float64; int64 with bfloat16 is bfloat16); within a category the larger type, as NumPy's
+    ``promote_types``, but float16 with bfloat16 is float32 (neither holds the other)."""
+    ca, cb = category(a), category(b)
     if ca != cb:
         return a if ca > cb else b
+    if a != b and is_half(a) and is_half(b):
+        return np.dtype(np.float32)
     return np.promote_types(a, b)
 
 
@@ -99,14 +114,14 @@ def result_type(*operands: Any) -> np.dtype:
     levels: list[np.dtype | None] = [None, None, None]
     for x in operands:
         if is_scalar(x):
-            level, dt = 2, _DEFAULT[_CATEGORY[np.asarray(x).dtype.kind]]
+            level, dt = 2, _DEFAULT[category(np.asarray(x).dtype)]
         else:  # a Tensor or an array (a list is read as an array)
             x = x if hasattr(x, "dtype") else np.asarray(x)
             dt, level = np.dtype(x.dtype), 0 if x.ndim > 0 else 1
         levels[level] = dt if levels[level] is None else promote_types(levels[level], dt)
     result = None
     for dt in levels:
-        if dt is not None and (result is None or _CATEGORY[dt.kind] > _CATEGORY[result.kind]):
+        if dt is not None and (result is None or category(dt) > category(result)):
             result = dt
     assert result is not None, "result_type needs at least one operand"
     return result

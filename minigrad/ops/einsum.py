@@ -151,6 +151,8 @@ class Einsum(Function):
     a gradient computed at the broadcast size is summed back over dims where x_i had size 1.
     """
 
+    half_in_float32 = True  # on the CPU (Function's docstring)
+
     @staticmethod
     def forward(ctx: Context, *xs: Any, spec: Spec) -> Any:
         xp = backend.array_module(xs[0])

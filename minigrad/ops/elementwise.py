@@ -291,7 +291,7 @@ class Clip(Function):
         if hi is not None:
             inside &= x <= hi
         ctx.save_for_backward(inside)
-        return xp.clip(x, lo, hi)
+        return xp.clip(x, lo, hi).astype(x.dtype, copy=False)  # NumPy clips bfloat16 in float32
 
     @staticmethod
     def backward(ctx: Context, g: Any) -> Any:
@@ -578,7 +578,8 @@ class Hardtanh(Function):
     @staticmethod
     def forward(ctx: Context, x: Any, lo: float, hi: float) -> Any:
         ctx.save_for_backward((x > lo) & (x < hi))
-        return backend.array_module(x).clip(x, x.dtype.type(lo), x.dtype.type(hi))
+        z = backend.array_module(x).clip(x, x.dtype.type(lo), x.dtype.type(hi))
+        return z.astype(x.dtype, copy=False)  # NumPy clips bfloat16 in float32
 
     @staticmethod
     def backward(ctx: Context, g: Any) -> Any:

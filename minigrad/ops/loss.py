@@ -46,6 +46,8 @@ class CrossEntropy(Function):
     computed from the log-probabilities saved in forward; no Jacobian is formed.
     """
 
+    half_in_float32 = True  # on the CPU (Function's docstring)
+
     @staticmethod
     def forward(ctx: Context, z: Any, target: Any, ignore_index: int,
                 label_smoothing: float) -> Any:

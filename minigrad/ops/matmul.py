@@ -16,6 +16,8 @@ class MatMul(Function):
     (1-D operands are promoted to matrices by :func:`minigrad.ops.matmul` before this runs.)
     """
 
+    half_in_float32 = True  # on the CPU (Function's docstring)
+
     @staticmethod
     def forward(ctx: Context, a: Any, b: Any) -> Any:
         if a.shape[-1] != b.shape[-2]:

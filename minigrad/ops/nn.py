@@ -36,6 +36,8 @@ class Linear(Function):
     output, and dW comes out in W's own layout.
     """
 
+    half_in_float32 = True  # on the CPU (Function's docstring)
+
     @staticmethod
     def forward(ctx: Context, x: Any, w: Any, b: Any) -> Any:
         x2 = x.reshape(-1, x.shape[-1])  # (M, in), a view when x is contiguous
@@ -65,6 +67,8 @@ class Softmax(Function):
     dx = y ⊙ (g - Σ_j g_j y_j), one pass over the row.
     """
 
+    half_in_float32 = True  # on the CPU (Function's docstring)
+
     @staticmethod
     def forward(ctx: Context, x: Any, dim: int) -> Any:
         ctx.kernel = registry.kernel("softmax", x) if dim == x.ndim - 1 else None
@@ -91,6 +95,8 @@ class LogSoftmax(Function):
 
     dx = g - softmax(x)·Σ_j g_j, with softmax(x) = exp(z) from the saved output.
     """
+
+    half_in_float32 = True  # on the CPU (Function's docstring)
 
     @staticmethod
     def forward(ctx: Context, x: Any, dim: int) -> Any:
@@ -136,6 +142,8 @@ class Gelu(Function):
              d/dx = ½(1 + tanh u) + ½x(1 - tanh²u)·√(2/π)(1 + 3·0.044715x²).
     """
 
+    half_in_float32 = True  # on the CPU (Function's docstring)
+
     @staticmethod
     def forward(ctx: Context, x: Any, approximate: str) -> Any:
         ctx.save_for_backward(x)
@@ -160,6 +168,8 @@ class BiasGelu(Function):
     With z = x + b:  dx = g·GELU'(z),  db = Σ_rows dx  (GELU' as in :class:`Gelu`).
     Only x and b are saved; backward adds them again rather than keeping z as well.
     """
+
+    half_in_float32 = True  # on the CPU (Function's docstring)
 
     @staticmethod
     def forward(ctx: Context, x: Any, b: Any, approximate: str) -> Any:
@@ -190,6 +200,8 @@ class LayerNorm(Function):
     A kernel takes one normalized dim (k = 1) with both w and b, as in BERT, and saves its
     backward's arguments: x, w and the row statistics μ, r. The reference saves x̂, r and w.
     """
+
+    half_in_float32 = True  # on the CPU (Function's docstring)
 
     @staticmethod
     def forward(ctx: Context, x: Any, w: Any, b: Any, k: int, eps: float) -> Any:
@@ -252,6 +264,8 @@ class ScaledDotProductAttention(Function):
     on the GPU). Every path saves the masks and the dropout keep-mask first, then what its
     backward reads: the reference saves Q, K, V and P.
     """
+
+    half_in_float32 = True  # on the CPU (Function's docstring)
 
     @staticmethod
     def forward(ctx: Context, q: Any, k: Any, v: Any, key_padding_mask: Any, dropout_keep: Any,

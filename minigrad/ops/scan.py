@@ -15,11 +15,12 @@ import numpy as np
 
 from minigrad import backend
 from minigrad.autograd import Context, Function
+from minigrad.dtypes import is_floating
 
 
 def _scan_dtype(x: Any) -> np.dtype:
     """A float tensor keeps its dtype; integers and bools add up in int64, as in torch."""
-    return x.dtype if x.dtype.kind == "f" else np.dtype(np.int64)
+    return x.dtype if is_floating(x.dtype) else np.dtype(np.int64)
 
 
 class Cumsum(Function):

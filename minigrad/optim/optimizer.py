@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from minigrad import autograd, backend
+from minigrad.dtypes import is_floating
 from minigrad.tensor import Tensor
 
 ParamsT = Iterable[Tensor] | Iterable[dict[str, Any]]
@@ -233,7 +234,7 @@ def _check_parameter(p: Any) -> None:
             f"can't optimize a non-leaf Tensor (shape {p.shape}, made by {p.grad_fn}); "
             "optimize the leaf it was computed from"
         )
-    if p.dtype.kind != "f":
+    if not is_floating(p.dtype):
         raise TypeError(f"can only optimize floating-point Tensors, got dtype {p.dtype} "
                         f"(shape {p.shape})")
 
