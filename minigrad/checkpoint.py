@@ -726,11 +726,13 @@ def _set_rng_states(states: dict) -> None:
 
 def save_training_state(directory: str | Path, model: Any, optimizer: Any, scheduler: Any = None,
                         *, step: int, epoch: int, history: Any = None,
-                        extra: dict | None = None) -> None:
+                        extra: dict | None = None, scaler: Any = None) -> None:
     """Save everything needed to resume training exactly.
 
     ``history`` and ``extra`` must be JSON-serializable (dicts, lists, numbers, strings).
-    ``step`` counts optimizer steps taken and ``epoch`` the epochs completed.
+    ``step`` counts optimizer steps taken and ``epoch`` the epochs completed. ``scaler``, an
+    enabled :class:`minigrad.amp.GradScaler` (float16 training), keeps its scale and count of
+    good steps.
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -748,6 +750,8 @@ def save_training_state(directory: str | Path, model: Any, optimizer: Any, sched
         "scheduler": None if scheduler is None else {"class": type(scheduler).__name__,
                                                      "state": scheduler.state_dict()},
         "rng": _rng_states(),
+        "grad_scaler": (scaler.state_dict() if scaler is not None and scaler.is_enabled()
+                        else None),
         "history": history,
         "extra": extra or {},
     }
@@ -755,7 +759,7 @@ def save_training_state(directory: str | Path, model: Any, optimizer: Any, sched
 
 
 def load_training_state(directory: str | Path, model: Any, optimizer: Any, scheduler: Any = None,
-                        *, restore_rng: bool = True) -> TrainingState:
+                        *, restore_rng: bool = True, scaler: Any = None) -> TrainingState:
     """Restore a :func:`save_training_state` checkpoint into fresh objects, in place.
 
     ``model``, ``optimizer`` and ``scheduler`` must be built as they were when saved (same
@@ -776,6 +780,11 @@ def load_training_state(directory: str | Path, model: Any, optimizer: Any, sched
         if saved_class != own_class:
             raise CheckpointError(f"{where} holds a {kind} of class {saved_class}, but "
                                   f"{own_class} was given to load it into")
+    scaling = scaler is not None and scaler.is_enabled()
+    if scaling != (state.get("grad_scaler") is not None):
+        raise CheckpointError(f"{where} was saved {'without' if scaling else 'with'} a "
+                              f"GradScaler (float16 loss scaling); resume it with the precision "
+                              f"it was trained in")
 
     optimizer_arrays = load_safetensors(directory / OPTIMIZER_FILE,
                                         state["files"][OPTIMIZER_FILE]["sha256"])
@@ -786,6 +795,8 @@ def load_training_state(directory: str | Path, model: Any, optimizer: Any, sched
         optimizer.load_state_dict(optimizer_state)
         if scheduler is not None:
             scheduler.load_state_dict(state["scheduler"]["state"])
+        if scaling:
+            scaler.load_state_dict(state["grad_scaler"])
     except (KeyError, ValueError, TypeError) as exc:
         raise CheckpointError(f"{directory}: the saved optimizer or scheduler state does not "
                               f"fit: {exc}") from exc

@@ -165,8 +165,8 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         weight_decay=args.weight_decay, seed=args.seed, patience=args.patience,
         max_train_examples=args.max_train_examples, max_steps=args.max_steps,
         vocab=args.vocab, out_dir=args.out,
-        device=args.device, resume=bool(args.resume), command=command,
-        prune_sparsity=args.prune_sparsity, prune_start=args.prune_start,
+        device=args.device, precision=args.precision, resume=bool(args.resume),
+        command=command, prune_sparsity=args.prune_sparsity, prune_start=args.prune_start,
         prune_end=args.prune_end,
         peft=args.peft, lora_r=args.lora_r, lora_alpha=args.lora_alpha,
         lora_dropout=args.lora_dropout, lora_target_modules=tuple(args.lora_target_modules),
@@ -217,7 +217,7 @@ def cmd_distill(args: argparse.Namespace) -> int:
         max_length=args.max_length, epochs=args.epochs, warmup_ratio=args.warmup_ratio,
         weight_decay=args.weight_decay, seed=args.seed, patience=args.patience,
         max_train_examples=args.max_train_examples, max_steps=args.max_steps,
-        out_dir=args.out, device=args.device,
+        out_dir=args.out, device=args.device, precision=args.precision,
         resume=bool(args.resume), command=command)
     train, valid, test = _read_data(args)
     args.interrupted = lambda: _saved_so_far(args.out, "distill")
@@ -456,6 +456,9 @@ def _add_training_options(p: argparse.ArgumentParser, out: str) -> None:
                    help="test examples to show with their predictions (default 5)")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
                    help="cpu or cuda (default cpu)")
+    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"],
+                   help="fp32, or mixed precision: bf16 (autocast to bfloat16) or fp16 "
+                        "(autocast to float16 with dynamic loss scaling) (default fp32)")
 
 
 def build_parser() -> argparse.ArgumentParser:

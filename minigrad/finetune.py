@@ -54,7 +54,15 @@ from minigrad.data.datasets import SEQUENCE, TOKEN, Examples, TextExamples, Toke
 from minigrad.data.encoding import training_batches
 from minigrad.models.bert import NAMED_CONFIGS
 from minigrad.optim import AdamW, get_linear_schedule_with_warmup, param_groups_for_weight_decay
-from minigrad.train import CURVES_FILE, HISTORY_FILE, History, TrainConfig, fit, seed_everything
+from minigrad.train import (
+    CURVES_FILE,
+    HISTORY_FILE,
+    PRECISIONS,
+    History,
+    TrainConfig,
+    fit,
+    seed_everything,
+)
 
 # Seed 001's learning rate for a pretrained encoder. A randomly initialised one has nothing to
 # preserve and far to go: it takes a rate 25 times larger. On rotten-tomatoes (bert-tiny, 2,000
@@ -100,6 +108,7 @@ class FinetuneConfig:
     command: dict | None = None     # how the run was started, kept in its checkpoints
     eval_batch_size: int = 64
     device: str = "cpu"
+    precision: str = "fp32"         # "bf16" or "fp16": mixed precision (TrainConfig.precision)
     progress: bool = True           # the progress bar and a line per epoch
     # knowledge distillation (minigrad.distill): a student of fewer layers, on a teacher's logits
     student_layers: int | None = None  # keep this many of the model's layers, evenly spaced
@@ -160,6 +169,9 @@ class FinetuneConfig:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be at least 1, got {value}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got "
+                             f"{self.precision!r}")
         if self.student_layers is not None and self.student_layers < 1:
             raise ValueError(f"student_layers must be at least 1, got {self.student_layers}")
         if not (math.isfinite(self.temperature) and self.temperature > 0):
@@ -317,6 +329,7 @@ def _finetune(train: Examples, valid: Examples | None, test: Examples | None,
         patience=config.patience or 1, restore_best=config.patience is not None,
         out_dir=checkpoints, save_checkpoints=checkpoints is not None, save_total_limit=1,
         checkpoint_extra={"command": config.command}, progress=config.progress,
+        precision=config.precision,
         title=f"fine-tuning {config.model} ({config.task}) on {train.source}")
     start = time.perf_counter()
     history = fit(model, loss_fn, lambda epoch: training_batches(
@@ -331,6 +344,7 @@ def _finetune(train: Examples, valid: Examples | None, test: Examples | None,
     n_steps = len(history.steps)
     metrics = {
         "task": config.task, "model": config.model, "labels": names,
+        "precision": config.precision,
         **{k: test_scores[k] for k in ("accuracy", "macro_f1", "entity_f1", "words_cut_off")
            if k in test_scores},
         "test_loss": test_scores["loss"], "report": test_scores["report"],

@@ -27,7 +27,12 @@ Around that core :func:`fit` adds, each in a few lines of the loop and in this o
   checkpoint each epoch;
 - **a per-step hook**: ``on_step(step)``, called after each optimizer step (and the scheduler's)
   with the number of steps taken so far, for whatever must follow every update: magnitude
-  pruning re-applies its masks there (:mod:`minigrad.compress.prune`).
+  pruning re-applies its masks there (:mod:`minigrad.compress.prune`);
+- **mixed precision** (``config.precision``): "bf16" and "fp16" run the forward and the loss
+  under :class:`minigrad.amp.autocast` (the parameters stay float32 masters); "fp16" also
+  scales the loss with a :class:`minigrad.amp.GradScaler`, unscales the gradients before
+  clipping, skips the update (and the scheduler's step) when a gradient overflows, and counts
+  the skipped steps in the history. bfloat16 has float32's range: no scaling.
 
 A model never imports this module: the loop knows the model only through ``loss_fn``, and
 the data only as batches: any list of batches, or a function ``epoch -> batches`` (a new order,
@@ -59,6 +64,8 @@ Batches = Data | Iterable[Batch] | Callable[[int], Iterable[Batch]]
 
 HISTORY_FILE = "history.json"
 CURVES_FILE = "curves.png"
+# TrainConfig.precision -> the autocast dtype (None: float32 throughout)
+PRECISIONS = {"fp32": None, "bf16": "bfloat16", "fp16": "float16"}
 
 
 @dataclasses.dataclass
@@ -82,6 +89,7 @@ class TrainConfig:
     checkpoint_extra: dict | None = None  # JSON kept in every checkpoint (how to resume)
     progress: bool = True           # the tqdm bar
     title: str = "training curves"  # of curves.png
+    precision: str = "fp32"         # "fp32", "bf16" (autocast) or "fp16" (autocast + GradScaler)
 
 
 @dataclasses.dataclass
@@ -89,8 +97,10 @@ class History:
     """What happened: one record per optimizer step and one per epoch.
 
     ``steps``: ``{"step", "epoch", "loss", "lr"}``, the loss being the mean over the step's
-    micro-batches and lr the rate that step used. ``epochs``: ``{"epoch", "step",
-    "train_loss", ...}`` plus every evaluation metric. Epochs count from 1.
+    micro-batches and lr the rate that step used; in float16 training also ``"scale"``, the
+    loss scale the step used, and ``"skipped"``, whether its update was skipped (a gradient
+    overflowed). ``epochs``: ``{"epoch", "step", "train_loss", ...}`` plus every evaluation
+    metric. Epochs count from 1.
     """
 
     steps: list[dict] = dataclasses.field(default_factory=list)
@@ -98,6 +108,7 @@ class History:
     best_epoch: int | None = None
     best_metric: float | None = None
     stopped_early: bool = False
+    skipped_steps: int = 0  # float16: updates skipped because a gradient overflowed
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -239,6 +250,9 @@ def _check_config(config: TrainConfig) -> None:
                          f"got {config.early_stopping_mode!r}")
     if config.save_checkpoints and config.out_dir is None:
         raise ValueError("save_checkpoints needs an out_dir to write the checkpoints into")
+    if config.precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got "
+                         f"{config.precision!r}")
 
 
 def _improved(value: float, best: float | None, mode: str) -> bool:
@@ -248,12 +262,12 @@ def _improved(value: float, best: float | None, mode: str) -> bool:
 
 
 def _save_checkpoint(out_dir: Path, model: Any, optimizer: Any, scheduler: Any, step: int,
-                     epoch: int, history: History, config: TrainConfig) -> None:
+                     epoch: int, history: History, config: TrainConfig, scaler: Any) -> None:
     """``out_dir/checkpoint-<step>``; then, with ``save_total_limit``, drop all but the newest
     ones and the best epoch's (which restore_best reads on resuming)."""
     checkpoint.save_training_state(out_dir / f"checkpoint-{step}", model, optimizer, scheduler,
                                    step=step, epoch=epoch, history=history.to_dict(),
-                                   extra=config.checkpoint_extra)
+                                   extra=config.checkpoint_extra, scaler=scaler)
     if config.save_total_limit is None:
         return
     steps = sorted(e["step"] for e in history.epochs)
@@ -311,6 +325,9 @@ def fit(model: Any, loss_fn: Callable[[Any, Batch], minigrad.Tensor], train_data
     counting on from the checkpoint when resuming); what it changes in the model is what the
     next step and the epoch's evaluation and checkpoint see.
 
+    ``config.precision`` "bf16" or "fp16" trains in mixed precision (the module docstring);
+    the weights, and so every checkpoint, stay float32.
+
     A loss that is not finite stops the run with ``FloatingPointError`` naming the step.
     """
     config = config or TrainConfig()
@@ -327,11 +344,17 @@ def fit(model: Any, loss_fn: Callable[[Any, Batch], minigrad.Tensor], train_data
             for old in out_dir.glob("checkpoint-*"):
                 shutil.rmtree(old)
     k = config.grad_accum_steps
+    half = PRECISIONS[config.precision]
+    device = next(iter(model.parameters())).device
+    autocast = minigrad.autocast(device, dtype=half or "bfloat16", enabled=half is not None)
+    scaler = minigrad.amp.GradScaler(device, enabled=config.precision == "fp16")
+    quiet = {"over": "ignore", "invalid": "ignore"} if scaler.is_enabled() else {}
 
     seed_everything(config.seed)
     history, step, start_epoch, best_weights = History(), 0, 0, None
     if resume_from:
-        saved = checkpoint.load_training_state(resume_from, model, optimizer, scheduler)
+        saved = checkpoint.load_training_state(resume_from, model, optimizer, scheduler,
+                                               scaler=scaler)
         history, step, start_epoch = History.from_dict(saved.history), saved.step, saved.epoch
         if config.restore_best and history.best_epoch is not None:
             # The best epoch's weights are those of its own checkpoint, beside this one.
@@ -355,26 +378,37 @@ def fit(model: Any, loss_fn: Callable[[Any, Batch], minigrad.Tensor], train_data
         for group in bar:
             step_loss = 0.0
             for batch in group:
-                loss = loss_fn(model, batch)  # forward and loss
+                with autocast:  # fp32: off
+                    loss = loss_fn(model, batch)  # forward and loss
                 loss = loss / len(group)  # the step's loss is the mean over its micro-batches
-                loss.backward()           # gradients, added up in each p.grad; frees the graph
+                with np.errstate(**quiet):  # fp16: an overflow is the scaler's to find, no warning
+                    scaler.scale(loss).backward()  # gradients (×S in fp16), added to each p.grad
                 step_loss += loss.item()
             if not math.isfinite(step_loss):
                 raise FloatingPointError(
                     f"the loss is {step_loss} at step {step + 1} (epoch {epoch}): training "
                     "diverged; lower the learning rate (--lr) or clip gradients")
             if config.max_grad_norm is not None:
-                clip_grad_norm_(model.parameters(), config.max_grad_norm)
+                scaler.unscale_(optimizer)  # clipping sees the true gradients
+                with np.errstate(**quiet):  # (an inf gradient: the scaler skips this step)
+                    clip_grad_norm_(model.parameters(), config.max_grad_norm)
             lr = optimizer.param_groups[0]["lr"]  # the first group's, as the bar shows it
-            optimizer.step()                      # the update: θ ← θ − η·(Adam's, SGD's) step
+            scale = scaler.get_scale()
+            scaler.step(optimizer)  # the update θ ← θ − η·(Adam's, SGD's) step; fp16: unless
+            scaler.update()         # a gradient overflowed (then the scale halves)
+            skipped = scaler.get_scale() < scale
             optimizer.zero_grad()
-            if scheduler is not None:
+            if scheduler is not None and not skipped:
                 scheduler.step()
             step += 1
             if on_step is not None:
                 on_step(step)
             epoch_losses.append(step_loss)
-            history.steps.append({"step": step, "epoch": epoch, "loss": step_loss, "lr": lr})
+            record = {"step": step, "epoch": epoch, "loss": step_loss, "lr": lr}
+            if scaler.is_enabled():
+                record.update(scale=scale, skipped=skipped)
+                history.skipped_steps += skipped
+            history.steps.append(record)
             bar.set_postfix(loss=f"{step_loss:.4f}", lr=f"{lr:.3g}")
 
         # --- evaluate ------------------------------------------------------------------------
@@ -406,7 +440,7 @@ def fit(model: Any, loss_fn: Callable[[Any, Batch], minigrad.Tensor], train_data
             history.save_json(out_dir / HISTORY_FILE)
             if config.save_checkpoints:
                 _save_checkpoint(out_dir, model, optimizer, scheduler, step, epoch, history,
-                                 config)
+                                 config, scaler)
         if stop:
             break
 

@@ -72,6 +72,16 @@ def test_cuda_without_cupy_is_one_line_naming_what_to_install(train_csv, tmp_pat
     assert_one_line_error(result, "finetune", "CuPy", "pip install")
 
 
+def test_fp16_on_cuda_without_cupy_is_the_same_one_line(train_csv, tmp_path) -> None:
+    try:
+        import cupy  # noqa: F401
+        pytest.skip("CuPy is installed here; the message is for machines without it")
+    except ImportError:
+        pass
+    result = run(tiny(train_csv, tmp_path / "out", "--device", "cuda", "--precision", "fp16"))
+    assert_one_line_error(result, "finetune", "CuPy", "pip install")
+
+
 @pytest.mark.parametrize("args, words", [
     (["finetune", "--train", "missing.csv"], ["missing.csv"]),
     (["predict", "--model", "no/such/dir", "hello"], ["no/such/dir"]),

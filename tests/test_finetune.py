@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
-from minigrad import cli
+from minigrad import checkpoint, cli
 from minigrad.classifier import Classifier
 from minigrad.data.datasets import DataError, TextExamples, TokenExamples, split_examples
 from minigrad.data.encoding import (
@@ -219,6 +219,23 @@ def test_early_stopping_keeps_the_best_epoch(tmp_path, vocab):
     scores = [e["val_macro_f1"] for e in history.epochs]
     assert history.best_epoch == 1 + int(np.argmax(scores))
     assert history.stopped_early == (len(history.epochs) < 6)
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_mixed_precision_fine_tuning_learns_and_saves_float32_weights(tmp_path, vocab, capsys,
+                                                                       precision):
+    train = write_csv(tmp_path / "train.csv", reviews(64))
+    out = tmp_path / "run"
+    code, _, err = run(capsys, "finetune", "--train", train, "--precision", precision,
+                       *tiny(vocab, "--epochs", "8", "--out", out))
+    assert code == 0, err
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["precision"] == precision == metrics["config"]["precision"]
+    steps = metrics["history"]["steps"]
+    assert ("scale" in steps[0]) == (precision == "fp16")  # only float16 scales the loss
+    assert np.mean([s["loss"] for s in steps[-4:]]) < 0.5 * steps[0]["loss"]  # as in fp32
+    header = checkpoint._header((out / "model.safetensors").read_bytes())
+    assert {v["dtype"] for k, v in header.items() if k != "__metadata__"} == {"F32"}
 
 
 def test_max_steps_stops_the_run_and_ends_the_schedule_there(vocab):
