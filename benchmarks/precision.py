@@ -432,7 +432,8 @@ def main(argv: list[str] | None = None) -> int:
     for part in [p for p in PARTS if p in args.parts]:
         if args.reuse and (workdir / f"{part}.json").is_file():
             rows[part] = json.loads((workdir / f"{part}.json").read_text())
-            print(f"{part:14s} read from {workdir} (run {rows[part]['finished']})", flush=True)
+            when = rows[part].get("finished", "at a time not recorded")
+            print(f"{part:14s} read from {workdir} (run {when})", flush=True)
             continue
         begin = time.perf_counter()
         command = [sys.executable, str(Path(__file__).resolve()), "--worker", part,
