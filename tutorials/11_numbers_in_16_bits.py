@@ -25,11 +25,15 @@
 #    range: most of them sit below its smallest normal number;
 # 3. loss scaling rescues them: multiplying the loss by S multiplies every gradient by S, and
 #    moves them into range (`minigrad.amp.GradScaler`);
+# 4. what it buys and costs, measured: `benchmarks/precision.py`'s memory, speed and accuracy
+#    for float32, bfloat16 and float16 on this CPU, against PyTorch.
 #
 # Run it as a script (`.venv/bin/python tutorials/11_numbers_in_16_bits.py`, under a minute) or
-# open it as a notebook (`make notebooks`).
+# open it as a notebook (`make notebooks`). It reads the experiment's committed results; it does
+# not rerun it (`python benchmarks/precision.py` does, in about an hour on a busy machine).
 
 # %%
+import json
 import os
 import sys
 from pathlib import Path
@@ -45,6 +49,7 @@ from minigrad.amp import GradScaler
 HERE = Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd()
 FIGURES = HERE / "figures"
 FIGURES.mkdir(exist_ok=True)
+RESULTS = HERE.parent / "benchmarks" / "results"
 sys.path.insert(0, str(HERE.parent / "benchmarks"))
 import precision  # noqa: E402  (benchmarks/precision.py: the experiment's own functions)
 
@@ -294,6 +299,79 @@ print(f"after an inf gradient: step skipped ({np.array_equal(net.weight.numpy(),
 assert np.array_equal(net.weight.numpy(), before) and scaler.get_scale() == 2.0**15
 
 # %% [markdown]
+# ## 4. What it buys and costs, measured
+#
+# `minigrad.autocast(dtype=...)` runs a model's matrix products with half-precision inputs and
+# keeps the activations that backward needs in that dtype, while softmax, LayerNorm, GELU's erf,
+# the losses and the reductions stay in float32 and the weights stay float32 masters (PyTorch's
+# rules). `benchmarks/precision.py` measured three things on this machine (its docstring and
+# `benchmarks/results/precision.md` say exactly how): a bert-mini training step in float32,
+# bfloat16 and float16 against PyTorch's CPU autocast in the same run; the gradients of section
+# 2 at every loss scale; and MiniLM fine-tuned on the rotten-tomatoes reviews at each precision,
+# the same steps of the same batches. We read its results.
+
+# %%
+results = json.loads((RESULTS / "precision.json").read_text())
+parts = results["parts"]
+print(results["command"], results["date"], f"(load average {results['load_before']})")
+for name in precision.STEP_PARTS:
+    r = parts[name]
+    kinds = ", ".join(f"{k} {v / 2**20:.0f}" for k, v in r["activation_bytes_by_dtype"].items())
+    print(f"{r['label']:40s} {r['ratio_of_pairs']:.2f}× minigrad float32's step time, peak RSS "
+          f"{r['peak_rss_mb']:5,.0f} MB, saved for backward {r['activation_bytes'] / 2**20:6,.1f} "
+          f"MB ({kinds})")
+
+# %% [markdown]
+# **Memory.** Under autocast most of what a forward pass keeps for backward takes 2 bytes a
+# number instead of 4: the inputs of every matrix product, the attention's, GELU's. What stays
+# float32 is what the rules compute in float32 (LayerNorm keeps its normalised input), and the
+# dropout masks take a byte per element in any precision. So the activation memory falls, but
+# not to half.
+
+# %%
+mem = {p: parts[p]["activation_bytes"] / parts["fp32"]["activation_bytes"] for p in ("bf16",
+                                                                                  "fp16")}
+theirs = parts["torch_bf16"]["activation_bytes"] / parts["torch_fp32"]["activation_bytes"]
+print(f"activation memory against float32: bfloat16 {mem['bf16']:.3f}×, float16 "
+      f"{mem['fp16']:.3f}×; PyTorch's bfloat16 against its float32: {theirs:.3f}×")
+assert 0.5 < mem["bf16"] < 1 and 0.5 < mem["fp16"] < 1
+
+# %% [markdown]
+# **Speed.** On this CPU half precision makes minigrad's step *slower*, not faster. NumPy has
+# no BLAS for float16 and none at all for bfloat16, so minigrad (like PyTorch and JAX on a CPU
+# without half-precision matrix instructions) casts the half inputs up to float32, multiplies
+# with SGEMM and rounds the result back: every product costs the float32 product plus the
+# casts, and the elementwise work in half precision goes through slower loops. PyTorch's
+# bfloat16 step, on the other hand, is faster than its float32 one here: this CPU has the
+# AVX-512 BF16 dot-product instructions, and PyTorch's oneDNN kernels use them. The speed of
+# half precision is a property of the hardware and of kernels written for it, not of the format.
+
+# %%
+slower = {p: parts[p]["ratio_of_pairs"] for p in ("bf16", "fp16")}
+torch_gain = parts["torch_fp32"]["ms"] / parts["torch_bf16"]["ms"]
+print(f"minigrad: bfloat16 {slower['bf16']:.2f}×, float16 {slower['fp16']:.2f}× float32's time; "
+      f"PyTorch: bfloat16 {torch_gain:.1f}× faster than its float32")
+assert slower["bf16"] > 1 and slower["fp16"] > 1
+
+# %% [markdown]
+# **Accuracy.** The fine-tuning runs took the same batches in the same order; float16 with its
+# `GradScaler` skips a step whenever a scaled gradient overflows (the history records them).
+
+# %%
+for name in precision.FINETUNE_PARTS:
+    r = parts[name]
+    print(f"fine-tuned in {r['label']:30s}: test accuracy {r['accuracy']:.4f} "
+          f"({100 * (r['accuracy'] - parts['finetune_fp32']['accuracy']) + 0.0:+.2f} points), "
+          f"{r['steps']} steps, {r['skipped_steps']} skipped")
+fig, ax = plt.subplots(figsize=(9, 5))
+precision.plot_losses(ax, parts)
+ax.set_title("MiniLM on rotten-tomatoes: the same steps in three precisions")
+fig.savefig(FIGURES / "11_precision_curves.png", dpi=100, bbox_inches="tight")
+plt.close(fig)
+for target in results["targets"]:
+    print(f"{'met   ' if target['met'] else 'MISSED'} {target['target']}: {target['detail']}")
+
+# %% [markdown]
 # ## What to take away
 #
 # * float16 and bfloat16 spend their 16 bits differently: float16 on precision (10 fraction
@@ -302,3 +380,5 @@ assert np.array_equal(net.weight.numpy(), before) and scaler.get_scale() == 2.0*
 #   to float16 they lose their significant bits or vanish.
 # * Loss scaling multiplies them into range and divides them back out exactly; `GradScaler`
 #   finds the scale as it goes and skips the rare step that overflows. bfloat16 needs none.
+# * What autocast buys on this CPU is memory, not speed: the activations kept for backward
+#   shrink, while every half-precision product is a float32 product with casts around it.
