@@ -7,7 +7,8 @@ backend (:func:`minigrad.backend.set_backend`: "numpy" or "numba", "cupy" or "cu
 table below has no entry for (op, device, backend), or the arrays are not float32 or float64
 (int8 for ``int8_matmul``) arrays of one dtype on one device, the answer is None and the op runs
 its reference. The backward follows the forward's choice: the op keeps the implementation it
-was given on ``ctx``.
+was given on ``ctx``. (float16 and bfloat16 NumPy arrays never ask: on the CPU the ops with
+kernels compute them in float32, :class:`minigrad.autograd.Function`'s ``half_in_float32``.)
 
 Every implementation of an op takes and returns the same things: arrays in, arrays out, pure
 functions that know nothing of Tensor or autograd (the optimizer steps and the check update

@@ -345,7 +345,7 @@ def fit(model: Any, loss_fn: Callable[[Any, Batch], minigrad.Tensor], train_data
                 shutil.rmtree(old)
     k = config.grad_accum_steps
     half = PRECISIONS[config.precision]
-    device = next(iter(model.parameters())).device
+    device = next((p.device for p in model.parameters()), "cpu")  # whose tensors autocast casts
     autocast = minigrad.autocast(device, dtype=half or "bfloat16", enabled=half is not None)
     scaler = minigrad.amp.GradScaler(device, enabled=config.precision == "fp16")
     quiet = {"over": "ignore", "invalid": "ignore"} if scaler.is_enabled() else {}

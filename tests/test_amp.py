@@ -415,3 +415,40 @@ def test_resuming_fp16_training_restores_the_scaler(tmp_path):
 def test_an_unknown_precision_is_refused(tmp_path):
     with pytest.raises(ValueError, match=r"precision must be one of \['bf16', 'fp16', 'fp32'\]"):
         _mlp_run(tmp_path, "fp8")
+
+
+def _cupy_gpu() -> bool:
+    try:
+        import cupy
+        return cupy.cuda.runtime.getDeviceCount() > 0
+    except Exception:
+        return False
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not _cupy_gpu(), reason="needs CuPy and a GPU")
+def test_float16_autocast_on_the_gpu_gives_the_cpus_float32_gradients():
+    """autocast("cuda", float16): CuPy's half GEMMs, float32 masters; gradients within half
+    precision of the CPU's float32 ones."""
+    from minigrad.models.bert import BertConfig, BertForSequenceClassification
+
+    mg.manual_seed(0)
+    config = BertConfig.named("bert-tiny", vocab_size=100, max_position_embeddings=32,
+                              num_labels=2)
+    model = BertForSequenceClassification(config).eval()
+    rng = np.random.default_rng(0)
+    ids, labels = rng.integers(0, 100, (4, 16)), rng.integers(0, 2, 4)
+    model(mg.tensor(ids), labels=labels).loss.backward()
+    reference = {n: p.grad.copy() for n, p in model.named_parameters()}
+    model.zero_grad()
+    model.to("cuda")
+    with mg.autocast("cuda", dtype=mg.float16):
+        loss = model(mg.tensor(ids, device="cuda"), labels=labels).loss
+    assert loss.dtype == mg.float32
+    loss.backward()
+    largest = max(float(np.abs(g).max()) for g in reference.values())
+    for name, p in model.named_parameters():
+        g = p.grad.get()
+        assert g.dtype == np.float32, name
+        scale = max(float(np.abs(reference[name]).max()), 1e-3 * largest)
+        assert float(np.abs(g - reference[name]).max()) <= 0.05 * scale, name

@@ -29,7 +29,10 @@ in the submodules, forward and backward side by side:
 Binary ops first bring their operands to one dtype by PyTorch's promotion rules
 (:func:`~minigrad.ops.common.result_type`). The in-place ops (``add_``, ``x += y``,
 ``x[i] = v``, ...) are at the end of this file: each is its out-of-place op written back into the
-tensor's own array, with a version bump (see :func:`_write_inplace`).
+tensor's own array, with a version bump (see :func:`_write_inplace`). Inside
+``mg.autocast``, the ops decorated with :func:`autocast_to` cast their floating-point
+arguments first: to the half dtype (matmul, linear, attention, ...) or to float32 (softmax,
+the norms, losses and reductions).
 """
 
 from __future__ import annotations
