@@ -1,7 +1,7 @@
 """Mixed precision on this CPU: what float16 and bfloat16 cost and save in minigrad, against
 PyTorch's CPU autocast in the same run (issue 17, item 6).
 
-    python benchmarks/precision.py                   # the experiment (50 min on 2 busy cores)
+    python benchmarks/precision.py                   # the experiment (13-50 min on 2 shared cores)
     python benchmarks/precision.py --fast            # CI's smoke run: tiny shapes, a few steps
 
 Three questions, each part in a fresh process (``--worker``), so that each peak resident set
