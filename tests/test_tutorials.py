@@ -25,6 +25,8 @@ FIGURES = {"01_derivations.py": ["01_sigmoid_worked_example.png"],
            "09_benchmarks.py": ["09_roofline.png"],
            "10_what_finetuning_costs.py": ["10_lora_update.png", "10_quantisation_error.png",
                                            "10_accuracy_vs_size.png"],
+           "11_numbers_in_16_bits.py": ["11_formats.png", "11_gradient_exponents.png",
+                                        "11_loss_scaling.png", "11_precision_curves.png"],
            "12_many_machines.py": ["12_ring_allreduce.png", "12_overlap_timeline.png",
                                    "12_scaling_model.png"]}
 
