@@ -172,7 +172,6 @@ ax.set_title("Relative precision across each format's range (dotted: smallest no
 ax.legend()
 ax.grid(alpha=0.3)
 fig.savefig(FIGURES / "11_formats.png", dpi=100, bbox_inches="tight")
-plt.close(fig)
 
 # %% [markdown]
 # ## 2. Where gradients underflow
@@ -201,7 +200,6 @@ fig, ax = plt.subplots(figsize=(10, 5))
 precision.plot_exponents(ax, exponents, 16)
 ax.set_title("MiniLM's gradients (one step on rotten-tomatoes) against float16's range")
 fig.savefig(FIGURES / "11_gradient_exponents.png", dpi=100, bbox_inches="tight")
-plt.close(fig)
 
 # %% [markdown]
 # More than half of the gradient sits in float16's subnormals or below. Stored as float16, the
@@ -257,7 +255,6 @@ ax.set_title("float16(g·S): scaling lifts gradients out of the subnormals, unti
 ax.legend()
 ax.grid(alpha=0.3)
 fig.savefig(FIGURES / "11_loss_scaling.png", dpi=100, bbox_inches="tight")
-plt.close(fig)
 
 # %% [markdown]
 # No single S is right for a whole run: gradients shrink as the loss falls and jump on a hard
@@ -367,7 +364,6 @@ fig, ax = plt.subplots(figsize=(9, 5))
 precision.plot_losses(ax, parts)
 ax.set_title("MiniLM on rotten-tomatoes: the same steps in three precisions")
 fig.savefig(FIGURES / "11_precision_curves.png", dpi=100, bbox_inches="tight")
-plt.close(fig)
 for target in results["targets"]:
     print(f"{'met   ' if target['met'] else 'MISSED'} {target['target']}: {target['detail']}")
 
