@@ -246,8 +246,8 @@ def markdown(report: dict) -> str:
     lines = [
         "# Data-parallel training on this machine (benchmarks/distributed.py)", "",
         f"Command: `{report['command']}`; load average before/after: "
-        f"{report['load_before']} / {report['load_after']} (the machine was shared with other "
-        "jobs while this ran: the timings were taken under load and move with it).", "",
+        f"{report['load_before']} / {report['load_after']} (on a 2-core machine the "
+        "timings move with the load: compare runs only at a similar load average).", "",
         f"bert-mini fine-tuning step, rotten-tomatoes, global batch {one['global_batch']}, "
         f"{one['seq']} tokens, AdamW, median of {one['steps']} steps, the fastest of "
         f"{report['repeat']} alternated runs of each (every run's step time: "
