@@ -297,8 +297,9 @@ ten, hundred = NETWORKS["10 Gbit/s"], NETWORKS["100 Gbit/s"]
 # The all-reduce time is nearly flat in N: from 2 machines to 64 it only about doubles
 # (S/β for N = 2, tending to 2S/β), while the work done grows 32-fold.
 assert allreduce_seconds(64, *ten) < 2.1 * allreduce_seconds(2, *ten)
-# A CPU step is so long that even 10 Gbit/s without overlap keeps most of the ideal speedup.
-assert speedups(64, *ten, forward, backward, update)[0] > 0.8 * 64
+# A CPU step is long enough that even 10 Gbit/s without overlap keeps more than half of the
+# ideal speedup (how much more depends on the measured step: about 0.7 of it here).
+assert speedups(64, *ten, forward, backward, update)[0] > 0.5 * 64
 # A step 100 times faster is communication-bound at 10 Gbit/s unless the transfer is hidden;
 # 100 Gbit/s and overlap recover most of it.
 fast_serial, fast_overlap = speedups(64, *ten, forward / 100, backward / 100, update / 100)
