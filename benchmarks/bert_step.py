@@ -3,6 +3,11 @@
     python benchmarks/bert_step.py --size mini --batch 32 --seq 128 --threads 2
     python benchmarks/bert_step.py --size mini --threads 2 --mode forward --json
     python benchmarks/bert_step.py --size tiny --threads 1 --backend numpy --profile
+    python benchmarks/bert_step.py --seq 128 256 512 --batch 8 16 32 64 --plot scaling.png
+
+Several ``--seq`` or ``--batch`` values make a grid: every (S, batch) point is a race of its own
+(the models are built once), the JSON holds one record per point (``points``), and ``--plot``
+draws ms per step against tokens per step (batch × S) for both sides, a line per S.
 
 The model is ``BertForSequenceClassification`` (2 labels, vocabulary 30522, post-LN, exact GELU,
 dropout 0.1), float32, at bert-tiny (L=2, H=128, A=2, FFN=512) or bert-mini (L=4, H=256, A=4,
@@ -36,6 +41,14 @@ during the first step and counts here). minigrad's figures come from a process w
 cache is warm: compiling makes LLVM allocate, a one-time cost reported apart
 (``minigrad_peak_rss_mb_compiling``).
 
+OpenBLAS: NumPy's BLAS picks its kernels for the CPU it finds, unless ``OPENBLAS_CORETYPE``
+names them. The development machine's environment sets ``OPENBLAS_CORETYPE=Haswell`` (AVX2), on
+a CPU with AVX-512; PyTorch's own CPU kernels (oneDNN, MKL) read no such variable. ``--openblas
+env`` (default) runs with the environment as it is; ``--openblas native`` removes the variable
+from this process and its children, so OpenBLAS chooses (here: SkylakeX, AVX-512). The JSON
+records which kernels ran (``machine.openblas_kernels``). ``--profile`` also measures the BLAS
+rate (GFLOP/s of ``np.matmul``) at the step's shapes.
+
 Compile time (Numba backend): two fresh processes share an empty ``NUMBA_CACHE_DIR``; the first
 step of the first compiles every kernel the step uses, the second loads them from the cache.
 Both first-step times are in the JSON.
@@ -49,8 +62,8 @@ import sys
 
 ARGS = argparse.ArgumentParser(description=__doc__.split("\n")[0])
 ARGS.add_argument("--size", choices=["tiny", "mini"], default="mini")
-ARGS.add_argument("--batch", type=int, default=32)
-ARGS.add_argument("--seq", type=int, default=128)
+ARGS.add_argument("--batch", type=int, nargs="+", default=[32], help="batch size(s)")
+ARGS.add_argument("--seq", type=int, nargs="+", default=[128], help="sequence length(s)")
 ARGS.add_argument("--threads", type=int, default=2)
 ARGS.add_argument("--mode", choices=["train", "forward"], default="train")
 ARGS.add_argument("--backend", choices=["numpy", "numba"], default=None,
@@ -61,7 +74,10 @@ ARGS.add_argument("--json", action="store_true", help="print one JSON object")
 ARGS.add_argument("--out", default=None, help="also write the JSON object to this file")
 ARGS.add_argument("--no-memory", action="store_true", help="skip the RSS/compile processes")
 ARGS.add_argument("--profile", action="store_true",
-                  help="print where minigrad's time goes, op by op (cProfile)")
+                  help="print where minigrad's time goes, op by op (cProfile), and BLAS rates")
+ARGS.add_argument("--openblas", choices=["env", "native"], default="env",
+                  help="native: unset OPENBLAS_CORETYPE so OpenBLAS picks kernels for this CPU")
+ARGS.add_argument("--plot", default=None, help="a grid's ms/step against tokens/step (PNG)")
 ARGS.add_argument("--child", choices=["minigrad", "torch"], help=argparse.SUPPRESS)
 
 if __name__ == "__main__":
@@ -76,6 +92,8 @@ if __name__ == "__main__":
         os.environ["_BERT_STEP_SET_WAIT_POLICY"] = "1"
     if _args.backend:
         os.environ["MINIGRAD_BACKEND"] = _args.backend
+    if _args.openblas == "native":
+        os.environ.pop("OPENBLAS_CORETYPE", None)  # read when NumPy loads OpenBLAS
 
 import json  # noqa: E402
 import platform  # noqa: E402
@@ -323,7 +341,7 @@ def status_mb(field: str) -> float:
 
 def child(args: argparse.Namespace) -> None:
     """Build one side's model and run its steps alone; print its memory and first-step time."""
-    batch = inputs(args.batch, args.seq)
+    batch = inputs(args.batch[0], args.seq[0])
     if args.child == "minigrad":
         from minigrad import backend
 
@@ -353,8 +371,9 @@ def child(args: argparse.Namespace) -> None:
 
 def run_child(args: argparse.Namespace, side: str, env: dict[str, str]) -> dict:
     cmd = [sys.executable, __file__, "--child", side, "--size", args.size, "--batch",
-           str(args.batch), "--seq", str(args.seq), "--threads", str(args.threads),
-           "--mode", args.mode, "--warmup", str(args.warmup), "--steps", str(args.steps)]
+           str(args.batch[0]), "--seq", str(args.seq[0]), "--threads", str(args.threads),
+           "--mode", args.mode, "--warmup", str(args.warmup), "--steps", str(args.steps),
+           "--openblas", args.openblas]
     if args.backend:
         cmd += ["--backend", args.backend]
     environ = {**os.environ, **env}
@@ -401,9 +420,97 @@ def machine() -> dict:
         layer = numba.threading_layer()
     except ValueError:  # no parallel kernel ran (numpy backend)
         layer = "not started"
+    from threadpoolctl import threadpool_info
+
+    numpy_blas = [i for i in threadpool_info() if "numpy" in i["filepath"]]
     return {"cpu": cpu, "cores": cores, "python": platform.python_version(),
             "numpy": np.__version__, "numba": numba.__version__, "torch": torch.__version__,
-            "minigrad_backend": minigrad.get_backend(), "numba_threading_layer": layer}
+            "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "minigrad_backend": minigrad.get_backend(), "numba_threading_layer": layer,
+            "openblas_coretype_env": os.environ.get("OPENBLAS_CORETYPE"),
+            "openblas_kernels": numpy_blas[0].get("architecture") if numpy_blas else None}
+
+
+def race_point(ours: Any, theirs: Any, args: argparse.Namespace, batch_size: int,
+               seq: int) -> dict[str, Any]:
+    """One (batch, S) point: both sides' steps raced, with fresh optimizers."""
+    batch = inputs(batch_size, seq)
+    steps = {"minigrad": minigrad_step(ours, batch, args.mode),
+             "torch": torch_step(theirs, batch, args.mode)}
+    times = race(steps, args.warmup, args.steps)
+    mg_ms, th_ms = statistics.median(times["minigrad"]), statistics.median(times["torch"])
+    point = {
+        "batch": batch_size, "seq": seq, "tokens": batch_size * seq,
+        "minigrad_ms": round(mg_ms, 1), "torch_ms": round(th_ms, 1),
+        "ratio": round(mg_ms / th_ms, 3),
+        "ratio_of_pairs": round(statistics.median(
+            m / t for m, t in zip(times["minigrad"], times["torch"], strict=True)), 3),
+        "minigrad_ms_each": [round(t, 1) for t in times["minigrad"]],
+        "torch_ms_each": [round(t, 1) for t in times["torch"]],
+    }
+    if args.profile:
+        point["minigrad_profile_ms"] = profile_minigrad(steps["minigrad"])
+        point["blas_gflops"] = blas_rates(args.size, batch_size, seq)
+    return point
+
+
+def blas_rates(size: str, batch: int, seq: int) -> dict[str, float]:
+    """GFLOP/s of ``np.matmul`` (NumPy's BLAS, this process's threads) at the step's shapes:
+    the Linear layers' (T, K)·(K, N) with T = batch·S tokens, and attention's per-head
+    (S, D)·(D, S) products, batched over batch·heads (the best of 5 timings each)."""
+    cfg = SIZES[size]
+    H, F, A = cfg["hidden_size"], cfg["intermediate_size"], cfg["num_attention_heads"]  # noqa: N806
+    T, D = batch * seq, H // A  # noqa: N806
+    shapes = {f"linear ({T}, {H})·({H}, {H})": ((T, H), (H, H)),
+              f"linear ({T}, {H})·({H}, {F})": ((T, H), (H, F)),
+              f"linear ({T}, {F})·({F}, {H})": ((T, F), (F, H)),
+              f"per head ({seq}, {D})·({D}, {seq}) ×{batch * A}": ((batch * A, seq, D),
+                                                                  (batch * A, D, seq))}
+    rng = np.random.default_rng(0)
+    rates = {}
+    for name, (sa, sb) in shapes.items():
+        a, b = (rng.standard_normal(s, dtype=np.float32) for s in (sa, sb))
+        flops = 2 * a.size * b.shape[-1]
+        a @ b
+        best = min(_seconds(lambda a=a, b=b: a @ b) for _ in range(5))
+        rates[name] = round(flops / best / 1e9, 1)
+    return rates
+
+
+def _seconds(fn: Callable[[], Any]) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def plot_grid(points: list[dict], title: str, path: str) -> None:
+    """ms per step against tokens per step (log-log), a line per S and side."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for i, seq in enumerate(sorted({p["seq"] for p in points})):
+        row = sorted((p for p in points if p["seq"] == seq), key=lambda p: p["tokens"])
+        tokens = [p["tokens"] for p in row]
+        color = f"C{i}"
+        ax.plot(tokens, [p["minigrad_ms"] for p in row], "o-", color=color,
+                label=f"minigrad, S={seq}")
+        ax.plot(tokens, [p["torch_ms"] for p in row], "s--", color=color, alpha=0.7,
+                label=f"PyTorch, S={seq}")
+        for p in row:
+            ax.annotate(f"{p['ratio']:.2f}", (p["tokens"], p["minigrad_ms"]),
+                        textcoords="offset points", xytext=(4, -10), fontsize=7, color=color)
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("tokens per step (batch × S)")
+    ax.set_ylabel("ms per step (median)")
+    ax.set_title(title, fontsize=9)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
 
 
 def main() -> None:
@@ -417,40 +524,40 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     load_before = [round(x, 2) for x in os.getloadavg()]
-    batch = inputs(args.batch, args.seq)
     ours = minigrad_model(args.size)
     weights = {name: p.data for name, p in ours.named_parameters()}
     theirs = torch_model(args.size, weights)
-    logit_diff = same_logits(ours, theirs, batch)
-    steps = {"minigrad": minigrad_step(ours, batch, args.mode),
-             "torch": torch_step(theirs, batch, args.mode)}
-    times = race(steps, args.warmup, args.steps)
-    mg_ms, th_ms = statistics.median(times["minigrad"]), statistics.median(times["torch"])
+    logit_diff = same_logits(ours, theirs, inputs(args.batch[0], args.seq[0]))
+    points = [race_point(ours, theirs, args, b, s) for s in args.seq for b in args.batch]
+    grid = len(points) > 1
     result: dict[str, Any] = {
         "command": "python benchmarks/bert_step.py " + " ".join(sys.argv[1:]),
-        "size": f"bert-{args.size}", "batch": args.batch, "seq": args.seq,
-        "threads": args.threads, "mode": args.mode, "backend": minigrad.get_backend(),
-        "steps": args.steps, "warmup": args.warmup,
-        "minigrad_ms": round(mg_ms, 1), "torch_ms": round(th_ms, 1),
-        "ratio": round(mg_ms / th_ms, 3),
-        "ratio_of_pairs": round(statistics.median(
-            m / t for m, t in zip(times["minigrad"], times["torch"], strict=True)), 3),
-        "minigrad_ms_each": [round(t, 1) for t in times["minigrad"]],
-        "torch_ms_each": [round(t, 1) for t in times["torch"]],
+        "size": f"bert-{args.size}", "threads": args.threads, "mode": args.mode,
+        "backend": minigrad.get_backend(), "steps": args.steps, "warmup": args.warmup,
+        **({"points": points} if grid else points[0]),
         "max_abs_logit_diff": logit_diff,
     }
-    if args.profile:
-        result["minigrad_profile_ms"] = profile_minigrad(steps["minigrad"])
     result["load_before"] = load_before
     result["load_after"] = [round(x, 2) for x in os.getloadavg()]
     result["machine"] = machine()
-    if not args.no_memory:
+    if not args.no_memory and not grid:  # a grid's points are timed only
         result.update(memory_and_compile(args))
     if args.out:
         with open(args.out, "w") as f:
             f.write(json.dumps(result, indent=2) + "\n")
+    if args.plot:
+        plot_grid(points, f"bert-{args.size} {args.mode} step, {args.threads} threads, OpenBLAS "
+                  f"{result['machine']['openblas_kernels']} (numbers: minigrad ÷ PyTorch)",
+                  args.plot)
     if args.json:
         print(json.dumps(result))
+        return
+    if grid:
+        print(f"{'S':>5} {'batch':>5} {'tokens':>7} {'minigrad ms':>12} {'PyTorch ms':>11} "
+              f"{'ratio':>6}")
+        for p in points:
+            print(f"{p['seq']:5d} {p['batch']:5d} {p['tokens']:7d} {p['minigrad_ms']:12.1f} "
+                  f"{p['torch_ms']:11.1f} {p['ratio']:6.3f}")
         return
     for key in ("minigrad_ms", "torch_ms", "ratio", "ratio_of_pairs", "minigrad_peak_rss_mb",
                 "torch_peak_rss_mb", "minigrad_step_rss_mb", "torch_step_rss_mb",
@@ -462,6 +569,10 @@ def main() -> None:
         print(f"\nminigrad, ms per {args.mode} step      forward  backward")
         for name, (f, b) in result["minigrad_profile_ms"].items():
             print(f"  {name:32s} {f:8.1f} {b:9.1f}")
+        print(f"\nBLAS (np.matmul, {args.threads} threads, OpenBLAS "
+              f"{result['machine']['openblas_kernels']}), GFLOP/s")
+        for name, rate in result["blas_gflops"].items():
+            print(f"  {name:44s} {rate:7.1f}")
 
 
 if __name__ == "__main__":
