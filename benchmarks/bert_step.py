@@ -455,23 +455,30 @@ def race_point(ours: Any, theirs: Any, args: argparse.Namespace, batch_size: int
 
 
 def blas_rates(size: str, batch: int, seq: int) -> dict[str, float]:
-    """GFLOP/s of ``np.matmul`` (NumPy's BLAS, this process's threads) at the step's shapes:
-    the Linear layers' (T, K)·(K, N) with T = batch·S tokens, and attention's per-head
-    (S, D)·(D, S) products, batched over batch·heads (the best of 5 timings each)."""
+    """GFLOP/s of ``np.matmul`` (NumPy's BLAS, this process's threads) at the step's shapes,
+    the best of 5 timings each: the Linear layers' products as ``minigrad.ops.nn.Linear`` makes
+    them, with T = batch·S tokens (forward Y = X·Wᵀ, backward dX = G·W and dW = Gᵀ·X, the
+    transposes free views), and attention's per-head (S, D)·(D, S), batched over batch·heads."""
     cfg = SIZES[size]
     H, F, A = cfg["hidden_size"], cfg["intermediate_size"], cfg["num_attention_heads"]  # noqa: N806
     T, D = batch * seq, H // A  # noqa: N806
-    shapes = {f"linear ({T}, {H})·({H}, {H})": ((T, H), (H, H)),
-              f"linear ({T}, {H})·({H}, {F})": ((T, H), (H, F)),
-              f"linear ({T}, {F})·({F}, {H})": ((T, F), (F, H)),
-              f"per head ({seq}, {D})·({D}, {seq}) ×{batch * A}": ((batch * A, seq, D),
-                                                                  (batch * A, D, seq))}
     rng = np.random.default_rng(0)
+
+    def randn(*shape: int) -> np.ndarray:
+        return rng.standard_normal(shape, dtype=np.float32)
+
+    products = {}
+    for k_in, n_out in ((H, H), (H, F), (F, H)):
+        x, w, g = randn(T, k_in), randn(n_out, k_in), randn(T, n_out)
+        products[f"Y = X·Wᵀ ({T}, {k_in})·({k_in}, {n_out})"] = (x, w.T)
+        products[f"dX = G·W ({T}, {n_out})·({n_out}, {k_in})"] = (g, w)
+        products[f"dW = Gᵀ·X ({n_out}, {T})·({T}, {k_in})"] = (g.T, x)
+    products[f"per head ({seq}, {D})·({D}, {seq}) ×{batch * A}"] = (randn(batch * A, seq, D),
+                                                                  randn(batch * A, D, seq))
     rates = {}
-    for name, (sa, sb) in shapes.items():
-        a, b = (rng.standard_normal(s, dtype=np.float32) for s in (sa, sb))
+    for name, (a, b) in products.items():
         flops = 2 * a.size * b.shape[-1]
-        a @ b
+        a @ b  # warm-up
         best = min(_seconds(lambda a=a, b=b: a @ b) for _ in range(5))
         rates[name] = round(flops / best / 1e9, 1)
     return rates
