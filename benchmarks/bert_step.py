@@ -426,6 +426,7 @@ def machine() -> dict:
     return {"cpu": cpu, "cores": cores, "python": platform.python_version(),
             "numpy": np.__version__, "numba": numba.__version__, "torch": torch.__version__,
             "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "torch_blas": "mkl" if torch.backends.mkl.is_available() else "not mkl",
             "minigrad_backend": minigrad.get_backend(), "numba_threading_layer": layer,
             "openblas_coretype_env": os.environ.get("OPENBLAS_CORETYPE"),
             "openblas_kernels": numpy_blas[0].get("architecture") if numpy_blas else None}
