@@ -544,7 +544,7 @@ def _encoder_of(model: Any) -> BertModel:
 
 
 def embed(texts: str | Sequence[str], model: Any = None, tokenizer: BertTokenizer | None = None,
-          batch_size: int = 32, max_length: int = MINILM_MAX_SEQ_LENGTH,
+          batch_size: int = 64, max_length: int = MINILM_MAX_SEQ_LENGTH,
           pooling: str | Sequence[str] | None = None) -> np.ndarray:
     """Sentence embeddings: the last hidden states pooled over the attention mask, then L2
     normalisation.
@@ -554,7 +554,8 @@ def embed(texts: str | Sequence[str], model: Any = None, tokenizer: BertTokenize
         model: ``None`` for all-MiniLM-L6-v2 (loaded once and kept), a checkpoint directory,
             or a loaded BERT (a head's encoder is used) with its ``tokenizer``.
         batch_size: texts per forward pass; they are sorted by length first, so each batch
-            pads little.
+            pads little. 64 by default: on 2 CPU threads MiniLM embedded 512 reviews about
+            1.2x as fast in batches of 64 as in batches of 32.
         max_length: longer texts are truncated to this many tokens (256: MiniLM's training
             length).
         pooling: ``"mean"``, ``"cls"``, ``"max"`` or a list of them (concatenated in the order
