@@ -479,6 +479,7 @@ def main() -> None:
     jobs = [j for j in args.jobs.split(",") if j]
     sets = [s for s in args.sets.split(",") if s]
     load_before = [round(x, 2) for x in os.getloadavg()]
+    started = time.perf_counter()
     texts = text_sets(args.texts if "short" in sets else 0,
                       args.long_texts if "long" in sets else 0, args.max_length)
     rows: list[dict[str, Any]] = []
@@ -515,6 +516,10 @@ def main() -> None:
                         p / m for m, p in zip(seconds["minigrad"], seconds[f"peer_{order}"],
                                               strict=True)), 3)
                 rows.append(row)
+                print(f"{job}/{name}: minigrad {row['minigrad_texts_per_s']} texts/s; peer "
+                      + ", ".join(f"{order} {row[f'peer_{order}_texts_per_s']} (ratio "
+                                  f"{row[f'ratio_{order}']})" for order in ORDERS)
+                      + f"; {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
                 if args.profile:
                     profiles[f"{job}/{name}"] = profile(ours[job][0], texts[name])
     cold = {}

@@ -39,10 +39,11 @@ class Recorder:
 
     def __init__(self, module):
         self.module, self.forward = module, module.forward
-        self.batches, self.grad_enabled = [], []
+        self.batches, self.shapes, self.grad_enabled = [], [], []
 
     def __call__(self, input_ids, *args, **kwargs):
         self.batches.append(len(input_ids))
+        self.shapes.append(tuple(input_ids.shape))
         self.grad_enabled.append(minigrad.is_grad_enabled())
         return self.forward(input_ids, *args, **kwargs)
 
@@ -113,6 +114,21 @@ def test_embed_runs_batches_of_64_by_default(classifier, monkeypatch):
                                classifier.tokenizer)
     assert recorder.batches == [64, 64, 2]
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+
+
+def test_embed_sorts_by_tokens_not_characters_so_batches_pad_least(classifier, monkeypatch):
+    # by characters the one long word comes first; by tokens it is the shortest text
+    texts = ["a b c d e", "understanding", "f g h", "i j k l m n"]
+    lengths = [len(classifier.tokenizer.encode(t)) for t in texts]
+    assert lengths[1] < min(lengths[0], lengths[2], lengths[3])
+    encoder = BertModel(BertConfig.named("bert-tiny", vocab_size=len(classifier.tokenizer)))
+    recorder = Recorder(encoder)
+    monkeypatch.setattr(encoder, "forward", recorder)
+    vectors = pretrained.embed(texts, encoder, classifier.tokenizer, batch_size=2)
+    assert recorder.shapes == [(2, lengths[3]), (2, lengths[2])]
+    monkeypatch.undo()
+    alone = np.concatenate([pretrained.embed(t, encoder, classifier.tokenizer) for t in texts])
+    np.testing.assert_allclose(vectors, alone, atol=1e-5)  # each row back in its place
 
 
 def test_the_embed_command_passes_its_batch_size(monkeypatch, capsys):
