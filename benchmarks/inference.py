@@ -3,7 +3,7 @@ torch, in texts per second, tokenization included (issue 20).
 
     python benchmarks/inference.py --json --out benchmarks/results/inference_cpu2_2026-12-05
     python benchmarks/inference.py --texts 64 --long-texts 64 --repeats 1 --json   # smoke run
-    python benchmarks/inference.py --profile     # also where minigrad's time goes (cProfile)
+    python benchmarks/inference.py --profile     # also where each side's time goes, by op
 
 The model is all-MiniLM-L6-v2 (6 layers, H=384, 12 heads), float32, batches of ``--batch`` (64)
 texts truncated to ``--max-length`` (128) tokens and padded per batch. Two jobs:
@@ -71,7 +71,8 @@ ARGS.add_argument("--json", action="store_true", help="print one JSON object, la
 ARGS.add_argument("--out", default=None,
                   help="also write OUT.json and OUT.md (the table and the command)")
 ARGS.add_argument("--profile", action="store_true",
-                  help="also profile one minigrad pass of each job and set (cProfile)")
+                  help="also profile one pass of each job and set: minigrad's by op "
+                       "(cProfile), the sorted peer's by torch op (torch.profiler)")
 
 if __name__ == "__main__":
     _args = ARGS.parse_args()
@@ -358,6 +359,21 @@ def profile(run: Callable[[list[str]], Any], texts: list[str]) -> dict[str, floa
             "top_own_time": {name: round(t, 3) for t, name in own[:12]}}
 
 
+def peer_profile(run: Callable[[list[str]], Any], texts: list[str], top: int = 8,
+                 ) -> dict[str, float]:
+    """Seconds of one pass of the peer by torch op (``torch.profiler``'s self CPU time), the
+    ``top`` largest, to set beside minigrad's ops."""
+    import torch.profiler
+
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        t0 = time.perf_counter()
+        run(texts)
+        total = time.perf_counter() - t0
+    ops = sorted(prof.key_averages(), key=lambda e: -e.self_cpu_time_total)[:top]
+    return {"pass_s (profiled)": round(total, 3),
+            **{e.key: round(e.self_cpu_time_total / 1e6, 3) for e in ops}}
+
+
 def gemm_rates(rows: int, hidden: int = 384, ffn: int = 1536, n: int = 5,
                ) -> dict[str, dict[str, float]]:
     """GFLOP/s of NumPy's BLAS (minigrad's Linear: ``x @ w.T``) and of torch's
@@ -458,7 +474,10 @@ def markdown(result: dict[str, Any]) -> str:
             lines.append("- top own time: " + ", ".join(
                 f"{name} {t}" for name, t in table["top_own_time"].items()))
             lines.append("")
-        lines += ["### BLAS rate at MiniLM's Linear shapes (GFLOP/s, best of 5)", "",
+        lines += ["## The peer's time (torch.profiler, self CPU seconds, one pass, sorted)", ""]
+        for key, table in result["peer_sorted_profile_s"].items():
+            lines.append(f"- {key}: " + ", ".join(f"{name} {t}" for name, t in table.items()))
+        lines += ["", "## BLAS rate at MiniLM's Linear shapes (GFLOP/s, best of 5)", "",
                   "| rows | shape | NumPy (minigrad's Linear) | torch F.linear |",
                   "|---|---|---:|---:|"]
         for rows, table in result["gemm_gflops"].items():
@@ -484,6 +503,7 @@ def main() -> None:
                       args.long_texts if "long" in sets else 0, args.max_length)
     rows: list[dict[str, Any]] = []
     profiles: dict[str, Any] = {}
+    peer_profiles: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp) / "classifier"
         save_classifier(directory, args.max_length)
@@ -522,6 +542,8 @@ def main() -> None:
                       + f"; {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
                 if args.profile:
                     profiles[f"{job}/{name}"] = profile(ours[job][0], texts[name])
+                    peer_profiles[f"{job}/{name}"] = peer_profile(
+                        theirs[job][HEADLINE][0], texts[name])
     cold = {}
     for name in sets:
         tokenizer = load_tokenizer(minilm_path())
@@ -548,6 +570,7 @@ def main() -> None:
     }
     if profiles:
         result["minigrad_profile_s"] = profiles
+        result["peer_sorted_profile_s"] = peer_profiles
         result["gemm_gflops"] = {f"batch of {args.batch} x {n} tokens": gemm_rates(args.batch * n)
                                  for n in (32, args.max_length)}
     # the --json summary: texts/s and the ratio for each job x set x peer order

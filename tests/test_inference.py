@@ -161,7 +161,7 @@ def test_the_inference_benchmark_measures_every_job_set_and_order(tmp_path):
     for figures in result["summary"].values():
         assert figures["minigrad_texts_per_s"] > 0 and figures["peer_texts_per_s"] > 0
         assert figures["ratio"] == pytest.approx(
-            figures["minigrad_texts_per_s"] / figures["peer_texts_per_s"], rel=0.01)
+            figures["minigrad_texts_per_s"] / figures["peer_texts_per_s"], rel=0.01, abs=1e-3)
     rows = {(r["job"], r["set"]): r for r in result["rows"]}
     assert rows[("embed", "short")]["agreement"]["min_cosine_vs_sorted"] > 0.9999
     assert rows[("predict", "long")]["agreement"]["labels_agree_vs_given"] == 1.0
