@@ -74,17 +74,22 @@ def predict_logits(model: nn.Module, encoded: Encoded, batch_size: int = 64,
         return backend.to_device(out.logits.data, "cpu"), out.loss.item() * weight, weight
 
     results = evaluate_batches(model, batches, run)
-    logits_by_row: dict[int, np.ndarray] = {}
-    for (rows, _), (logits, _, _) in zip(batches, results, strict=True):
-        for i, row in enumerate(rows):
-            logits_by_row[int(row)] = logits[i]  # (C,) or (S, C)
     count = sum(r[2] for r in results)
     loss = sum(r[1] for r in results) / count if count else None
-    if not tokens:
-        return np.stack([logits_by_row[i] for i in range(len(encoded))]), loss
+    if not tokens:  # each batch's rows back in place, one assignment a batch
+        n_classes = results[0][0].shape[-1] if results else 0
+        dtype = results[0][0].dtype if results else np.float32
+        logits = np.empty((len(encoded), n_classes), dtype=dtype)  # (N, C)
+        for (rows, _), (batch_logits, _, _) in zip(batches, results, strict=True):
+            logits[rows] = batch_logits  # (B, C)
+        return logits, loss
+    pieces_by_row: list[np.ndarray] = [np.empty(0)] * len(encoded)
+    for (rows, _), (batch_logits, _, _) in zip(batches, results, strict=True):
+        for i, row in enumerate(rows):
+            pieces_by_row[int(row)] = batch_logits[i]  # (S, C)
     per_sentence = []
     for i, starts in enumerate(encoded.word_starts):
-        pieces = logits_by_row[i]  # (S, C)
+        pieces = pieces_by_row[i]  # (S, C)
         words = np.full((len(starts), pieces.shape[-1]), np.nan, dtype=pieces.dtype)
         kept = [j for j, s in enumerate(starts) if s >= 0]
         words[kept] = pieces[[starts[j] for j in kept]]
@@ -124,17 +129,17 @@ class Classifier:
         """One dict per text: ``label`` and its probability ``score`` (and every class's in
         ``scores``); for tags, ``words``, a list of ``{word, label, score}``."""
         texts = [texts] if isinstance(texts, str) else list(texts)
+        if not texts:
+            return []
         logits = self.logits(texts, text_pairs)
+        if self.task == SEQUENCE:  # one softmax over all the rows
+            probs = probabilities(logits)  # (N, C), float64
+            best = np.argmax(probs, axis=-1).tolist()  # (N,)
+            return [{"text": text, "label": self.label_names[k], "score": p[k],
+                     "scores": dict(zip(self.label_names, p, strict=True))}
+                    for text, p, k in zip(texts, probs.tolist(), best, strict=True)]
         results = []
         for i, text in enumerate(texts):
-            if self.task == SEQUENCE:
-                probs = probabilities(logits[i].astype(np.float64))
-                best = int(np.argmax(probs))
-                results.append({"text": text, "label": self.label_names[best],
-                                "score": float(probs[best]),
-                                "scores": dict(zip(self.label_names, map(float, probs),
-                                                   strict=True))})
-                continue
             words = []
             for word, row in zip(text.split(), logits[i], strict=True):
                 if np.isnan(row).any():  # cut off by max_length

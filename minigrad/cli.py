@@ -79,7 +79,8 @@ def cmd_embed(args: argparse.Namespace) -> int:
     model = None if args.model == "minilm" else args.model
     where = str(minilm_path()) if model is None else model
     pooling = read_pooling(where)
-    vectors = embed(args.texts, model=model, max_length=args.max_length)  # (N, H)
+    vectors = embed(args.texts, model=model, batch_size=args.batch_size,
+                    max_length=args.max_length)  # (N, H)
     cosine = vectors.astype("float64") @ vectors.T.astype("float64")  # (N, N)
     if args.json:
         print(json.dumps({"model": where, "dimension": vectors.shape[1],
@@ -522,6 +523,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="minilm (the installed all-MiniLM-L6-v2) or a checkpoint directory")
     p.add_argument("--max-length", type=int, default=256,
                    help="truncate each text to this many tokens (MiniLM was trained with 256)")
+    p.add_argument("--batch-size", type=int, default=64,
+                   help="texts per forward pass (default 64)")
     p.add_argument("--json", action="store_true", help="print the full vectors as JSON")
     p.set_defaults(func=cmd_embed)
 
