@@ -377,10 +377,10 @@ def main() -> None:
         for i, seed in enumerate(args.seeds):
             for side in sides if i % 2 == 0 else sides[::-1]:
                 runs[side].append(run_child(side, seed, data_file, args))
-                r = runs[side][-1]  # progress on stderr: the JSON line stays the last of stdout
-                print(f"seed {seed} {side:8s} {r['s_per_step']:.3f} s/step, accuracy "
-                      f"{r['accuracy']:.4f}, macro-F1 {r['macro_f1']:.4f}, gradient norm "
-                      f"{r['grad_norm']}", file=sys.stderr, flush=True)
+                # each run on stderr as it ends (the JSON line stays the last of stdout), so
+                # that a run stopped early keeps what it measured
+                print(f"seed {seed} {side}: {json.dumps(runs[side][-1])}", file=sys.stderr,
+                      flush=True)
     steps = runs[sides[0]][0]["steps"]
     result: dict[str, Any] = {
         "command": "python benchmarks/finetune_vs_hf.py " + " ".join(sys.argv[1:]),
