@@ -10,8 +10,9 @@ seed 002 early stopping. :func:`finetune` wires the pieces that do the work:
 3. **the loss**: the head's cross-entropy, of [CLS] for a text, of each word's first piece for
    a sentence (:mod:`minigrad.classifier`); with a ``teacher``, the distillation loss against
    its logits, for a student of ``student_layers`` of the model's layers (:mod:`minigrad.distill`);
-4. **the update**: AdamW, no decay on biases and LayerNorm, linear warmup then decay, the
-   gradient norm clipped at 1 (Hugging Face's defaults);
+4. **the update**: AdamW, no decay on biases and LayerNorm (``decay_bias_and_norm`` decays
+   them too), linear warmup then decay, the gradient norm clipped at 1 (Hugging Face's
+   Trainer's defaults);
 5. **the loop** (:func:`minigrad.train.fit`), scoring the validation set after each epoch and,
    with ``patience``, stopping early and restoring the best epoch; with ``prune_sparsity``,
    magnitude pruning on a cubic schedule after every step (:mod:`minigrad.compress.prune`;
@@ -102,7 +103,8 @@ class FinetuneConfig:
     max_length: int = 128           # tokens per example, [CLS] and [SEP] included
     epochs: int = 5
     warmup_ratio: float = 0.1       # the share of the steps over which lr rises from 0
-    weight_decay: float = 0.01      # AdamW's, on weight matrices only
+    weight_decay: float = 0.01      # AdamW's, on weight matrices only (unless the next is set)
+    decay_bias_and_norm: bool = False  # decay biases and LayerNorm too (a plain AdamW loop's)
     max_grad_norm: float | None = 1.0
     seed: int = 0                   # the head's initial weights, dropout, the batch order
     patience: int | None = None     # stop after this many epochs without a better validation
@@ -317,8 +319,9 @@ def _finetune(train: Examples, valid: Examples | None, test: Examples | None,
     if config.max_steps is not None:  # the schedules (lr, pruning) end at the last step taken
         steps = min(steps, config.max_steps)
     trainable = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
-    optimizer = AdamW(param_groups_for_weight_decay(trainable, config.weight_decay),
-                      lr=config.learning_rate())
+    params = ([p for _, p in trainable] if config.decay_bias_and_norm
+              else param_groups_for_weight_decay(trainable, config.weight_decay))
+    optimizer = AdamW(params, lr=config.learning_rate(), weight_decay=config.weight_decay)
     scheduler = get_linear_schedule_with_warmup(optimizer,
                                                 math.ceil(config.warmup_ratio * steps), steps)
     pruner = None  # magnitude pruning after each step; a model pruned before keeps its zeros

@@ -101,10 +101,11 @@ class History:
     """What happened: one record per optimizer step and one per epoch.
 
     ``steps``: ``{"step", "epoch", "loss", "lr"}``, the loss being the mean over the step's
-    micro-batches and lr the rate that step used; in float16 training also ``"scale"``, the
-    loss scale the step used, and ``"skipped"``, whether its update was skipped (a gradient
-    overflowed). ``epochs``: ``{"epoch", "step", "train_loss", ...}`` plus every evaluation
-    metric. Epochs count from 1.
+    micro-batches and lr the rate that step used; with ``max_grad_norm`` also ``"grad_norm"``,
+    the global gradient norm before clipping (the step was clipped where it is above
+    ``max_grad_norm``); in float16 training also ``"scale"``, the loss scale the step used, and
+    ``"skipped"``, whether its update was skipped (a gradient overflowed). ``epochs``:
+    ``{"epoch", "step", "train_loss", ...}`` plus every evaluation metric. Epochs count from 1.
     """
 
     steps: list[dict] = dataclasses.field(default_factory=list)
@@ -396,10 +397,11 @@ def fit(model: Any, loss_fn: Callable[[Any, Batch], minigrad.Tensor], train_data
                 raise FloatingPointError(
                     f"the loss is {step_loss} at step {step + 1} (epoch {epoch}): training "
                     "diverged; lower the learning rate (--lr) or clip gradients")
+            grad_norm = None
             if config.max_grad_norm is not None:
                 scaler.unscale_(optimizer)  # clipping sees the true gradients
                 with np.errstate(**quiet):  # (an inf gradient: the scaler skips this step)
-                    clip_grad_norm_(model.parameters(), config.max_grad_norm)
+                    grad_norm = clip_grad_norm_(model.parameters(), config.max_grad_norm)
             lr = optimizer.param_groups[0]["lr"]  # the first group's, as the bar shows it
             scale = scaler.get_scale()
             scaler.step(optimizer)  # the update θ ← θ − η·(Adam's, SGD's) step; fp16: unless
@@ -413,6 +415,8 @@ def fit(model: Any, loss_fn: Callable[[Any, Batch], minigrad.Tensor], train_data
                 on_step(step)
             epoch_losses.append(step_loss)
             record = {"step": step, "epoch": epoch, "loss": step_loss, "lr": lr}
+            if grad_norm is not None:
+                record["grad_norm"] = grad_norm  # before clipping, as Hugging Face logs it
             if scaler.is_enabled():
                 record.update(scale=scale, skipped=skipped)
                 history.skipped_steps += skipped

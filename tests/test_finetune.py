@@ -254,6 +254,25 @@ def test_max_steps_stops_the_run_and_ends_the_schedule_there(vocab):
         FinetuneConfig(max_steps=0).check()
 
 
+def test_biases_and_layernorm_decay_only_when_asked(vocab):
+    """One AdamW step (lr 1e-3, weight decay 10) from the same start: the LayerNorm gains (all
+    1.0 at the start) move by Adam's step alone, at most lr; with ``decay_bias_and_norm`` they
+    also shrink by lr * weight_decay = 1%."""
+    rows = reviews(20)
+    train = TextExamples([r["text"] for r in rows], [r["label"] for r in rows])
+    gains = {}
+    for everything in (False, True):
+        result = finetune(train, config=FinetuneConfig(
+            model="bert-tiny", vocab=vocab, epochs=1, batch_size=16, max_steps=1, lr=1e-3,
+            weight_decay=10.0, warmup_ratio=0.0, decay_bias_and_norm=everything,
+            progress=False))
+        gains[everything] = np.concatenate([
+            p.data.ravel() for name, p in result.classifier.model.named_parameters()
+            if "LayerNorm.weight" in name])
+    assert np.abs(gains[False] - 1).max() <= 1e-3 + 1e-6
+    np.testing.assert_allclose(gains[True], gains[False] - 1e-2, atol=2e-5)
+
+
 # --- token classification ------------------------------------------------------------------
 
 def ner_sentences(n: int, seed: int = 0) -> list[list[tuple[str, str]]]:

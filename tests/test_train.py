@@ -76,6 +76,21 @@ def test_clipping_bounds_the_update():
     assert moved == pytest.approx(1e-3, rel=1e-5)
 
 
+def test_the_history_logs_the_gradient_norm_before_clipping():
+    data, norms = make_data(16, np.float64), []
+    for max_grad_norm in (None, 1e-3):
+        model = make_model(dtype="float64")
+        before = {k: a.copy() for k, a in model.state_dict().items()}
+        history = fit(model, loss_fn, data, SGD(model.parameters(), lr=1.0),
+                      quiet(batch_size=16, max_grad_norm=max_grad_norm))
+        norms.append(history.steps[0].get("grad_norm"))
+        if max_grad_norm is None:  # one unclipped SGD step with lr 1 moves by the gradient
+            unclipped = np.sqrt(sum(np.sum((a - before[k]) ** 2)
+                                    for k, a in model.state_dict().items()))
+    assert norms[0] is None  # no clipping, no norm computed
+    assert norms[1] == pytest.approx(unclipped, rel=1e-10) and norms[1] > 1e-3
+
+
 def test_the_schedule_steps_once_per_optimizer_step():
     model = make_model()
     optimizer = Adam(model.parameters(), lr=0.1)
