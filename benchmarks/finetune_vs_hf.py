@@ -299,7 +299,9 @@ def machine() -> dict[str, Any]:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
             versions[package] = None
-    return {"cpu": cpu, "cores": cores, "python": platform.python_version(), **versions}
+    # which OpenBLAS kernels NumPy ran: the environment may pin them (see bert_step.py)
+    return {"cpu": cpu, "cores": cores, "python": platform.python_version(), **versions,
+            "openblas_coretype_env": os.environ.get("OPENBLAS_CORETYPE")}
 
 
 def side_summary(runs: list[dict], n_test: int) -> dict[str, Any]:

@@ -408,6 +408,7 @@ def machine() -> dict[str, Any]:
     import tokenizers
     import torch
     import transformers
+    from threadpoolctl import threadpool_info
 
     import minigrad
 
@@ -421,7 +422,10 @@ def machine() -> dict[str, Any]:
     return {"cpu": cpu, "cores": cores, "python": platform.python_version(),
             "numpy": np.__version__, "numba": numba.__version__, "torch": torch.__version__,
             "transformers": transformers.__version__, "tokenizers": tokenizers.__version__,
-            "minigrad_backend": minigrad.get_backend()}
+            "minigrad_backend": minigrad.get_backend(),
+            "openblas_coretype_env": os.environ.get("OPENBLAS_CORETYPE"),  # bert_step.py's doc
+            "openblas_kernels": next((i.get("architecture") for i in threadpool_info()
+                                      if "numpy" in i["filepath"]), None)}
 
 
 def markdown(result: dict[str, Any]) -> str:

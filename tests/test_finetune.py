@@ -254,6 +254,21 @@ def test_max_steps_stops_the_run_and_ends_the_schedule_there(vocab):
         FinetuneConfig(max_steps=0).check()
 
 
+def test_clipping_is_off_by_default_and_on_when_asked(vocab):
+    """No clipping unless max_grad_norm is set (it learned better in a short run: README); set,
+    each step records the norm it clipped (fit's grad_norm), and a norm <= 0 is refused."""
+    rows = reviews(16)
+    train = TextExamples([r["text"] for r in rows], [r["label"] for r in rows])
+    assert FinetuneConfig().max_grad_norm is None
+    for max_grad_norm in (None, 1.0):
+        result = finetune(train, config=FinetuneConfig(
+            model="bert-tiny", vocab=vocab, epochs=1, batch_size=8, max_steps=1, lr=1e-3,
+            max_grad_norm=max_grad_norm, progress=False))
+        assert ("grad_norm" in result.history.steps[0]) == (max_grad_norm is not None)
+    with pytest.raises(ValueError, match="max_grad_norm must be positive"):
+        FinetuneConfig(max_grad_norm=0.0).check()
+
+
 def test_biases_and_layernorm_decay_only_when_asked(vocab):
     """One AdamW step (lr 1e-3, weight decay 10) from the same start: the LayerNorm gains (all
     1.0 at the start) move by Adam's step alone, at most lr; with ``decay_bias_and_norm`` they
