@@ -1,8 +1,8 @@
 """Fine-tuning MiniLM on CPU: minigrad's ``finetune`` against PyTorch + transformers, same recipe.
 
     python benchmarks/finetune_vs_hf.py --json \\
-        --out benchmarks/results/finetune_vs_hf_cpu2_2026-12-05
-    python benchmarks/finetune_vs_hf.py --side minigrad --clip none --seeds 0 1 2
+        --out benchmarks/results/finetune_vs_hf_epyc2_2026-12-05
+    python benchmarks/finetune_vs_hf.py --side minigrad --clip 1.0 --seeds 0 1 2
     python benchmarks/finetune_vs_hf.py --smoke --json        # seconds: the test's run
 
 The question: on the same texts, with the same recipe and threads, how long does one optimizer
@@ -19,7 +19,8 @@ texts (2,000). Both sides read the same texts from one file the parent writes.
 tokens, each batch padded to its own longest text, a random order each epoch (seeded), AdamW
 (lr 2e-5, betas 0.9/0.999, eps 1e-8, weight decay 0.01), linear warmup over the first 10% of the
 steps then linear decay to 0, dropout 0.1 as the checkpoint's config says. ``--clip 1.0|none``
-clips the global gradient norm at 1 (or not); ``--decay matrices|all`` exempts biases and
+clips the global gradient norm at 1 (Hugging Face Trainer's default) or not (minigrad's, since
+it learned better here: see the README); ``--decay matrices|all`` exempts biases and
 LayerNorm weights from weight decay (Hugging Face Trainer's rule) or decays every parameter (a
 plain ``AdamW(model.parameters())`` loop). Both sides get the same two choices.
 
@@ -63,8 +64,9 @@ import sys
 ARGS = argparse.ArgumentParser(description=__doc__.split("\n")[0])
 ARGS.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
 ARGS.add_argument("--side", choices=["both", "minigrad", "peer"], default="both")
-ARGS.add_argument("--clip", choices=["1.0", "none"], default="1.0",
-                  help="clip the global gradient norm at 1.0, or not (default 1.0)")
+ARGS.add_argument("--clip", choices=["1.0", "none"], default="none",
+                  help="clip the global gradient norm at 1.0 (HF Trainer's default), or not "
+                       "(default none, minigrad's default)")
 ARGS.add_argument("--decay", choices=["matrices", "all"], default="matrices",
                   help="weight decay on weight matrices only (no decay on biases and LayerNorm, "
                        "HF Trainer's) or on every parameter (default matrices)")

@@ -1,7 +1,7 @@
 """Inference throughput on the CPU: minigrad's ``embed`` and ``predict`` against transformers +
 torch, in texts per second, tokenization included (issue 20).
 
-    python benchmarks/inference.py --json --out benchmarks/results/inference_cpu2_2026-12-05
+    python benchmarks/inference.py --json --out benchmarks/results/inference_epyc2_2026-12-05
     python benchmarks/inference.py --texts 64 --long-texts 64 --repeats 1 --json   # smoke run
     python benchmarks/inference.py --profile     # also where each side's time goes, by op
 
