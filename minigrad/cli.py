@@ -484,8 +484,9 @@ def _add_training_options(p: argparse.ArgumentParser, out: str) -> None:
     p.add_argument("--weight-decay", type=finite_float, default=0.01,
                    help="AdamW weight decay, on weight matrices only (default 0.01)")
     p.add_argument("--max-grad-norm", type=finite_float, metavar="N",
-                   help="clip the global gradient norm at N, as Hugging Face's Trainer does "
-                        "at 1.0 (default: no clipping, which learned better in a short run)")
+                   help="clip the global gradient norm at N, 0 never (default: no clipping "
+                        "when fine-tuning a pretrained model, which learned better in a short "
+                        "run; Hugging Face's 1.0 from scratch or with --peft)")
     p.add_argument("--patience", type=int,
                    help="stop after this many epochs without a better validation F1, and keep "
                         "the best epoch's weights")

@@ -12,10 +12,11 @@ seed 002 early stopping. :func:`finetune` wires the pieces that do the work:
    its logits, for a student of ``student_layers`` of the model's layers (:mod:`minigrad.distill`);
 4. **the update**: AdamW, no decay on biases and LayerNorm (``decay_bias_and_norm`` decays
    them too), linear warmup then decay (Hugging Face's Trainer's defaults). The gradient norm
-   is not clipped unless ``max_grad_norm`` is set: the Trainer clips at 1.0, but in a short run
-   of MiniLM on reviews (376 steps, ``benchmarks/finetune_vs_hf.py``) no clipping scored
-   higher on each of 3 seeds (0.7925 test accuracy against 0.7832), with the norm above 1.0 on
-   three steps in four;
+   is clipped at the Trainer's 1.0 for a model from scratch or PEFT, whose larger rates were
+   chosen with clipping, and not when fine-tuning a pretrained model (:meth:`FinetuneConfig.
+   grad_clip`): in a short run of MiniLM on reviews (376 steps,
+   ``benchmarks/finetune_vs_hf.py``) no clipping scored higher on each of 3 seeds (0.7925 test
+   accuracy against 0.7832), with the norm above 1.0 on three steps in four;
 5. **the loop** (:func:`minigrad.train.fit`), scoring the validation set after each epoch and,
    with ``patience``, stopping early and restoring the best epoch; with ``prune_sparsity``,
    magnitude pruning on a cubic schedule after every step (:mod:`minigrad.compress.prune`;
@@ -108,7 +109,7 @@ class FinetuneConfig:
     warmup_ratio: float = 0.1       # the share of the steps over which lr rises from 0
     weight_decay: float = 0.01      # AdamW's, on weight matrices only (unless the next is set)
     decay_bias_and_norm: bool = False  # decay biases and LayerNorm too (a plain AdamW loop's)
-    max_grad_norm: float | None = None  # clip the global gradient norm (HF's 1.0)
+    max_grad_norm: float | None = None  # clip at this norm (0: never); None: grad_clip()
     seed: int = 0                   # the head's initial weights, dropout, the batch order
     patience: int | None = None     # stop after this many epochs without a better validation
     max_train_examples: int | None = None  # train on a seeded random subset of this size
@@ -153,6 +154,15 @@ class FinetuneConfig:
             return PEFT_LR[self.peft]
         return FROM_SCRATCH_LR if self.model in NAMED_CONFIGS else PRETRAINED_LR
 
+    def grad_clip(self) -> float | None:
+        """The global gradient norm to clip at, or None: ``max_grad_norm`` when set (0: never
+        clip); otherwise none for full fine-tuning of a pretrained model (it learned better
+        unclipped in a short run: see the README) and Hugging Face's 1.0 for a model from
+        scratch or PEFT, whose learning rates (25-1500 times larger) were chosen with it."""
+        if self.max_grad_norm is not None:
+            return self.max_grad_norm or None
+        return 1.0 if self.peft is not None or self.model in NAMED_CONFIGS else None
+
     def peft_config(self) -> peft.PeftConfig | None:
         """The :mod:`minigrad.peft` configuration of ``peft`` and its options (None: full
         fine-tuning), with the base model it refers to."""
@@ -178,8 +188,8 @@ class FinetuneConfig:
             raise ValueError(f"the learning rate must be positive, got {self.lr}")
         if not self.weight_decay >= 0:
             raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
-        if self.max_grad_norm is not None and not self.max_grad_norm > 0:
-            raise ValueError(f"max_grad_norm must be positive (or None: no clipping), got "
+        if self.max_grad_norm is not None and not self.max_grad_norm >= 0:
+            raise ValueError(f"max_grad_norm must be >= 0 (0: never clip), got "
                              f"{self.max_grad_norm}")
         for name in ("patience", "max_train_examples", "max_steps"):
             value = getattr(self, name)
@@ -356,7 +366,7 @@ def _finetune(train: Examples, valid: Examples | None, test: Examples | None,
     out_dir = Path(config.out_dir) if config.out_dir is not None else None
     checkpoints = None if out_dir is None else out_dir / checkpoint.RUN_CHECKPOINTS
     train_config = TrainConfig(
-        epochs=config.epochs, max_steps=config.max_steps, max_grad_norm=config.max_grad_norm,
+        epochs=config.epochs, max_steps=config.max_steps, max_grad_norm=config.grad_clip(),
         seed=config.seed,
         early_stopping_metric=key if config.patience else None, early_stopping_mode="max",
         patience=config.patience or 1, restore_best=config.patience is not None,

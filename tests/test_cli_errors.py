@@ -72,9 +72,9 @@ def test_cuda_without_cupy_is_one_line_naming_what_to_install(train_csv, tmp_pat
     assert_one_line_error(result, "finetune", "CuPy", "pip install")
 
 
-def test_a_gradient_norm_limit_of_zero_is_one_line(train_csv, tmp_path) -> None:
-    result = run(tiny(train_csv, tmp_path / "out", "--max-grad-norm", "0"))
-    assert_one_line_error(result, "finetune", "max_grad_norm must be positive", "0.0")
+def test_a_negative_gradient_norm_limit_is_one_line(train_csv, tmp_path) -> None:
+    result = run(tiny(train_csv, tmp_path / "out", "--max-grad-norm", "-1"))
+    assert_one_line_error(result, "finetune", "max_grad_norm must be >= 0", "-1.0")
 
 
 def test_fp16_on_cuda_without_cupy_is_the_same_one_line(train_csv, tmp_path) -> None:

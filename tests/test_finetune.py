@@ -254,19 +254,25 @@ def test_max_steps_stops_the_run_and_ends_the_schedule_there(vocab):
         FinetuneConfig(max_steps=0).check()
 
 
-def test_clipping_is_off_by_default_and_on_when_asked(vocab):
-    """No clipping unless max_grad_norm is set (it learned better in a short run: README); set,
-    each step records the norm it clipped (fit's grad_norm), and a norm <= 0 is refused."""
+def test_clipping_follows_the_rule_and_the_setting(vocab):
+    """By default no clipping for a pretrained model's full fine-tuning (it learned better in a
+    short run: README), Hugging Face's 1.0 from scratch or with PEFT; max_grad_norm overrides
+    (0: never). A clipping run records each step's norm (fit's grad_norm); a norm < 0 is
+    refused."""
+    assert FinetuneConfig().grad_clip() is None  # MiniLM, every weight
+    assert FinetuneConfig(model="bert-tiny").grad_clip() == 1.0
+    assert FinetuneConfig(peft="lora").grad_clip() == 1.0
+    assert FinetuneConfig(model="bert-tiny", max_grad_norm=0.0).grad_clip() is None
+    assert FinetuneConfig(max_grad_norm=2.5).grad_clip() == 2.5
     rows = reviews(16)
     train = TextExamples([r["text"] for r in rows], [r["label"] for r in rows])
-    assert FinetuneConfig().max_grad_norm is None
-    for max_grad_norm in (None, 1.0):
+    for max_grad_norm in (0.0, None):  # bert-tiny: never, then the rule's 1.0
         result = finetune(train, config=FinetuneConfig(
             model="bert-tiny", vocab=vocab, epochs=1, batch_size=8, max_steps=1, lr=1e-3,
             max_grad_norm=max_grad_norm, progress=False))
-        assert ("grad_norm" in result.history.steps[0]) == (max_grad_norm is not None)
-    with pytest.raises(ValueError, match="max_grad_norm must be positive"):
-        FinetuneConfig(max_grad_norm=0.0).check()
+        assert ("grad_norm" in result.history.steps[0]) == (max_grad_norm is None)
+    with pytest.raises(ValueError, match="max_grad_norm must be >= 0"):
+        FinetuneConfig(max_grad_norm=-1.0).check()
 
 
 def test_biases_and_layernorm_decay_only_when_asked(vocab):
