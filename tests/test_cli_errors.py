@@ -113,10 +113,18 @@ def test_a_diverging_loss_stops_naming_the_step_and_suggesting_a_lower_lr(train_
     assert_one_line_error(predict, "predict")  # nothing there loads as a model
 
 
+def _default_ctrl_c() -> None:
+    """In the child: Ctrl-C's default action, as in a terminal. A test run started in the
+    background by a shell without job control (``cmd &`` in a script) ignores SIGINT, and its
+    children inherit that."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_exits_130_and_says_what_was_saved(train_csv, tmp_path) -> None:
     env = {**os.environ, "MINIGRAD_BACKEND": "numpy"}
     proc = subprocess.Popen(tiny(train_csv, tmp_path / "out", "--epochs", "500"),
-                            stderr=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+                            stderr=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
+                            preexec_fn=_default_ctrl_c)
     seen, deadline = b"", time.monotonic() + 120
     while b"epoch 1/500" not in seen and time.monotonic() < deadline:  # the first progress bar
         ready, _, _ = select.select([proc.stderr], [], [], 1.0)
