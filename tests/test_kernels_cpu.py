@@ -371,45 +371,6 @@ def test_attention_matches_reference_and_engine(dtype, b, a, s, d, masked, dropo
         close(g, eg, dtype, scale=s)
 
 
-def test_attention_key_counts_stop_at_the_last_kept_key():
-    keep = np.array([[1, 1, 1, 0, 0], [1, 0, 1, 1, 1], [0, 0, 0, 0, 0], [1, 0, 0, 0, 0]]) != 0
-    np.testing.assert_array_equal(att.key_counts(keep, False, False), [3, 5, 5, 1])
-    # a bool mask or causality may empty a whole row, which must stay uniform over all S keys
-    np.testing.assert_array_equal(att.key_counts(keep, True, False), [5, 5, 5, 5])
-    np.testing.assert_array_equal(att.key_counts(keep, False, True), [5, 5, 5, 5])
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("dropout", [False, True])
-def test_attention_skips_right_padding_exactly(dtype, dropout):
-    """Right padding of every length (none, all but one key, every key): the keys past the
-    last kept one are skipped, and out, P and the gradients still match the reference, with
-    exact zeros in P's and dK's and dV's padded places."""
-    rng = np.random.default_rng(11)
-    b, a, s, d = 5, 2, 9, 4
-    q, k, v, dout = (rng.standard_normal((b, a, s, d)).astype(dtype) for _ in range(4))
-    lengths = np.array([9, 1, 0, 4, 7])
-    mask = (np.arange(s)[None, :] < lengths[:, None]).astype(np.int64)  # (B, S)
-    bias = rng.standard_normal((1, a, s, s)).astype(dtype)
-    drop = ((rng.random((b, a, s, s)) > 0.25) / 0.75).astype(dtype) if dropout else None
-    scale = 1 / math.sqrt(d)
-
-    out, probs = att.attention_forward(q, k, v, mask, None, drop, attn_bias=bias)
-    rout, rprobs = att.attention_forward_reference(q, k, v, mask, scale, drop, attn_bias=bias)
-    close(out, rout, dtype, scale=s)
-    close(probs, rprobs, dtype)
-    for i, n in enumerate(lengths):
-        if n:  # padded keys: probability exactly 0 (a row with no kept key is uniform)
-            assert not probs[i, :, :, n:].any()
-    grads = att.attention_backward(dout, q, k, v, probs, mask, None, drop)
-    rgrads = att.attention_backward_reference(dout, q, k, v, rprobs, mask, scale, drop)
-    for g, rg in zip(grads, rgrads, strict=True):
-        close(g, rg, dtype, scale=s)
-    for i, n in enumerate(lengths):
-        if n:
-            assert not grads[1][i, :, n:].any() and not grads[2][i, :, n:].any()
-
-
 def test_attention_heads_merge_without_a_copy():
     q = np.random.default_rng(6).standard_normal((2, 3, 5, 4))
     out, _ = att.attention_forward(q, q, q)

@@ -21,10 +21,9 @@ Numba hands to OpenBLAS's sgemm/dgemm); everything between them is fused: the (S
 of one block (64 KiB at S=128) are scaled, biased, masked and softmaxed in cache right after
 the product that made them, then multiplied by V. The NumPy composite instead writes the
 (B, A, S, S) scores to memory and streams them through 7 more passes. Each row's kept keys are
-worked out as the row is reached (a causal mask is never an array). Keys past a batch element's
-last kept one (its right padding) are not read at all (:func:`key_counts`). Blocks are split
-across the threads with ``prange``, and BLAS is held to 1 thread while they run: two levels of
-threads on 2 cores fight (measured here: 100x slower at worst).
+worked out as the row is reached (a causal mask is never an array). Blocks are split across the
+threads with ``prange``, and BLAS is held to 1 thread while they run: two levels of threads on 2
+cores fight (measured here: 100x slower at worst).
 
 Layout: the kernels work on (B, S, A, D) buffers, the layout of a (B, S, H) projection. Pass q,
 k, v as the free view ``x.reshape(B, S, A, D).transpose(0, 2, 1, 3)`` of such a projection and
@@ -139,28 +138,24 @@ def attention_block(q: np.ndarray, k: np.ndarray, v: np.ndarray, keep: np.ndarra
                     causal: bool, scale: Any, drop: np.ndarray, use_dropout: bool,
                     probs: np.ndarray, keep_probs: bool, out: np.ndarray) -> None:
     """One (batch, head): p = masked softmax(scale·qkᵀ + bias), out = (p ⊙ drop)·v; q, k, v
-    contiguous. k and v may hold only the first n ≤ S keys (:func:`key_counts`): the rest,
-    masked in every row, have probability exactly 0, and their columns of p are written as 0.
-    attend and bias are this block's (S, S) masks (unread unless used).
+    contiguous. attend and bias are this block's (S, S) masks (unread unless used).
 
-    p is copied to ``probs`` when ``keep_probs`` (for backward); otherwise it lives only in the
-    scores' buffer, in cache (inference)."""
-    S, n = q.shape[0], k.shape[0]  # noqa: N806  # q, out (S, D); k, v (n, D); keep (S,)
-    scores = np.dot(q, k.T)  # (S, n), BLAS
-    kept = np.empty(n, dtype=np.bool_)
+    p is written to ``probs`` when ``keep_probs`` (for backward), else left in the scores'
+    own buffer, in cache (inference)."""
+    S = q.shape[0]  # noqa: N806  # q, k, v, out (S, D); keep (S,); probs, drop (S, S)
+    scores = np.dot(q, k.T)  # (S, S), BLAS
+    p = probs if keep_probs else scores
+    kept = np.empty(S, dtype=np.bool_)
     for i in range(S):  # fused scale + bias + mask + softmax, row by row, in cache
-        kept_keys(keep[:n], attend[i if use_attend else 0], use_attend, causal, i, kept)
-        masked_softmax_row(scores[i], kept, bias[i if use_bias else 0], use_bias, scale,
-                           scores[i])
-    if keep_probs:
-        for i in range(S):
-            probs[i, :n] = scores[i]
-            probs[i, n:] = 0.0
+        kept_keys(keep, attend[i if use_attend else 0], use_attend, causal, i, kept)
+        masked_softmax_row(scores[i], kept, bias[i if use_bias else 0], use_bias, scale, p[i])
     if use_dropout:
-        for i in range(S):  # p ⊙ drop, in place
-            for j in range(n):
-                scores[i, j] *= drop[i, j]
-    out[:, :] = np.dot(scores, v)  # (S, D), BLAS
+        for i in range(S):  # reuse the scores' buffer for p ⊙ drop
+            for j in range(S):
+                scores[i, j] = p[i, j] * drop[i, j]
+        out[:, :] = np.dot(scores, v)  # (S, D), BLAS
+    else:
+        out[:, :] = np.dot(p, v)
 
 
 @jit
@@ -169,42 +164,36 @@ def attention_block_backward(dout: np.ndarray, q: np.ndarray, k: np.ndarray, v: 
                              use_attend: bool, causal: bool, scale: Any, drop: np.ndarray,
                              use_dropout: bool, dq: np.ndarray, dk: np.ndarray,
                              dv: np.ndarray) -> None:
-    """One (batch, head): dq, dk, dv from dout and the forward's p; inputs contiguous. k and v
-    may hold only the first n keys, as in :func:`attention_block`: dk and dv are 0 past them."""
-    n = k.shape[0]  # dout, q, dq, dk, dv (S, D); k, v (n, D); p, drop (S, S)
-    pn = np.ascontiguousarray(p[:, :n])  # (S, n)
-    dp = np.dot(dout, v.T)  # (S, n) = dO·Vᵀ, BLAS
+    """One (batch, head): dq, dk, dv from dout and the forward's p; inputs contiguous."""
+    S = q.shape[0]  # noqa: N806
+    dp = np.dot(dout, v.T)  # (S, S) = dO·Vᵀ, BLAS
     if use_dropout:
-        pd = np.empty_like(pn)
-        for i in range(pn.shape[0]):
-            for j in range(n):
-                pd[i, j] = pn[i, j] * drop[i, j]
+        pd = np.empty_like(p)
+        for i in range(S):
+            for j in range(S):
+                pd[i, j] = p[i, j] * drop[i, j]
                 dp[i, j] *= drop[i, j]
-        dv[:n, :] = np.dot(pd.T, dout)  # (n, D)
+        dv[:, :] = np.dot(pd.T, dout)  # (S, D)
     else:
-        dv[:n, :] = np.dot(pn.T, dout)
-    kept = np.empty(n, dtype=np.bool_)
-    for i in range(pn.shape[0]):  # dS = scale·P ⊙ (dP - rowsum(dP ⊙ P)), in place in dp
-        kept_keys(keep[:n], attend[i if use_attend else 0], use_attend, causal, i, kept)
-        softmax_row_backward(pn[i], dp[i], kept, scale, dp[i])
+        dv[:, :] = np.dot(p.T, dout)
+    kept = np.empty(S, dtype=np.bool_)
+    for i in range(S):  # dS = scale·P ⊙ (dP - rowsum(dP ⊙ P)), in place in dp
+        kept_keys(keep, attend[i if use_attend else 0], use_attend, causal, i, kept)
+        softmax_row_backward(p[i], dp[i], kept, scale, dp[i])
     dq[:, :] = np.dot(dp, k)
-    dk[:n, :] = np.dot(dp.T, q)
-    dk[n:, :] = 0.0
-    dv[n:, :] = 0.0
+    dk[:, :] = np.dot(dp.T, q)
 
 
 @jit_parallel
 def _forward_kernel(q: np.ndarray, k: np.ndarray, v: np.ndarray, keep: np.ndarray,
-                    n_keys: np.ndarray, attend: np.ndarray, use_attend: bool, bias: np.ndarray,
-                    use_bias: bool, causal: bool, scale: Any, drop: np.ndarray,
-                    use_dropout: bool, probs: np.ndarray, keep_probs: bool,
-                    out: np.ndarray) -> None:
+                    attend: np.ndarray, use_attend: bool, bias: np.ndarray, use_bias: bool,
+                    causal: bool, scale: Any, drop: np.ndarray, use_dropout: bool,
+                    probs: np.ndarray, keep_probs: bool, out: np.ndarray) -> None:
     B, _, A, _ = q.shape  # noqa: N806  # q, k, v, out (B, S, A, D); probs, drop (B, A, S, S)
     for ba in prange(B * A):  # probs is (1, 1, 1, 1) unless keep_probs; so are unused masks
         b, a = ba // A, ba % A
-        n = n_keys[b]
-        attention_block(np.ascontiguousarray(q[b, :, a]), np.ascontiguousarray(k[b, :n, a]),
-                        np.ascontiguousarray(v[b, :n, a]), keep[b],
+        attention_block(np.ascontiguousarray(q[b, :, a]), np.ascontiguousarray(k[b, :, a]),
+                        np.ascontiguousarray(v[b, :, a]), keep[b],
                         attend[b % attend.shape[0], a % attend.shape[1]], use_attend,
                         bias[b % bias.shape[0], a % bias.shape[1]], use_bias, causal, scale,
                         drop[b, a] if use_dropout else drop[0, 0], use_dropout,
@@ -213,18 +202,16 @@ def _forward_kernel(q: np.ndarray, k: np.ndarray, v: np.ndarray, keep: np.ndarra
 
 @jit_parallel
 def _backward_kernel(dout: np.ndarray, q: np.ndarray, k: np.ndarray, v: np.ndarray,
-                     probs: np.ndarray, keep: np.ndarray, n_keys: np.ndarray,
-                     attend: np.ndarray, use_attend: bool, causal: bool, scale: Any,
-                     drop: np.ndarray, use_dropout: bool, dq: np.ndarray, dk: np.ndarray,
-                     dv: np.ndarray) -> None:
+                     probs: np.ndarray, keep: np.ndarray, attend: np.ndarray, use_attend: bool,
+                     causal: bool, scale: Any, drop: np.ndarray, use_dropout: bool,
+                     dq: np.ndarray, dk: np.ndarray, dv: np.ndarray) -> None:
     B, _, A, _ = q.shape  # noqa: N806  # dout, q, k, v, dq, dk, dv (B, S, A, D)
     for ba in prange(B * A):
         b, a = ba // A, ba % A
-        n = n_keys[b]
         attention_block_backward(np.ascontiguousarray(dout[b, :, a]),
                                  np.ascontiguousarray(q[b, :, a]),
-                                 np.ascontiguousarray(k[b, :n, a]),
-                                 np.ascontiguousarray(v[b, :n, a]), probs[b, a], keep[b],
+                                 np.ascontiguousarray(k[b, :, a]),
+                                 np.ascontiguousarray(v[b, :, a]), probs[b, a], keep[b],
                                  attend[b % attend.shape[0], a % attend.shape[1]], use_attend,
                                  causal, scale, drop[b, a] if use_dropout else drop[0, 0],
                                  use_dropout, dq[b, :, a], dk[b, :, a], dv[b, :, a])
@@ -266,19 +253,6 @@ def _block_mask(name: str, what: str, x: np.ndarray | None, q: np.ndarray,
     return np.ascontiguousarray(x)
 
 
-def key_counts(keep: np.ndarray, use_attend: bool, causal: bool) -> np.ndarray:
-    """(B,) how many leading keys each batch element's blocks read: 1 + its last kept key.
-
-    Keys past it are masked in every row of every head (right padding), so their probabilities
-    are exactly 0 and the kernels skip them: a batch padded to its longest text does less work
-    for its shorter ones. All S when a bool mask or causality may mask a whole row (such a row
-    is uniform over all S keys, which reading fewer would change), or when no key is kept."""
-    B, S = keep.shape  # noqa: N806
-    if use_attend or causal:
-        return np.full(B, S, dtype=np.int64)
-    return (S - np.argmax(keep[:, ::-1], axis=1)).astype(np.int64)  # no key kept: argmax 0
-
-
 def _drop(dropout_mask: np.ndarray | None, dtype: np.dtype) -> np.ndarray:
     return np.ones((1, 1, 1, 1), dtype) if dropout_mask is None else dropout_mask
 
@@ -307,10 +281,8 @@ def attention_forward(q: np.ndarray, k: np.ndarray, v: np.ndarray,
     probs = np.empty((B, A, S, S) if keep_probs else (1, 1, 1, 1), dtype=q.dtype)
     out = np.empty((B, S, A, D), dtype=q.dtype)
     with _single_threaded_blas():
-        _forward_kernel(_bsad(q), _bsad(k), _bsad(v), keep,
-                        key_counts(keep, attn_mask is not None, is_causal), attend,
-                        attn_mask is not None, bias, attn_bias is not None, is_causal,
-                        q.dtype.type(scale),
+        _forward_kernel(_bsad(q), _bsad(k), _bsad(v), keep, attend, attn_mask is not None, bias,
+                        attn_bias is not None, is_causal, q.dtype.type(scale),
                         _drop(dropout_mask, q.dtype), dropout_mask is not None, probs,
                         keep_probs, out)
     return out.transpose(0, 2, 1, 3), probs if keep_probs else None
@@ -334,7 +306,6 @@ def attention_backward(dout: np.ndarray, q: np.ndarray, k: np.ndarray, v: np.nda
     dq, dk, dv = (np.empty((B, S, A, D), dtype=q.dtype) for _ in range(3))
     with _single_threaded_blas():
         _backward_kernel(_bsad(dout), _bsad(q), _bsad(k), _bsad(v), np.ascontiguousarray(probs),
-                         keep, key_counts(keep, attn_mask is not None, is_causal), attend,
-                         attn_mask is not None, is_causal, q.dtype.type(scale),
+                         keep, attend, attn_mask is not None, is_causal, q.dtype.type(scale),
                          _drop(dropout_mask, q.dtype), dropout_mask is not None, dq, dk, dv)
     return dq.transpose(0, 2, 1, 3), dk.transpose(0, 2, 1, 3), dv.transpose(0, 2, 1, 3)
