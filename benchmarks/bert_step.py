@@ -403,12 +403,9 @@ def memory_and_compile(args: argparse.Namespace) -> dict:
     }
 
 
-def machine() -> dict:
-    import numba
-    import torch
-
-    import minigrad
-
+def cpu_model() -> tuple[str, int]:
+    """(the CPU's model name, its logical CPUs), from lscpu when it runs (the other CPU
+    benchmarks read it from here)."""
     cpu, cores = platform.processor(), os.cpu_count()
     try:
         lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
@@ -416,6 +413,16 @@ def machine() -> dict:
         cpu, cores = fields.get("Model name", cpu).strip(), int(fields.get("CPU(s)", cores))
     except (OSError, subprocess.CalledProcessError, ValueError):
         pass
+    return cpu, cores
+
+
+def machine() -> dict:
+    import numba
+    import torch
+
+    import minigrad
+
+    cpu, cores = cpu_model()
     try:
         layer = numba.threading_layer()
     except ValueError:  # no parallel kernel ran (numpy backend)

@@ -288,13 +288,10 @@ def run_child(side: str, seed: int, data_file: str, args: argparse.Namespace) ->
 
 
 def machine() -> dict[str, Any]:
-    cpu, cores = platform.processor(), os.cpu_count()
-    try:
-        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        fields = dict(line.split(":", 1) for line in lscpu.splitlines() if ":" in line)
-        cpu, cores = fields.get("Model name", cpu).strip(), int(fields.get("CPU(s)", cores))
-    except (OSError, subprocess.CalledProcessError, ValueError):
-        pass
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bert_step import cpu_model
+
+    cpu, cores = cpu_model()
     versions = {}
     for package in ("numpy", "numba", "torch", "transformers", "tokenizers"):
         try:

@@ -87,7 +87,6 @@ if __name__ == "__main__":
 import json  # noqa: E402
 import platform  # noqa: E402
 import statistics  # noqa: E402
-import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
@@ -412,13 +411,10 @@ def machine() -> dict[str, Any]:
 
     import minigrad
 
-    cpu, cores = platform.processor(), os.cpu_count()
-    try:
-        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        fields = dict(line.split(":", 1) for line in lscpu.splitlines() if ":" in line)
-        cpu, cores = fields.get("Model name", cpu).strip(), int(fields.get("CPU(s)", cores))
-    except (OSError, subprocess.CalledProcessError, ValueError):
-        pass
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bert_step import cpu_model
+
+    cpu, cores = cpu_model()
     return {"cpu": cpu, "cores": cores, "python": platform.python_version(),
             "numpy": np.__version__, "numba": numba.__version__, "torch": torch.__version__,
             "transformers": transformers.__version__, "tokenizers": tokenizers.__version__,
